@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Seeds and inspects an EC2 emulator (moto or LocalStack) for ec2snap's tests, demo and benchmark.
+
+    ec2lab.py --endpoint URL [--clock FILE] seed < spec.json   -> JSON of what was made
+    ec2lab.py --endpoint URL snapshots                         -> JSON list of all own snapshots
+    ec2lab.py --endpoint URL instances                         -> JSON list of instances
+    ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
+
+A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
+                        "tags": {"env": "prod"},     # more instance tags
+                        "count": 1,                  # that many alike instances
+                        "root": true,                # a root volume on /dev/sda1 (default true)
+                        "volumes": [{"device": "/dev/sdb", "tags": {"team": "a"}}],
+                        "snapshots": [{"device": "/dev/sdb", "age": 864000, "tags": {"type": "backup"}}],
+                        "state": "running"}]}        # or stopped / terminated
+"age" is in seconds: with --clock (moto_server.py's MOTO_CLOCK_FILE) the emulator's clock is moved
+back that far while the snapshot is made.
+"""
+import argparse
+import json
+import os
+import sys
+
+import boto3
+
+
+def client(endpoint, region):
+    return boto3.client(
+        "ec2",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+def tag_spec(kind, tags):
+    return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+
+
+def set_clock(path, offset):
+    if path:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(str(offset))
+
+
+def seed(ec2, spec, clock):
+    made = []
+    for item in spec.get("instances", []):
+        tags = dict(item.get("tags", {}))
+        if "name" in item:
+            tags["Name"] = item["name"]
+        count = int(item.get("count", 1))
+        args = dict(ImageId="ami-12345678", MinCount=count, MaxCount=count, InstanceType="t3.micro")
+        if tags:
+            args["TagSpecifications"] = tag_spec("instance", tags)
+        if not item.get("root", True):
+            # With explicit mappings moto makes no root volume; the first extra volume stands in.
+            first = item["volumes"][0]
+            args["BlockDeviceMappings"] = [{"DeviceName": first["device"], "Ebs": {"VolumeSize": 1}}]
+        instances = ec2.run_instances(**args)["Instances"]
+        for inst in instances:
+            iid = inst["InstanceId"]
+            az = inst["Placement"]["AvailabilityZone"]
+            devices = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", [])}
+            for vol in item.get("volumes", []):
+                if vol["device"] in devices:
+                    vid = devices[vol["device"]]
+                    if vol.get("tags"):
+                        ec2.create_tags(Resources=[vid], Tags=tag_spec("volume", vol["tags"])[0]["Tags"])
+                    continue
+                vid = ec2.create_volume(
+                    AvailabilityZone=az, Size=1, TagSpecifications=tag_spec("volume", vol.get("tags", {}))
+                )["VolumeId"]
+                ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device=vol["device"])
+                devices[vol["device"]] = vid
+            snaps = []
+            for s in item.get("snapshots", []):
+                set_clock(clock, -float(s.get("age", 0)))
+                try:
+                    sid = ec2.create_snapshot(
+                        VolumeId=devices[s["device"]],
+                        Description=s.get("description", "seeded"),
+                        TagSpecifications=tag_spec("snapshot", s.get("tags", {})),
+                    )["SnapshotId"]
+                finally:
+                    set_clock(clock, 0)
+                snaps.append({"id": sid, "device": s["device"], "volume": devices[s["device"]]})
+            state = item.get("state", "running")
+            if state == "stopped":
+                ec2.stop_instances(InstanceIds=[iid])
+            elif state == "terminated":
+                ec2.terminate_instances(InstanceIds=[iid])
+            made.append({"id": iid, "name": tags.get("Name"), "volumes": devices, "snapshots": snaps})
+    return {"instances": made}
+
+
+def snapshots(ec2):
+    out = []
+    for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"]):
+        for s in page["Snapshots"]:
+            out.append(
+                {
+                    "id": s["SnapshotId"],
+                    "volume": s.get("VolumeId"),
+                    "description": s.get("Description", ""),
+                    "state": s.get("State"),
+                    "start_time": s["StartTime"].isoformat(),
+                    "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])},
+                }
+            )
+    return out
+
+
+def instances(ec2):
+    out = []
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for r in page["Reservations"]:
+            for i in r["Instances"]:
+                out.append(
+                    {
+                        "id": i["InstanceId"],
+                        "state": i["State"]["Name"],
+                        "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])},
+                    }
+                )
+    return out
+
+
+def image(ec2, instance_id):
+    image_id = ec2.create_image(InstanceId=instance_id, Name=f"ec2lab-{instance_id}")["ImageId"]
+    desc = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    snaps = [m["Ebs"]["SnapshotId"] for m in desc.get("BlockDeviceMappings", []) if "Ebs" in m]
+    return {"image": image_id, "snapshots": snaps}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--region", default="eu-west-1")
+    p.add_argument("--clock", help="moto_server.py's clock file")
+    p.add_argument("command", choices=["seed", "snapshots", "instances", "image"])
+    p.add_argument("arg", nargs="?")
+    a = p.parse_args()
+    ec2 = client(a.endpoint, a.region)
+    if a.command == "seed":
+        result = seed(ec2, json.load(sys.stdin), a.clock)
+    elif a.command == "snapshots":
+        result = snapshots(ec2)
+    elif a.command == "instances":
+        result = instances(ec2)
+    else:
+        result = image(ec2, a.arg)
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""A small fault-injecting HTTP proxy for the EC2 query API, to put between ec2snap and an emulator.
+
+    fault_proxy.py --port 0 --upstream http://127.0.0.1:5000
+
+prints "PORT <n>" on its first line once it listens. Every request is forwarded to the upstream
+unless a rule says otherwise. Control endpoints (JSON):
+
+    POST   /__faults   a list of rules, appended; DELETE /__faults clears them
+    GET    /__stats    {"counts": {Action: n}, "total": n, "signers": {"KEYID/region": n}};
+           DELETE /__stats resets the counts
+
+A rule: {"action": "CreateSnapshot",   # EC2 Action it applies to ("*" for any)
+         "times": 2,                   # how many matching requests it applies to (-1: all)
+         "skip": 0,                    # let this many matching requests through first
+         "delay": 0.5,                 # seconds to wait before answering
+         "status": 503, "code": "RequestLimitExceeded", "message": "...",   # answer an error
+         "rewrite": [["<name>stopped</name>", "<name>stopping</name>"]],     # edit the answer
+         "page_size": 10}              # serve a Describe* list in pages of this size (NextToken)
+Requests are counted by Action whatever the rules do.
+"""
+import argparse
+import http.client
+import json
+import sys
+import threading
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+RULES = []
+COUNTS = {}
+# "<access key id>/<region>" from each request's SigV4 Authorization header, counted.
+SIGNERS = {}
+UPSTREAM = None
+
+# The list element of each paginated Describe answer.
+LIST_ELEMENT = {
+    "DescribeSnapshots": "snapshotSet",
+    "DescribeVolumes": "volumeSet",
+    "DescribeInstances": "reservationSet",
+}
+
+
+def take_rule(action):
+    """The first rule that applies to this request, consuming one of its uses."""
+    with LOCK:
+        for rule in RULES:
+            if rule.get("action", "*") not in ("*", action):
+                continue
+            if rule.get("skip", 0) > 0:
+                rule["skip"] -= 1
+                continue
+            times = rule.get("times", -1)
+            if times == 0:
+                continue
+            if times > 0:
+                rule["times"] = times - 1
+            return dict(rule)
+    return None
+
+
+def signer_of(authorization):
+    """'AKID/eu-west-1' from 'AWS4-HMAC-SHA256 Credential=AKID/20260101/eu-west-1/ec2/aws4_request, ...'."""
+    for part in authorization.replace(",", " ").split():
+        if part.startswith("Credential="):
+            fields = part[len("Credential=") :].split("/")
+            if len(fields) >= 3:
+                return f"{fields[0]}/{fields[2]}"
+    return None
+
+
+def error_body(code, message):
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+        "<RequestID>fault-proxy</RequestID></Response>"
+    ).encode()
+
+
+def paginate(body, action, params, page_size):
+    """Cuts the full answer into one page, with a nextToken when more remain."""
+    root = ET.fromstring(body)
+    ns = root.tag[1 : root.tag.index("}")] if root.tag.startswith("{") else ""
+    ET.register_namespace("", ns)
+    q = (lambda t: f"{{{ns}}}{t}") if ns else (lambda t: t)
+    listing = root.find(q(LIST_ELEMENT[action]))
+    if listing is None:
+        return body
+    items = list(listing)
+    start = int(params.get("NextToken", ["0"])[0] or 0)
+    for item in items:
+        listing.remove(item)
+    for item in items[start : start + page_size]:
+        listing.append(item)
+    old = root.find(q("nextToken"))
+    if old is not None:
+        root.remove(old)
+    if start + page_size < len(items):
+        token = ET.SubElement(root, q("nextToken"))
+        token.text = str(start + page_size)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, content_type="text/xml"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def control(self, body):
+        global RULES, COUNTS, SIGNERS
+        if self.path == "/__faults":
+            with LOCK:
+                if self.command == "POST":
+                    RULES.extend(json.loads(body or b"[]"))
+                elif self.command == "DELETE":
+                    RULES = []
+                answer = json.dumps(RULES).encode()
+        elif self.path == "/__stats":
+            with LOCK:
+                if self.command == "DELETE":
+                    COUNTS, SIGNERS = {}, {}
+                answer = json.dumps({"counts": COUNTS, "total": sum(COUNTS.values()), "signers": SIGNERS}).encode()
+        else:
+            return self.reply(404, b"{}", "application/json")
+        self.reply(200, answer, "application/json")
+
+    def handle_any(self):
+        body = self.read_body()
+        if self.path.startswith("/__"):
+            return self.control(body)
+        params = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if not params:
+            params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
+        action = params.get("Action", ["?"])[0]
+        signer = signer_of(self.headers.get("Authorization", ""))
+        with LOCK:
+            COUNTS[action] = COUNTS.get(action, 0) + 1
+            if signer:
+                SIGNERS[signer] = SIGNERS.get(signer, 0) + 1
+        rule = take_rule(action) or {}
+        if rule.get("delay"):
+            time.sleep(float(rule["delay"]))
+        if rule.get("status"):
+            code = rule.get("code", "InternalError")
+            return self.reply(int(rule["status"]), error_body(code, rule.get("message", f"injected {code}")))
+        page_size = rule.get("page_size")
+        if page_size and action in LIST_ELEMENT:
+            # Ask the upstream for everything; this proxy does the paging.
+            kept = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
+            body = urllib.parse.urlencode(kept, doseq=True).encode()
+        status, headers, answer = self.forward(body)
+        if page_size and action in LIST_ELEMENT and status == 200:
+            answer = paginate(answer, action, params, int(page_size))
+        for old, new in rule.get("rewrite", []):
+            answer = answer.replace(old.encode(), new.encode())
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def forward(self, body):
+        conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=300)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        headers["Host"] = f"{UPSTREAM.hostname}:{UPSTREAM.port}"
+        headers["Content-Length"] = str(len(body))
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        return resp.status, resp.getheaders(), data
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    global UPSTREAM
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--upstream", required=True)
+    args = parser.parse_args()
+    UPSTREAM = urllib.parse.urlsplit(args.upstream)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

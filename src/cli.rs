@@ -1,0 +1,124 @@
+//! The command line, flag for flag as the original's argparse defined it, plus `--endpoint-url`.
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug, Default)]
+#[command(
+    name = "ec2snap",
+    about = "Simple EC2 Snapshot utility",
+    disable_version_flag = true,
+    after_help = "Dry run is the default: nothing is created, stopped or deleted without -u."
+)]
+pub struct Cli {
+    /// Set AWS region (ex: eu-west-1)
+    #[arg(short = 'r', long = "region", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Set AWS Key ID
+    #[arg(short = 'k', long = "key_id", value_name = "KEY_ID")]
+    pub key_id: Option<String>,
+
+    /// Set AWS Access Key
+    #[arg(short = 'a', long = "access_key", value_name = "ACCESS_KEY")]
+    pub access_key: Option<String>,
+
+    /// Credentials file path [default: ~/.aws_cred]
+    #[arg(short = 'c', long = "credentials", value_name = "CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+
+    /// Credentials profile defined in credentials file (or AWS profile) [default: default]
+    #[arg(short = 'p', long = "profile", value_name = "CRED_PROFILE")]
+    pub profile: Option<String>,
+
+    /// Instance ID (ex: i-00000000 or all)
+    #[arg(short = 'i', long = "instance", value_name = "INSTANCE_ID")]
+    pub instance: Vec<String>,
+
+    /// Select tags with values (ex: tagname value), wildcards * and ? allowed
+    #[arg(short = 't', long = "tags", num_args = 2, value_names = ["ARG", "ARG"], action = clap::ArgAction::Append)]
+    pub tags: Vec<String>,
+
+    /// Filter snapshot by tags to select on which one you want to apply retention
+    #[arg(long = "snap-filter", num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append)]
+    pub snap_filter: Vec<String>,
+
+    /// Tags added to snapshots (ex: tag1:value1 ...)
+    #[arg(short = 'e', long = "add_tags", num_args = 1.., value_name = "KEY:VALUE", action = clap::ArgAction::Append)]
+    pub add_tags: Vec<String>,
+
+    /// Run mode: really make and delete snapshots (dry run is the default)
+    #[arg(short = 'u', long = "dry_run")]
+    pub run: bool,
+
+    /// Limit the number of instances processed (can be useful with auto-scaling groups)
+    #[arg(short = 'l', long = "limit", default_value_t = -1, allow_negative_numbers = true)]
+    pub limit: i64,
+
+    /// Make cold snapshot for a better consistency (stop, snapshot, start)
+    #[arg(short = 'H', long = "cold_snap")]
+    pub cold_snap: bool,
+
+    /// Instance timeout (in seconds) for stop and start during a cold snapshot
+    #[arg(
+        short = 'm',
+        long = "timeout",
+        value_name = "COLDSNAP_TIMEOUT",
+        default_value_t = 600
+    )]
+    pub timeout: u64,
+
+    /// Do not snapshot root device
+    #[arg(short = 'o', long = "no_root_device")]
+    pub no_root_device: bool,
+
+    /// Maximum snapshot age to keep (<int> <s/m/h/d/w/M/y>) (ex: 1 h for one hour)
+    #[arg(short = 'g', long = "max_age", num_args = 2, value_names = ["ARG", "ARG"], allow_negative_numbers = true)]
+    pub max_age: Vec<String>,
+
+    /// Keep the x last snapshots of each volume
+    #[arg(
+        short = 'd',
+        long = "keep_last_snapshots",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_last_snapshots: i64,
+
+    /// Do not make snapshot (useful when combined with -g or -d)
+    #[arg(short = 'n', long = "no_snap")]
+    pub no_snap: bool,
+
+    /// Ignore error InvalidSnapshot.InUse when trying to delete snapshots
+    #[arg(long = "ignore-in-use-snapshot")]
+    pub ignore_in_use_snapshot: bool,
+
+    /// Also append the log to this file
+    #[arg(short = 'f', long = "file_output", value_name = "FILE")]
+    pub file_output: Option<PathBuf>,
+
+    /// Log output to console (always on; accepted for compatibility)
+    #[arg(short = 's', long = "stdout")]
+    pub stdout: bool,
+
+    /// Verbosity level: DEBUG/INFO/WARNING/ERROR/CRITICAL
+    #[arg(
+        short = 'v',
+        long = "verbosity",
+        value_name = "LEVEL",
+        default_value = "INFO"
+    )]
+    pub verbosity: String,
+
+    /// EC2 endpoint URL (e.g. http://127.0.0.1:5000 for moto or LocalStack)
+    #[arg(long = "endpoint-url", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Maximum attempts per AWS request (throttling and 5xx answers are retried with backoff)
+    #[arg(long = "max-attempts", value_name = "N", default_value_t = 8)]
+    pub max_attempts: u32,
+
+    /// Print version number
+    #[arg(short = 'V', long = "version")]
+    pub version: bool,
+}

@@ -1,0 +1,373 @@
+//! The only module that talks to AWS: builds the SDK client from the config and converts SDK types
+//! into the plain domain structs of `model`.
+
+use crate::config::{Config, Credentials};
+use crate::model::{Disk, Instance, Snapshot, Tags};
+use crate::select::{server_filters, TagPattern};
+use anyhow::{Context, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// EC2's own limits: MaxResults for DescribeInstances (1000), DescribeVolumes (500) and
+/// DescribeSnapshots (1000), and the values one filter may carry (200).
+const INSTANCE_PAGE: i32 = 1000;
+const VOLUME_PAGE: i32 = 500;
+const SNAPSHOT_PAGE: i32 = 1000;
+const VOLUME_IDS_PER_VOLUME_CALL: usize = 500;
+const FILTER_VALUES: usize = 200;
+
+/// An AWS error reduced to what a person needs: its code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+impl AwsError {
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+/// Service errors keep their code and message; transport errors keep their whole cause chain
+/// (the SDK's own Display says only "service error" or "dispatch failure").
+fn aws_error<E>(err: aws_sdk_ec2::error::SdkError<E>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(code), msg) => AwsError {
+            code: Some(code.to_string()),
+            message: msg.unwrap_or("(no message)").to_string(),
+        },
+        (None, _) => AwsError {
+            code: None,
+            message: cause_chain(&err),
+        },
+    }
+}
+
+/// "dispatch failure: io error: ... Connection refused": each cause once, without Debug dumps.
+fn cause_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+fn tags_of(tags: &[Tag]) -> Tags {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect()
+}
+
+fn filter(name: &str, values: impl IntoIterator<Item = String>) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.into_iter().collect()))
+        .build()
+}
+
+fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> {
+    let mut disks: Vec<Disk> = i
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| {
+            Some(Disk {
+                volume_id: m.ebs()?.volume_id()?.to_string(),
+                device: m.device_name()?.to_string(),
+            })
+        })
+        .collect();
+    disks.sort_by(|a, b| {
+        a.device
+            .cmp(&b.device)
+            .then_with(|| a.volume_id.cmp(&b.volume_id))
+    });
+    Some(Instance {
+        id: i.instance_id()?.to_string(),
+        state: i
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default(),
+        tags: tags_of(i.tags()),
+        root_device: i.root_device_name().map(String::from),
+        disks,
+    })
+}
+
+fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
+    let start = s.start_time()?;
+    Some(Snapshot {
+        id: s.snapshot_id()?.to_string(),
+        volume_id: s.volume_id().unwrap_or("").to_string(),
+        start_time: chrono::DateTime::from_timestamp(start.secs(), start.subsec_nanos())?,
+        state: s
+            .state()
+            .map(|st| st.as_str().to_string())
+            .unwrap_or_default(),
+        tags: tags_of(s.tags()),
+    })
+}
+
+pub struct Ec2 {
+    client: Client,
+}
+
+impl Ec2 {
+    /// Builds the client. Nothing goes over the network here: credentials from the chain are
+    /// resolved on the first request, and a region given by flag or file is used as is.
+    pub async fn connect(cfg: &Config) -> Result<Ec2> {
+        // rustls with ring: the SDK's default client would pull aws-lc-rs, a long C build.
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            // Adaptive: throttled answers slow the whole client down instead of failing the run.
+            .retry_config(RetryConfig::adaptive().with_max_attempts(cfg.max_attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(region) = &cfg.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &cfg.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        loader = match &cfg.credentials {
+            Credentials::Static { key_id, secret } => loader.credentials_provider(
+                aws_sdk_ec2::config::Credentials::new(key_id, secret, None, None, "ec2snap"),
+            ),
+            Credentials::Chain { profile: Some(p) } => loader.profile_name(p),
+            Credentials::Chain { profile: None } => loader,
+        };
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            anyhow::bail!(
+                "No AWS region: give -r REGION, aws_region in the credentials file, AWS_REGION, or a region in the AWS profile"
+            );
+        }
+        Ok(Ec2 {
+            client: Client::new(&sdk),
+        })
+    }
+
+    async fn describe_instances(&self, filters: Vec<Filter>) -> Result<Vec<Instance>, AwsError> {
+        let mut pages = self
+            .client
+            .describe_instances()
+            .set_filters(if filters.is_empty() {
+                None
+            } else {
+                Some(filters)
+            })
+            .max_results(INSTANCE_PAGE)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(aws_error)?;
+            for r in page.reservations() {
+                out.extend(r.instances().iter().filter_map(instance_of));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every instance of the account in this region (`-i all`).
+    pub async fn all_instances(&self) -> Result<Vec<Instance>> {
+        self.describe_instances(vec![])
+            .await
+            .context("Cannot list instances")
+    }
+
+    /// Instances by id. A filter, not InstanceIds: an unknown id is then simply missing from
+    /// the answer instead of failing the whole call.
+    pub async fn instances_by_ids(&self, ids: &[String]) -> Result<Vec<Instance>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let found = self
+                .describe_instances(vec![filter("instance-id", chunk.iter().cloned())])
+                .await
+                .with_context(|| format!("Cannot describe instances {}", chunk.join(", ")))?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
+    /// Instances narrowed by EC2 tag filters (the caller checks every pattern on the answer).
+    pub async fn instances_by_tags(&self, patterns: &[TagPattern]) -> Result<Vec<Instance>> {
+        let filters = server_filters(patterns)
+            .into_iter()
+            .map(|(name, value)| filter(&name, [value]))
+            .collect();
+        self.describe_instances(filters)
+            .await
+            .context("Cannot list instances by tags")
+    }
+
+    /// The current state name of one instance.
+    pub async fn instance_state(&self, id: &str) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find_map(|i| {
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+            })
+            .unwrap_or_default())
+    }
+
+    /// Tags of each volume, in few calls.
+    pub async fn volume_tags(&self, volume_ids: &[String]) -> Result<HashMap<String, Tags>> {
+        let mut out = HashMap::new();
+        for chunk in volume_ids.chunks(VOLUME_IDS_PER_VOLUME_CALL) {
+            let mut pages = self
+                .client
+                .describe_volumes()
+                .filters(filter("volume-id", chunk.iter().cloned()))
+                .max_results(VOLUME_PAGE)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(aws_error).context("Cannot describe volumes")?;
+                for v in page.volumes() {
+                    if let Some(id) = v.volume_id() {
+                        out.insert(id.to_string(), tags_of(v.tags()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// This account's snapshots of these volumes, narrowed on the server by the first pattern of
+    /// each `--snap-filter` tag (the caller checks them all).
+    pub async fn snapshots_of(
+        &self,
+        volume_ids: &[String],
+        snap_filter: &[TagPattern],
+    ) -> Result<Vec<Snapshot>> {
+        let tag_filters: Vec<Filter> = server_filters(snap_filter)
+            .into_iter()
+            .map(|(name, value)| filter(&name, [value]))
+            .collect();
+        let mut out = Vec::new();
+        for chunk in volume_ids.chunks(FILTER_VALUES) {
+            let mut filters = vec![filter("volume-id", chunk.iter().cloned())];
+            filters.extend(tag_filters.iter().cloned());
+            let mut pages = self
+                .client
+                .describe_snapshots()
+                .owner_ids("self")
+                .set_filters(Some(filters))
+                .max_results(SNAPSHOT_PAGE)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(aws_error).context("Cannot list snapshots")?;
+                out.extend(page.snapshots().iter().filter_map(snapshot_of));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One snapshot, tagged in the same call so a crash can never leave it untagged.
+    pub async fn create_snapshot(
+        &self,
+        volume_id: &str,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<String, AwsError> {
+        let spec = TagSpecification::builder()
+            .resource_type(ResourceType::Snapshot)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build();
+        let out = self
+            .client
+            .create_snapshot()
+            .volume_id(volume_id)
+            .description(description)
+            .tag_specifications(spec)
+            .send()
+            .await
+            .map_err(aws_error)?;
+        out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
+            code: None,
+            message: "CreateSnapshot answered without a snapshot id".into(),
+        })
+    }
+
+    pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_snapshot()
+            .snapshot_id(snapshot_id)
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(())
+    }
+
+    pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
+        self.client
+            .stop_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(())
+    }
+
+    pub async fn start_instance(&self, id: &str) -> Result<(), AwsError> {
+        self.client
+            .start_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(())
+    }
+}

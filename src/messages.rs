@@ -1,0 +1,157 @@
+//! Every log line and stdout line the original prints, built in one place so tests can pin the text.
+
+use crate::model::{Disk, Instance};
+
+pub fn launching(dry_run: bool) -> String {
+    format!(
+        "== Launching {} mode ==",
+        if dry_run { "dry run" } else { "run" }
+    )
+}
+pub const CONNECTING: &str = "Connecting to AWS";
+pub const GETTING_INSTANCES: &str = "Getting instances information";
+pub const NO_INSTANCES: &str = "No instances found with those parameters !";
+pub const GOING_DOWN: &str = "Instance is going to be shutdown";
+pub const GOING_UP: &str = "Instance is going to be started";
+pub const TIMEOUT: &str = "Timeout exceded";
+
+pub fn working_on(instance: &Instance) -> String {
+    format!("Working on instance {} ({})", instance.id, instance.name())
+}
+
+pub fn limit_reached(limit: usize) -> String {
+    format!("The requested limit of snapshots has been reached: {limit}")
+}
+
+pub fn kind(cold: bool) -> &'static str {
+    if cold {
+        "Cold"
+    } else {
+        "Hot"
+    }
+}
+
+/// Dry run: `Hot snapshot made for vol(dev)`; run: `... - snap-id`.
+pub fn snapshot_made(cold: bool, disk: &Disk, snapshot_id: Option<&str>) -> String {
+    let base = format!(
+        "{} snapshot made for {}({})",
+        kind(cold),
+        disk.volume_id,
+        disk.device
+    );
+    match snapshot_id {
+        Some(id) => format!("{base} - {id}"),
+        None => base,
+    }
+}
+
+pub fn snapshot_failed(cold: bool, disk: &Disk, error: &str) -> String {
+    format!(
+        "{} snapshot failed for {}({}) [{error}]",
+        kind(cold),
+        disk.volume_id,
+        disk.device
+    )
+}
+
+pub fn deleting(snapshot_id: &str, disk: &Disk) -> String {
+    format!(
+        "Deleting snapshot {snapshot_id} ({}|{})",
+        disk.volume_id, disk.device
+    )
+}
+
+pub fn delete_error(snapshot_id: &str, error: &str) -> String {
+    format!("Error deleting snapshot {snapshot_id} with error {error}")
+}
+
+pub fn delete_in_use_ignored(snapshot_id: &str, error: &str) -> String {
+    format!("Ignoring : error deleting snapshot {snapshot_id} with error {error}")
+}
+
+pub fn now_state(instance_id: &str, state: &str) -> String {
+    format!("Instance {instance_id} now {state} !")
+}
+
+pub fn failed_to(action: &str, error: &str) -> String {
+    format!("Instance failed to {action}: {error}")
+}
+
+/// The two stdout lines printed at the end of a run with errors.
+pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
+    format!("Number of snapshots errors: {snapshot_errors}\nNumber of snapshots deletion errors: {deletion_errors}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Tags;
+
+    fn inst(name: Option<&str>) -> Instance {
+        let mut tags = Tags::new();
+        if let Some(n) = name {
+            tags.insert("Name".into(), n.into());
+        }
+        Instance {
+            id: "i-e16cc205".into(),
+            state: "running".into(),
+            tags,
+            root_device: None,
+            disks: vec![],
+        }
+    }
+
+    #[test]
+    fn lines_match_the_original() {
+        let d = Disk {
+            volume_id: "vol-fa415bfd".into(),
+            device: "/dev/sdb".into(),
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (launching(true), "== Launching dry run mode =="),
+            (launching(false), "== Launching run mode =="),
+            (
+                working_on(&inst(Some("instance-name2"))),
+                "Working on instance i-e16cc205 (instance-name2)",
+            ),
+            (working_on(&inst(None)), "Working on instance i-e16cc205 ()"),
+            (
+                limit_reached(1),
+                "The requested limit of snapshots has been reached: 1",
+            ),
+            (
+                snapshot_made(false, &d, None),
+                "Hot snapshot made for vol-fa415bfd(/dev/sdb)",
+            ),
+            (
+                snapshot_made(true, &d, Some("snap-a8afba59")),
+                "Cold snapshot made for vol-fa415bfd(/dev/sdb) - snap-a8afba59",
+            ),
+            (
+                snapshot_failed(false, &d, "Boom: x"),
+                "Hot snapshot failed for vol-fa415bfd(/dev/sdb) [Boom: x]",
+            ),
+            (
+                deleting("snap-b427c144", &d),
+                "Deleting snapshot snap-b427c144 (vol-fa415bfd|/dev/sdb)",
+            ),
+            (
+                delete_error("snap-1", "E: m"),
+                "Error deleting snapshot snap-1 with error E: m",
+            ),
+            (
+                delete_in_use_ignored("snap-1", "E: m"),
+                "Ignoring : error deleting snapshot snap-1 with error E: m",
+            ),
+            (now_state("i-1", "stopped"), "Instance i-1 now stopped !"),
+            (failed_to("stop", "E: m"), "Instance failed to stop: E: m"),
+            (
+                error_summary(2, 1),
+                "Number of snapshots errors: 2\nNumber of snapshots deletion errors: 1",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! Snapshot planning: which volumes of an instance get a snapshot, with the original's description
+//! and tags.
+
+use crate::messages::kind;
+use crate::model::{Disk, Instance, Tags};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRequest {
+    pub disk: Disk,
+    pub description: String,
+    pub tags: Tags,
+}
+
+/// The attached volumes to snapshot, in the instance's (sorted) device order; `-o` drops the
+/// volume on the root device.
+pub fn disks_to_snapshot(instance: &Instance, no_root_device: bool) -> Vec<&Disk> {
+    instance
+        .disks
+        .iter()
+        .filter(|d| !(no_root_device && instance.root_device.as_deref() == Some(d.device.as_str())))
+        .collect()
+}
+
+/// `<instance-id> (<Name>) - <Hot|Cold> <device> (<vol-id>)`
+pub fn description(instance: &Instance, disk: &Disk, cold: bool) -> String {
+    format!(
+        "{} ({}) - {} {} ({})",
+        instance.id,
+        instance.name(),
+        kind(cold),
+        disk.device,
+        disk.volume_id
+    )
+}
+
+/// The volume's own tags, or the four default tags when it has none; then `-e` on top.
+/// `aws:` tags are reserved (CreateSnapshot refuses them), so they are never copied.
+pub fn snapshot_tags(
+    instance: &Instance,
+    disk: &Disk,
+    cold: bool,
+    volume_tags: Option<&Tags>,
+    add_tags: &[(String, String)],
+) -> Tags {
+    let mut tags: Tags = volume_tags
+        .map(|t| {
+            t.iter()
+                .filter(|(k, _)| !k.starts_with("aws:"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags.is_empty() {
+        tags.insert("type".into(), kind(cold).into());
+        tags.insert("volume".into(), disk.volume_id.clone());
+        tags.insert("device".into(), disk.device.clone());
+        tags.insert("instance name".into(), instance.name().into());
+    }
+    for (k, v) in add_tags {
+        tags.insert(k.clone(), v.clone());
+    }
+    tags
+}
+
+pub fn requests(
+    instance: &Instance,
+    cold: bool,
+    no_root_device: bool,
+    volume_tags: &std::collections::HashMap<String, Tags>,
+    add_tags: &[(String, String)],
+) -> Vec<SnapshotRequest> {
+    disks_to_snapshot(instance, no_root_device)
+        .into_iter()
+        .map(|disk| SnapshotRequest {
+            disk: disk.clone(),
+            description: description(instance, disk, cold),
+            tags: snapshot_tags(
+                instance,
+                disk,
+                cold,
+                volume_tags.get(&disk.volume_id),
+                add_tags,
+            ),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(pairs: &[(&str, &str)]) -> Tags {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn instance(name: Option<&str>) -> Instance {
+        Instance {
+            id: "i-1".into(),
+            state: "running".into(),
+            tags: name.map(|n| t(&[("Name", n)])).unwrap_or_default(),
+            root_device: Some("/dev/sda1".into()),
+            disks: vec![
+                Disk {
+                    volume_id: "vol-root".into(),
+                    device: "/dev/sda1".into(),
+                },
+                Disk {
+                    volume_id: "vol-data".into(),
+                    device: "/dev/sdb".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn root_device_skipped_only_with_o() {
+        let i = instance(Some("web"));
+        let all: Vec<_> = disks_to_snapshot(&i, false)
+            .iter()
+            .map(|d| d.volume_id.as_str())
+            .collect();
+        assert_eq!(all, ["vol-root", "vol-data"]);
+        let data: Vec<_> = disks_to_snapshot(&i, true)
+            .iter()
+            .map(|d| d.volume_id.as_str())
+            .collect();
+        assert_eq!(data, ["vol-data"]);
+    }
+
+    #[test]
+    fn descriptions() {
+        let i = instance(Some("web"));
+        assert_eq!(
+            description(&i, &i.disks[1], false),
+            "i-1 (web) - Hot /dev/sdb (vol-data)"
+        );
+        assert_eq!(
+            description(&i, &i.disks[0], true),
+            "i-1 (web) - Cold /dev/sda1 (vol-root)"
+        );
+        let unnamed = instance(None);
+        assert_eq!(
+            description(&unnamed, &unnamed.disks[1], false),
+            "i-1 () - Hot /dev/sdb (vol-data)"
+        );
+    }
+
+    #[test]
+    fn tags_cases() {
+        let i = instance(Some("web"));
+        let d = &i.disks[1];
+        let defaults = t(&[
+            ("type", "Hot"),
+            ("volume", "vol-data"),
+            ("device", "/dev/sdb"),
+            ("instance name", "web"),
+        ]);
+        let add = vec![
+            ("type".to_string(), "backup".to_string()),
+            ("env".to_string(), "prod".to_string()),
+        ];
+        // (volume tags, -e tags, cold, expected)
+        type Case = (Option<Tags>, Vec<(String, String)>, bool, Tags);
+        let cases: Vec<Case> = vec![
+            (None, vec![], false, defaults.clone()),
+            (Some(Tags::new()), vec![], false, defaults.clone()),
+            (
+                None,
+                vec![],
+                true,
+                t(&[
+                    ("type", "Cold"),
+                    ("volume", "vol-data"),
+                    ("device", "/dev/sdb"),
+                    ("instance name", "web"),
+                ]),
+            ),
+            (
+                Some(t(&[("team", "a")])),
+                vec![],
+                false,
+                t(&[("team", "a")]),
+            ),
+            (
+                Some(t(&[("aws:cloudformation:stack-name", "s")])),
+                vec![],
+                false,
+                defaults.clone(),
+            ),
+            (
+                Some(t(&[("team", "a"), ("aws:x", "y")])),
+                vec![],
+                false,
+                t(&[("team", "a")]),
+            ),
+            (
+                None,
+                add.clone(),
+                false,
+                t(&[
+                    ("type", "backup"),
+                    ("volume", "vol-data"),
+                    ("device", "/dev/sdb"),
+                    ("instance name", "web"),
+                    ("env", "prod"),
+                ]),
+            ),
+            (
+                Some(t(&[("team", "a")])),
+                add.clone(),
+                false,
+                t(&[("team", "a"), ("type", "backup"), ("env", "prod")]),
+            ),
+        ];
+        for (vt, add, cold, want) in cases {
+            assert_eq!(
+                snapshot_tags(&i, d, cold, vt.as_ref(), &add),
+                want,
+                "{vt:?} {add:?} {cold}"
+            );
+        }
+        let unnamed = instance(None);
+        assert_eq!(
+            snapshot_tags(&unnamed, d, false, None, &[])
+                .get("instance name")
+                .map(String::as_str),
+            Some("")
+        );
+    }
+}

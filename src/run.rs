@@ -1,0 +1,433 @@
+//! The pipeline: select instances, then for each one make its snapshots (hot or cold) and apply
+//! retention, counting every failure.
+
+use crate::config::{Config, Selection};
+use crate::critical;
+use crate::ec2::{AwsError, Ec2};
+use crate::messages as msg;
+use crate::model::{Disk, Instance, Snapshot, Tags};
+use crate::plan::{self, SnapshotRequest};
+use crate::retention::{self, Rule};
+use crate::select::{self, matches_all};
+use crate::shutdown::{Shutdown, Signal};
+use anyhow::Result;
+use chrono::Utc;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// What the run counted; decides the exit code.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Snapshot, stop and start failures, and instances asked for by id that do not exist.
+    pub snapshot_errors: usize,
+    pub deletion_errors: usize,
+    pub interrupted: Option<Signal>,
+}
+
+impl Outcome {
+    pub fn has_errors(&self) -> bool {
+        self.snapshot_errors > 0 || self.deletion_errors > 0
+    }
+}
+
+/// How often cold mode asks for the instance state while it waits.
+const POLL: Duration = Duration::from_secs(3);
+
+struct Ctx<'a> {
+    cfg: &'a Config,
+    ec2: Ec2,
+    shutdown: Shutdown,
+}
+
+pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
+    info!("{}", msg::launching(cfg.dry_run));
+    info!("{}", msg::CONNECTING);
+    debug!("Configuration: {cfg:?}");
+    let ec2 = Ec2::connect(cfg).await?;
+    info!("{}", msg::GETTING_INSTANCES);
+    let mut outcome = Outcome::default();
+    let instances = select_instances(&ec2, &cfg.selection, &mut outcome).await?;
+    if instances.is_empty() {
+        error!("{}", msg::NO_INSTANCES);
+        return Ok(outcome);
+    }
+    let ctx = Ctx { cfg, ec2, shutdown };
+    // `-l N`: the instances after the first N are neither snapshotted nor pruned.
+    let processed = match cfg.limit {
+        Some(n) => &instances[..n.min(instances.len())],
+        None => &instances[..],
+    };
+    let mut snapshots = ctx.prefetch_snapshots(processed).await?;
+    let volume_tags = ctx.prefetch_volume_tags(processed).await?;
+    for (index, instance) in instances.iter().enumerate() {
+        if ctx.shutdown.is_set() {
+            break;
+        }
+        info!("{}", msg::working_on(instance));
+        if cfg.limit.is_some_and(|n| index >= n) {
+            info!("{}", msg::limit_reached(cfg.limit.unwrap_or_default()));
+            break;
+        }
+        let done = ctx.process(instance, &volume_tags, &mut outcome).await;
+        if let Some(done) = done {
+            if cfg.retention.is_enabled() && !ctx.shutdown.is_set() {
+                ctx.prune(instance, &mut snapshots, &done, &mut outcome)
+                    .await;
+            }
+        }
+    }
+    outcome.interrupted = ctx.shutdown.signal();
+    if let Some(sig) = outcome.interrupted {
+        error!(
+            "Interrupted by {}: the run stopped before its end",
+            sig.name()
+        );
+    }
+    Ok(outcome)
+}
+
+/// The union of `-i` ids and `-t` matches; unknown ids are logged and counted.
+async fn select_instances(
+    ec2: &Ec2,
+    selection: &Selection,
+    outcome: &mut Outcome,
+) -> Result<Vec<Instance>> {
+    let (by_ids, by_tags, patterns) = match selection {
+        Selection::All => (ec2.all_instances().await?, vec![], vec![]),
+        Selection::Some { ids, tags } => {
+            let by_ids = if ids.is_empty() {
+                vec![]
+            } else {
+                ec2.instances_by_ids(ids).await?
+            };
+            let mut unique: Vec<&String> = ids.iter().collect();
+            unique.sort();
+            unique.dedup();
+            for id in unique {
+                if !by_ids.iter().any(|i| &i.id == id) {
+                    error!("Instance {id} not found");
+                    outcome.snapshot_errors += 1;
+                }
+            }
+            let by_tags = if tags.is_empty() {
+                vec![]
+            } else {
+                ec2.instances_by_tags(tags).await?
+            };
+            (by_ids, by_tags, tags.clone())
+        }
+    };
+    let selected = select::finalize(by_ids, by_tags, &patterns);
+    for (id, state) in &selected.skipped {
+        debug!("Skipping instance {id}: it is {state}");
+    }
+    Ok(selected.instances)
+}
+
+/// What one instance's snapshot step left for its retention step.
+struct Done {
+    /// Snapshots made by this run, per volume: never deleted, and counted among the newest.
+    created: HashMap<String, Snapshot>,
+    /// Volumes whose snapshot failed: their old snapshots are kept.
+    failed: HashSet<String>,
+}
+
+impl Ctx<'_> {
+    async fn prefetch_snapshots(
+        &self,
+        processed: &[Instance],
+    ) -> Result<HashMap<String, Vec<Snapshot>>> {
+        let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
+        if !self.cfg.retention.is_enabled() {
+            return Ok(by_volume);
+        }
+        let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
+        let filter = &self.cfg.retention.snap_filter;
+        for snap in self.ec2.snapshots_of(&volumes, filter).await? {
+            if matches_all(filter, &snap.tags) {
+                by_volume
+                    .entry(snap.volume_id.clone())
+                    .or_default()
+                    .push(snap);
+            }
+        }
+        Ok(by_volume)
+    }
+
+    /// Volume tags are only needed to tag the snapshots of a real run.
+    async fn prefetch_volume_tags(&self, processed: &[Instance]) -> Result<HashMap<String, Tags>> {
+        if self.cfg.dry_run || self.cfg.no_snap {
+            return Ok(HashMap::new());
+        }
+        let volumes = unique_volumes(
+            processed
+                .iter()
+                .flat_map(|i| plan::disks_to_snapshot(i, self.cfg.no_root_device)),
+        );
+        self.ec2.volume_tags(&volumes).await
+    }
+
+    /// The snapshot step of one instance. `None` when retention must not run for it (the cold stop
+    /// failed, or a signal came).
+    async fn process(
+        &self,
+        instance: &Instance,
+        volume_tags: &HashMap<String, Tags>,
+        outcome: &mut Outcome,
+    ) -> Option<Done> {
+        let mut done = Done {
+            created: HashMap::new(),
+            failed: HashSet::new(),
+        };
+        if self.cfg.no_snap {
+            return Some(done);
+        }
+        let requests = plan::requests(
+            instance,
+            self.cfg.cold,
+            self.cfg.no_root_device,
+            volume_tags,
+            &self.cfg.add_tags,
+        );
+        let cold_cycle = self.cfg.cold && instance.state == "running";
+        if !cold_cycle {
+            self.snapshot_all(&requests, &mut done, outcome).await;
+            return (!self.shutdown.is_set()).then_some(done);
+        }
+        info!("{}", msg::GOING_DOWN);
+        if self.cfg.dry_run {
+            self.snapshot_all(&requests, &mut done, outcome).await;
+            info!("{}", msg::GOING_UP);
+            return Some(done);
+        }
+        if let Err(e) = self.ec2.stop_instance(&instance.id).await {
+            critical!("{}", msg::failed_to("stop", &e.to_string()));
+            outcome.snapshot_errors += 1;
+            // The stop may have gone through even though its answer was lost: make sure it runs.
+            self.start_again(instance, outcome).await;
+            return None;
+        }
+        let stopped = self.wait_for_state(&instance.id, "stopped", true).await;
+        match &stopped {
+            WaitResult::Reached => {
+                info!("{}", msg::now_state(&instance.id, "stopped"));
+                self.snapshot_all(&requests, &mut done, outcome).await;
+            }
+            WaitResult::TimedOut => {
+                error!("{}", msg::TIMEOUT);
+                warn!(
+                    "Instance {} did not stop within {} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down",
+                    instance.id,
+                    self.cfg.timeout.as_secs()
+                );
+                outcome.snapshot_errors += 1;
+            }
+            WaitResult::Interrupted => {}
+            WaitResult::Failed(e) => {
+                critical!("{}", msg::failed_to("stop", &e.to_string()));
+                outcome.snapshot_errors += 1;
+            }
+        }
+        self.start_again(instance, outcome).await;
+        (matches!(stopped, WaitResult::Reached) && !self.shutdown.is_set()).then_some(done)
+    }
+
+    /// Makes (or, in a dry run, announces) each planned snapshot; a signal stops it between volumes
+    /// and abandons a call in flight.
+    async fn snapshot_all(
+        &self,
+        requests: &[SnapshotRequest],
+        done: &mut Done,
+        outcome: &mut Outcome,
+    ) {
+        let cold = self.cfg.cold;
+        for req in requests {
+            if self.shutdown.is_set() {
+                return;
+            }
+            if self.cfg.dry_run {
+                info!("{}", msg::snapshot_made(cold, &req.disk, None));
+                continue;
+            }
+            let call = self
+                .ec2
+                .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
+            let result = tokio::select! {
+                r = call => r,
+                _ = self.shutdown.wait() => Err(AwsError { code: None, message: "interrupted by a signal".into() }),
+            };
+            match result {
+                Ok(id) => {
+                    info!("{}", msg::snapshot_made(cold, &req.disk, Some(&id)));
+                    done.created.insert(
+                        req.disk.volume_id.clone(),
+                        Snapshot {
+                            id,
+                            volume_id: req.disk.volume_id.clone(),
+                            start_time: Utc::now(),
+                            state: "pending".into(),
+                            tags: req.tags.clone(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    critical!("{}", msg::snapshot_failed(cold, &req.disk, &e.to_string()));
+                    outcome.snapshot_errors += 1;
+                    done.failed.insert(req.disk.volume_id.clone());
+                }
+            }
+        }
+    }
+
+    /// Polls until the instance reaches `want`, for at most `-m` seconds.
+    async fn wait_for_state(&self, id: &str, want: &str, interruptible: bool) -> WaitResult {
+        let deadline = Instant::now() + self.cfg.timeout;
+        loop {
+            match self.ec2.instance_state(id).await {
+                Ok(state) if state == want => return WaitResult::Reached,
+                Ok(state) => debug!("Waiting for {want} state of {id}: now {state}"),
+                Err(e) => return WaitResult::Failed(e),
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return WaitResult::TimedOut;
+            }
+            let pause = tokio::time::sleep(POLL.min(left));
+            if interruptible {
+                tokio::select! {
+                    _ = pause => {},
+                    _ = self.shutdown.wait() => return WaitResult::Interrupted,
+                }
+            } else {
+                pause.await;
+            }
+        }
+    }
+
+    /// Starts again an instance this run stopped (or may have stopped), whatever happened before.
+    /// Not interruptible: this is what a signal waits for. Retries while the instance is still
+    /// stopping, bounded by `-m` seconds.
+    async fn start_again(&self, instance: &Instance, outcome: &mut Outcome) {
+        info!("{}", msg::GOING_UP);
+        let deadline = Instant::now() + self.cfg.timeout;
+        let mut last_error;
+        loop {
+            match self.ec2.start_instance(&instance.id).await {
+                Ok(()) => break,
+                Err(e) => {
+                    debug!("StartInstances {} failed, will retry: {e}", instance.id);
+                    last_error = e;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                critical!("{}", msg::failed_to("start", &last_error.to_string()));
+                critical!(
+                    "Instance {} may still be stopped: start it with `aws ec2 start-instances --instance-ids {}`",
+                    instance.id,
+                    instance.id
+                );
+                outcome.snapshot_errors += 1;
+                return;
+            }
+            tokio::time::sleep(POLL.min(left)).await;
+        }
+        match self.wait_for_state(&instance.id, "running", false).await {
+            WaitResult::Reached => info!("{}", msg::now_state(&instance.id, "running")),
+            WaitResult::TimedOut => {
+                error!("{}", msg::TIMEOUT);
+                critical!(
+                    "{}",
+                    msg::failed_to(
+                        "start",
+                        &format!("not running after {} s", self.cfg.timeout.as_secs())
+                    )
+                );
+                outcome.snapshot_errors += 1;
+            }
+            WaitResult::Failed(e) => {
+                critical!("{}", msg::failed_to("start", &e.to_string()));
+                outcome.snapshot_errors += 1;
+            }
+            WaitResult::Interrupted => unreachable!("the start wait is not interruptible"),
+        }
+    }
+
+    /// Retention for one instance's volumes, in device order.
+    async fn prune(
+        &self,
+        instance: &Instance,
+        snapshots: &mut HashMap<String, Vec<Snapshot>>,
+        done: &Done,
+        outcome: &mut Outcome,
+    ) {
+        let r = &self.cfg.retention;
+        let rule = Rule {
+            max_age_secs: r.max_age_secs,
+            keep_last: r.keep_last,
+        };
+        let now = Utc::now();
+        for disk in &instance.disks {
+            if done.failed.contains(&disk.volume_id) {
+                warn!(
+                    "Keeping the old snapshots of {}({}): its new snapshot failed",
+                    disk.volume_id, disk.device
+                );
+                continue;
+            }
+            // Taken out, so a volume attached to two instances is pruned once.
+            let mut snaps = snapshots.remove(&disk.volume_id).unwrap_or_default();
+            if let Some(mine) = done.created.get(&disk.volume_id) {
+                if !snaps.iter().any(|s| s.id == mine.id) && matches_all(&r.snap_filter, &mine.tags)
+                {
+                    snaps.push(mine.clone());
+                }
+            }
+            let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
+            for snap in retention::to_delete(&snaps, rule, now, &protected) {
+                if self.shutdown.is_set() {
+                    return;
+                }
+                self.delete(&snap.id, disk, outcome).await;
+            }
+        }
+    }
+
+    async fn delete(&self, snapshot_id: &str, disk: &Disk, outcome: &mut Outcome) {
+        info!("{}", msg::deleting(snapshot_id, disk));
+        if self.cfg.dry_run {
+            return;
+        }
+        match self.ec2.delete_snapshot(snapshot_id).await {
+            Ok(()) => {}
+            Err(e) if e.is("InvalidSnapshot.InUse") && self.cfg.retention.ignore_in_use => {
+                warn!(
+                    "{}",
+                    msg::delete_in_use_ignored(snapshot_id, &e.to_string())
+                );
+            }
+            Err(e) if e.is("InvalidSnapshot.NotFound") => {
+                warn!("Snapshot {snapshot_id} was already deleted");
+            }
+            Err(e) => {
+                error!("{}", msg::delete_error(snapshot_id, &e.to_string()));
+                outcome.deletion_errors += 1;
+            }
+        }
+    }
+}
+
+enum WaitResult {
+    Reached,
+    TimedOut,
+    Interrupted,
+    Failed(AwsError),
+}
+
+fn unique_volumes<'a>(disks: impl Iterator<Item = &'a Disk>) -> Vec<String> {
+    let mut v: Vec<String> = disks.map(|d| d.volume_id.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}

@@ -1,0 +1,83 @@
+//! Signals: SIGINT, SIGTERM and SIGHUP set a flag the pipeline checks, so it stops taking new work
+//! and still starts again every instance it stopped.
+
+use tokio::sync::watch;
+
+/// Cheap to clone; every clone sees the same signal.
+#[derive(Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<Option<Signal>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Int,
+    Term,
+    Hup,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+            Signal::Hup => "SIGHUP",
+        }
+    }
+
+    /// The shell convention, 128 + signal number.
+    pub fn exit_code(self) -> u8 {
+        128 + match self {
+            Signal::Hup => 1,
+            Signal::Int => 2,
+            Signal::Term => 15,
+        }
+    }
+}
+
+impl Shutdown {
+    /// Listens for SIGINT, SIGTERM and SIGHUP. Must be called inside the runtime, before any AWS call.
+    pub fn listen() -> std::io::Result<Shutdown> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (tx, rx) = watch::channel(None);
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            loop {
+                let got = tokio::select! {
+                    _ = int.recv() => Signal::Int,
+                    _ = term.recv() => Signal::Term,
+                    _ = hup.recv() => Signal::Hup,
+                };
+                if tx.borrow().is_none() {
+                    tracing::warn!(
+                        "Received {}: no new work will be started; instances stopped by this run are started again",
+                        got.name()
+                    );
+                    let _ = tx.send(Some(got));
+                } else {
+                    tracing::warn!(
+                        "Received {} again: still starting again the instances this run stopped",
+                        got.name()
+                    );
+                }
+            }
+        });
+        Ok(Shutdown { rx })
+    }
+
+    pub fn signal(&self) -> Option<Signal> {
+        *self.rx.borrow()
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.signal().is_some()
+    }
+
+    /// Resolves when a signal has arrived.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(Option::is_some).await;
+    }
+}

@@ -1,0 +1,368 @@
+//! Test harness: a real EC2 emulator (moto server, with a movable clock) behind the fault-injecting
+//! proxy, both on 127.0.0.1 and private to one test, and the real ec2snap binary pointed at them.
+#![allow(dead_code)] // each test file uses its own part of the harness
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REGION: &str = "eu-west-1";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The emulator's Python: `EC2SNAP_PYTHON`, else the project's `.venv` made by
+/// `scripts/setup-emulator.sh`. Missing means failing loudly: a skipped test is not a pass.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("EC2SNAP_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the EC2 emulator is not installed: run scripts/setup-emulator.sh (or set EC2SNAP_PYTHON to a Python with moto[ec2], flask and flask-cors)"
+    );
+    venv
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP request to a local port; the body of the answer.
+fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    Ok(answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
+}
+
+pub struct Lab {
+    moto: Child,
+    proxy: Child,
+    pub moto_port: u16,
+    pub proxy_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.moto.kill();
+        let _ = self.proxy.kill();
+        let _ = self.moto.wait();
+        let _ = self.proxy.wait();
+    }
+}
+
+/// What one run of the binary gave.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Log lines without their timestamp: `[INFO] Working on instance ...`.
+    pub fn lines(&self) -> Vec<String> {
+        self.stderr.lines().map(strip_time).collect()
+    }
+
+    pub fn has(&self, line: &str) -> bool {
+        self.lines().iter().any(|l| l == line)
+    }
+
+    pub fn count(&self, prefix: &str) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Drops the `YYYY-mm-dd HH:MM:SS,mmm ` prefix after checking its shape.
+pub fn strip_time(line: &str) -> String {
+    let b = line.as_bytes();
+    let shaped = b.len() > 24
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b','
+        && b[23] == b' '
+        && b[..23]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| [4, 7, 10, 13, 16, 19].contains(&i) || c.is_ascii_digit());
+    if shaped {
+        line[24..].to_string()
+    } else {
+        line.to_string()
+    }
+}
+
+impl Lab {
+    pub fn start() -> Lab {
+        let py = python();
+        let dir = tempfile::tempdir().unwrap();
+        let moto_port = free_port();
+        let moto = Command::new(&py)
+            .arg(repo().join("scripts/moto_server.py"))
+            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+            .env("MOTO_CLOCK_FILE", dir.path().join("clock"))
+            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap())
+            .spawn()
+            .expect("start moto_server.py");
+        let mut proxy = Command::new(&py)
+            .arg(repo().join("scripts/fault_proxy.py"))
+            .args([
+                "--port",
+                "0",
+                "--upstream",
+                &format!("http://127.0.0.1:{moto_port}"),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fault_proxy.py");
+        let mut first = String::new();
+        BufReader::new(proxy.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let proxy_port: u16 = first
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("fault proxy said {first:?}"))
+            .parse()
+            .unwrap();
+        let lab = Lab {
+            moto,
+            proxy,
+            moto_port,
+            proxy_port,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http(moto_port, "GET", "/moto-api/", "").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start: {}",
+                lab.moto_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        lab
+    }
+
+    pub fn moto_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("moto.log")).unwrap_or_default()
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proxy_port)
+    }
+
+    /// Moves the emulator's clock by `secs` (negative: into the past) until called again.
+    pub fn set_clock(&self, secs: i64) {
+        std::fs::write(self.dir.path().join("clock"), secs.to_string()).unwrap();
+    }
+
+    fn ec2lab(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let mut cmd = Command::new(python());
+        cmd.arg(repo().join("scripts/ec2lab.py"))
+            .args([
+                "--endpoint",
+                &format!("http://127.0.0.1:{}", self.moto_port),
+                "--region",
+                REGION,
+            ])
+            .args(["--clock", self.dir.path().join("clock").to_str().unwrap()])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.unwrap_or("").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ec2lab {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Seeds instances (see scripts/ec2lab.py for the spec); returns what was made.
+    pub fn seed(&self, spec: Value) -> Value {
+        self.ec2lab(&["seed"], Some(&spec.to_string()))
+    }
+
+    pub fn snapshots(&self) -> Vec<Value> {
+        self.ec2lab(&["snapshots"], None)
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn instances(&self) -> Vec<Value> {
+        self.ec2lab(&["instances"], None)
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn instance_state(&self, id: &str) -> String {
+        self.instances()
+            .iter()
+            .find(|i| i["id"] == id)
+            .map(|i| i["state"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// An AMI made from the instance with CreateImage: its snapshots are then "in use".
+    pub fn image(&self, instance_id: &str) -> Value {
+        self.ec2lab(&["image", instance_id], None)
+    }
+
+    pub fn faults(&self, rules: Value) {
+        http(self.proxy_port, "POST", "/__faults", &rules.to_string()).unwrap();
+    }
+
+    pub fn clear_faults(&self) {
+        http(self.proxy_port, "DELETE", "/__faults", "").unwrap();
+    }
+
+    /// Requests the binary sent, by EC2 Action.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        let v: Value =
+            serde_json::from_str(&http(self.proxy_port, "GET", "/__stats", "").unwrap()).unwrap();
+        v["counts"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+            .collect()
+    }
+
+    /// `KEYID/region` of each signed request the binary sent, counted.
+    pub fn signers(&self) -> BTreeMap<String, u64> {
+        let v: Value =
+            serde_json::from_str(&http(self.proxy_port, "GET", "/__stats", "").unwrap()).unwrap();
+        v["signers"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+            .collect()
+    }
+
+    pub fn reset_stats(&self) {
+        http(self.proxy_port, "DELETE", "/__stats", "").unwrap();
+    }
+
+    /// The binary with a clean environment: no inherited AWS_* variables, an empty HOME, dummy
+    /// credentials, the proxy as endpoint and the test region.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = bare_cmd(self.dir.path());
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .args(["--endpoint-url", &self.endpoint(), "-r", REGION]);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_cmd(self.cmd().args(args))
+    }
+}
+
+/// The binary with no AWS settings at all and HOME set to `home`.
+pub fn bare_cmd(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ec2snap"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        // Never wait on an instance metadata service that is not there.
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    cmd
+}
+
+pub fn run_cmd(cmd: &mut Command) -> Run {
+    let out: Output = cmd.output().expect("run ec2snap");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `{"instances": [...]}` with `n` alike instances named `prefix1..n`, one data volume each.
+pub fn fleet(prefix: &str, n: usize) -> Value {
+    let list: Vec<Value> = (1..=n)
+        .map(|i| json!({"name": format!("{prefix}{i}"), "volumes": [{"device": "/dev/sdb"}]}))
+        .collect();
+    json!({ "instances": list })
+}
+
+/// The id of the seeded instance with this Name.
+pub fn id_of(seeded: &Value, name: &str) -> String {
+    seeded["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no seeded instance {name}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The volume id of a seeded instance's device.
+pub fn vol_of(seeded: &Value, name: &str, device: &str) -> String {
+    seeded["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap()["volumes"][device]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
