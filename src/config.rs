@@ -197,11 +197,12 @@ fn read_legacy(path: &Path, profile: &str) -> Result<Option<LegacyProfile>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
             "Don't have permission to read credentials file {}",
             path.display()
-        )
+        ),
+        _ => anyhow::anyhow!("Cannot read credentials file {}: {e}", path.display()),
     })?;
     legacy_profile(&text, profile, path).map(Some)
 }

@@ -1,0 +1,263 @@
+//! The command line, credentials and region sources, and validation that happens before any call.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::Path;
+
+fn seeded_lab() -> Lab {
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "front1"}]}));
+    lab.reset_stats();
+    lab
+}
+
+/// The binary with no AWS environment at all, HOME = `home`, talking to the lab.
+fn bare(lab: &Lab, home: &Path, args: &[&str]) -> Run {
+    run_cmd(
+        bare_cmd(home)
+            .args(["--endpoint-url", &lab.endpoint()])
+            .args(args),
+    )
+}
+
+#[test]
+fn no_argument_prints_help_and_version_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_cmd(&mut bare_cmd(dir.path()));
+    assert_eq!(r.code, 0);
+    for flag in [
+        "--region",
+        "--key_id",
+        "--access_key",
+        "--credentials",
+        "--profile",
+        "--instance",
+        "--tags",
+        "--snap-filter",
+        "--add_tags",
+        "--dry_run",
+        "--limit",
+        "--cold_snap",
+        "--timeout",
+        "--no_root_device",
+        "--max_age",
+        "--keep_last_snapshots",
+        "--no_snap",
+        "--ignore-in-use-snapshot",
+        "--file_output",
+        "--stdout",
+        "--verbosity",
+        "--version",
+        "--endpoint-url",
+    ] {
+        assert!(r.stdout.contains(flag), "help lacks {flag}");
+    }
+    let r = run_cmd(bare_cmd(dir.path()).arg("-V"));
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stdout
+            .starts_with(&format!("ec2snap v{}", env!("CARGO_PKG_VERSION"))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn invalid_arguments_exit_1_before_any_call() {
+    let lab = seeded_lab();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-t", "Name", "front*", "-g", "0", "d", "-u"],
+            "[ERROR] Max age value cannot be 0",
+        ),
+        (
+            &["-t", "Name", "front*", "-g", "5", "x", "-u"],
+            "[ERROR] Can't find the correct value (here x), please choose between s/m/h/d/w/M/y",
+        ),
+        (
+            &["-t", "Name", "front*", "-g", "five", "d", "-u"],
+            "[ERROR] Max age value must be a whole number (here five)",
+        ),
+        (
+            &["-t", "Name", "front*", "-e", "nocolon", "-u"],
+            "[ERROR] Tag to add must be KEY:VALUE with a non-empty KEY (here \"nocolon\")",
+        ),
+        (
+            &["-u", "-g", "5", "d"],
+            "[ERROR] Please set at least instance ID (-i) or tag with value (-t)",
+        ),
+    ];
+    for (args, want) in cases {
+        let r = lab.run(args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert_eq!(r.lines(), vec![want.to_string()], "{args:?}");
+    }
+    // argparse-style usage errors keep argparse's exit code 2.
+    let r = lab.run(&["-t", "Name", "front*", "-l", "many"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = lab.run(&["-t", "Name"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(lab.stats(), Default::default(), "no request may be sent");
+    assert!(lab.snapshots().is_empty());
+}
+
+#[test]
+fn legacy_credentials_file_and_its_profiles() {
+    let lab = seeded_lab();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join(".aws_cred"),
+        "[default]\naws_region = us-west-2\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = SECRETDEFAULT\n\n\
+         [profile profile1]\naws_region = eu-central-1\naws_access_key_id = AKIAPROFILE1\naws_secret_access_key = SECRETP1\n",
+    )
+    .unwrap();
+    // The region comes from the file too: the signature names it.
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "AKIADEFAULT/us-west-2"),
+        (&["-p", "profile1"], "AKIAPROFILE1/eu-central-1"),
+        (&["-p", "profile profile1"], "AKIAPROFILE1/eu-central-1"),
+        (
+            &["-p", "profile1", "-r", "ap-south-1"],
+            "AKIAPROFILE1/ap-south-1",
+        ),
+        (
+            &["-k", "AKIAFLAG", "-a", "SECRETFLAG"],
+            "AKIAFLAG/us-west-2",
+        ),
+    ];
+    for (extra, signer) in cases {
+        lab.reset_stats();
+        let mut args = vec!["-i", "all", "-v", "DEBUG"];
+        args.extend_from_slice(extra);
+        let r = bare(&lab, home.path(), &args);
+        assert_eq!(r.code, 0, "{extra:?}: {r:?}");
+        let signers: Vec<String> = lab.signers().into_keys().collect();
+        assert_eq!(signers, vec![signer.to_string()], "{extra:?}");
+        for secret in ["SECRETDEFAULT", "SECRETP1", "SECRETFLAG"] {
+            assert!(
+                !r.stderr.contains(secret) && !r.stdout.contains(secret),
+                "secret printed: {r:?}"
+            );
+        }
+    }
+    // -c names another file.
+    let other = home.path().join("other.ini");
+    std::fs::write(
+        &other,
+        "[ops]\naws_region = sa-east-1\naws_access_key_id = AKIAOTHER\naws_secret_access_key = S\n",
+    )
+    .unwrap();
+    lab.reset_stats();
+    let r = bare(
+        &lab,
+        home.path(),
+        &["-i", "all", "-c", other.to_str().unwrap(), "-p", "ops"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        lab.signers().into_keys().collect::<Vec<_>>(),
+        vec!["AKIAOTHER/sa-east-1".to_string()]
+    );
+}
+
+#[test]
+fn unknown_profile_is_a_clear_error() {
+    let lab = seeded_lab();
+    let home = tempfile::tempdir().unwrap();
+    let cred = home.path().join(".aws_cred");
+    std::fs::write(
+        &cred,
+        "[default]\naws_region = us-west-2\naws_access_key_id = A\naws_secret_access_key = S\n",
+    )
+    .unwrap();
+    let r = bare(&lab, home.path(), &["-i", "all", "-p", "nosuch"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let line = r.lines().join("\n");
+    assert!(
+        line.starts_with("[ERROR] Profile 'nosuch' not found in credentials file"),
+        "{line}"
+    );
+    assert!(line.contains(cred.to_str().unwrap()), "{line}");
+    assert_eq!(lab.stats(), Default::default());
+}
+
+#[test]
+fn standard_chain_when_there_is_no_legacy_file() {
+    let lab = seeded_lab();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIACHAINDEFAULT\naws_secret_access_key = S1\n[ops]\naws_access_key_id = AKIACHAINOPS\naws_secret_access_key = S2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        "[default]\nregion = us-east-2\n[profile ops]\nregion = ca-central-1\n",
+    )
+    .unwrap();
+    let r = bare(&lab, home.path(), &["-i", "all"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        lab.signers().into_keys().collect::<Vec<_>>(),
+        vec!["AKIACHAINDEFAULT/us-east-2".to_string()]
+    );
+    lab.reset_stats();
+    let r = bare(&lab, home.path(), &["-i", "all", "-p", "ops"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        lab.signers().into_keys().collect::<Vec<_>>(),
+        vec!["AKIACHAINOPS/ca-central-1".to_string()]
+    );
+    // Environment variables come first in the chain.
+    lab.reset_stats();
+    let r = run_cmd(
+        bare_cmd(home.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAENV")
+            .env("AWS_SECRET_ACCESS_KEY", "S3")
+            .env("AWS_REGION", "eu-north-1")
+            .args(["--endpoint-url", &lab.endpoint(), "-i", "all"]),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        lab.signers().into_keys().collect::<Vec<_>>(),
+        vec!["AKIAENV/eu-north-1".to_string()]
+    );
+}
+
+#[test]
+fn endpoint_from_the_environment() {
+    let lab = seeded_lab();
+    let home = tempfile::tempdir().unwrap();
+    let r = run_cmd(
+        bare_cmd(home.path())
+            .env("AWS_ACCESS_KEY_ID", "AKIAENV")
+            .env("AWS_SECRET_ACCESS_KEY", "S")
+            .env("AWS_ENDPOINT_URL", lab.endpoint())
+            .args(["-r", REGION, "-t", "Name", "front*"]),
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.count("[INFO] Working on instance"), 1);
+    assert!(lab.stats().get("DescribeInstances").is_some());
+}
+
+#[test]
+fn missing_region_is_a_clear_error() {
+    let lab = seeded_lab();
+    let home = tempfile::tempdir().unwrap();
+    let r = run_cmd(
+        bare_cmd(home.path())
+            .env("AWS_ACCESS_KEY_ID", "A")
+            .env("AWS_SECRET_ACCESS_KEY", "S")
+            .args(["--endpoint-url", &lab.endpoint(), "-i", "all"]),
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.lines()
+            .last()
+            .unwrap()
+            .starts_with("[CRITICAL] No AWS region"),
+        "{r:?}"
+    );
+    assert_eq!(lab.stats(), Default::default());
+}
