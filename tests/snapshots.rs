@@ -96,7 +96,7 @@ fn run_mode_makes_tagged_snapshots_in_one_call() {
         data_snap["tags"],
         json!({"team": "web", "type": "backup", "env": "prod"})
     );
-    assert!(r.has(&format!("[INFO] == Launching run mode ==")));
+    assert!(r.has("[INFO] == Launching run mode =="));
     assert!(r.has(&format!(
         "[INFO] Hot snapshot made for {root}(/dev/sda1) - {}",
         root_snap["id"].as_str().unwrap()
