@@ -3,6 +3,7 @@
 
     ec2lab.py --endpoint URL [--clock FILE] seed < spec.json   -> JSON of what was made
     ec2lab.py --endpoint URL snapshots                         -> JSON list of all own snapshots
+    ec2lab.py --endpoint URL table                             -> the same, as a table for people
     ec2lab.py --endpoint URL instances                         -> JSON list of instances
     ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
 
@@ -80,7 +81,7 @@ def seed(ec2, spec, clock):
                 try:
                     sid = ec2.create_snapshot(
                         VolumeId=devices[s["device"]],
-                        Description=s.get("description", "seeded"),
+                        Description=s.get("description", f"seeded: {tags.get('Name', iid)} {s['device']}"),
                         TagSpecifications=tag_spec("snapshot", s.get("tags", {})),
                     )["SnapshotId"]
                 finally:
@@ -139,7 +140,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
-    p.add_argument("command", choices=["seed", "snapshots", "instances", "image"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region)
@@ -147,6 +148,12 @@ def main():
         result = seed(ec2, json.load(sys.stdin), a.clock)
     elif a.command == "snapshots":
         result = snapshots(ec2)
+    elif a.command == "table":
+        snaps = sorted(snapshots(ec2), key=lambda s: (s["volume"], s["start_time"]))
+        print(f"  {len(snaps)} snapshots")
+        for s in snaps:
+            print(f"  {s['id']}  {s['start_time'][:16]}  {s['description']}")
+        return
     elif a.command == "instances":
         result = instances(ec2)
     else:

@@ -255,7 +255,7 @@ impl Ctx<'_> {
                 .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
             let result = tokio::select! {
                 r = call => r,
-                _ = self.shutdown.wait() => Err(AwsError { code: None, message: "interrupted by a signal".into() }),
+                _ = self.shutdown.wait() => Err(AwsError { code: None, message: "interrupted by a signal (the snapshot may still have been made)".into() }),
             };
             match result {
                 Ok(id) => {
