@@ -118,6 +118,11 @@ pub struct Cli {
     #[arg(long = "max-attempts", value_name = "N", default_value_t = 8)]
     pub max_attempts: u32,
 
+    /// Instances worked on at once (1 keeps the original's log order; with -H, that many servers
+    /// may be down at the same time)
+    #[arg(long = "parallel", value_name = "N", default_value_t = 1)]
+    pub parallel: usize,
+
     /// Print version number
     #[arg(short = 'V', long = "version")]
     pub version: bool,

@@ -72,6 +72,7 @@ pub struct Config {
     pub credentials: Credentials,
     pub endpoint_url: Option<String>,
     pub max_attempts: u32,
+    pub parallel: usize,
 }
 
 /// Level from `-v`; `None` when the name is unknown (the caller warns and uses INFO, like the original).
@@ -253,6 +254,9 @@ impl Config {
             .iter()
             .map(|t| parse_add_tag(t))
             .collect::<Result<Vec<_>>>()?;
+        if cli.parallel == 0 {
+            bail!("--parallel must be at least 1");
+        }
         if cli.max_attempts == 0 {
             bail!("--max-attempts must be at least 1");
         }
@@ -277,6 +281,7 @@ impl Config {
             credentials,
             endpoint_url: cli.endpoint_url.clone(),
             max_attempts: cli.max_attempts,
+            parallel: cli.parallel,
         })
     }
 }
@@ -390,6 +395,7 @@ mod tests {
             (&["-d", "-2", "-i", "i-1"], "cannot be negative"),
             (&["-l", "-5", "-i", "i-1"], "Limit"),
             (&["-k", "AKIA", "-i", "i-1"], "without its secret"),
+            (&["--parallel", "0", "-i", "i-1"], "--parallel"),
         ];
         for (args, want) in cases {
             let err = Config::from_cli(&cli(args)).unwrap_err().to_string();

@@ -15,6 +15,16 @@ pub const GOING_DOWN: &str = "Instance is going to be shutdown";
 pub const GOING_UP: &str = "Instance is going to be started";
 pub const TIMEOUT: &str = "Timeout exceded";
 
+/// With `--parallel` above 1, lines whose original text names no instance get its id appended, so
+/// that interleaved lines can still be told apart.
+pub fn for_instance(line: &str, instance_id: &str, parallel: usize) -> String {
+    if parallel > 1 {
+        format!("{line} ({instance_id})")
+    } else {
+        line.to_string()
+    }
+}
+
 pub fn working_on(instance: &Instance) -> String {
     format!("Working on instance {} ({})", instance.id, instance.name())
 }

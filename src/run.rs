@@ -13,7 +13,9 @@ use crate::shutdown::{Shutdown, Signal};
 use anyhow::Result;
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 /// What the run counted; decides the exit code.
@@ -34,10 +36,12 @@ impl Outcome {
 /// How often cold mode asks for the instance state while it waits.
 const POLL: Duration = Duration::from_secs(3);
 
-struct Ctx<'a> {
-    cfg: &'a Config,
+struct Ctx {
+    cfg: Config,
     ec2: Ec2,
     shutdown: Shutdown,
+    /// Tags of the volumes to snapshot (run mode only), fetched in batches up front.
+    volume_tags: HashMap<String, Tags>,
 }
 
 pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
@@ -52,30 +56,48 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
         error!("{}", msg::NO_INSTANCES);
         return Ok(outcome);
     }
-    let ctx = Ctx { cfg, ec2, shutdown };
     // `-l N`: the instances after the first N are neither snapshotted nor pruned.
     let processed = match cfg.limit {
         Some(n) => &instances[..n.min(instances.len())],
         None => &instances[..],
     };
-    let mut snapshots = ctx.prefetch_snapshots(processed).await?;
-    let volume_tags = ctx.prefetch_volume_tags(processed).await?;
+    let mut snapshots = prefetch_snapshots(&ec2, cfg, processed).await?;
+    let volume_tags = prefetch_volume_tags(&ec2, cfg, processed).await?;
+    let ctx = Arc::new(Ctx {
+        cfg: cfg.clone(),
+        ec2,
+        shutdown,
+        volume_tags,
+    });
+    // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
+    // which gives the original's log order.
+    let mut tasks = JoinSet::new();
     for (index, instance) in instances.iter().enumerate() {
+        while tasks.len() >= cfg.parallel {
+            merge(&mut outcome, tasks.join_next().await);
+        }
         if ctx.shutdown.is_set() {
             break;
         }
-        info!("{}", msg::working_on(instance));
-        if cfg.limit.is_some_and(|n| index >= n) {
-            info!("{}", msg::limit_reached(cfg.limit.unwrap_or_default()));
+        if let Some(limit) = cfg.limit.filter(|n| index >= *n) {
+            while !tasks.is_empty() {
+                merge(&mut outcome, tasks.join_next().await);
+            }
+            info!("{}", msg::working_on(instance));
+            info!("{}", msg::limit_reached(limit));
             break;
         }
-        let done = ctx.process(instance, &volume_tags, &mut outcome).await;
-        if let Some(done) = done {
-            if cfg.retention.is_enabled() && !ctx.shutdown.is_set() {
-                ctx.prune(instance, &mut snapshots, &done, &mut outcome)
-                    .await;
-            }
-        }
+        // Each instance's task owns its volumes' snapshots (a volume attached to two instances
+        // goes with the first, so it is pruned once).
+        let own: HashMap<String, Vec<Snapshot>> = instance
+            .disks
+            .iter()
+            .filter_map(|d| snapshots.remove_entry(&d.volume_id))
+            .collect();
+        tasks.spawn(Arc::clone(&ctx).work(instance.clone(), own));
+    }
+    while !tasks.is_empty() {
+        merge(&mut outcome, tasks.join_next().await);
     }
     outcome.interrupted = ctx.shutdown.signal();
     if let Some(sig) = outcome.interrupted {
@@ -85,6 +107,59 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
         );
     }
     Ok(outcome)
+}
+
+fn merge(total: &mut Outcome, joined: Option<Result<Outcome, tokio::task::JoinError>>) {
+    match joined {
+        Some(Ok(o)) => {
+            total.snapshot_errors += o.snapshot_errors;
+            total.deletion_errors += o.deletion_errors;
+        }
+        Some(Err(e)) => {
+            critical!("An instance's work ended abnormally: {e}");
+            total.snapshot_errors += 1;
+        }
+        None => {}
+    }
+}
+
+async fn prefetch_snapshots(
+    ec2: &Ec2,
+    cfg: &Config,
+    processed: &[Instance],
+) -> Result<HashMap<String, Vec<Snapshot>>> {
+    let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
+    if !cfg.retention.is_enabled() {
+        return Ok(by_volume);
+    }
+    let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
+    let filter = &cfg.retention.snap_filter;
+    for snap in ec2.snapshots_of(&volumes, filter).await? {
+        if matches_all(filter, &snap.tags) {
+            by_volume
+                .entry(snap.volume_id.clone())
+                .or_default()
+                .push(snap);
+        }
+    }
+    Ok(by_volume)
+}
+
+/// Volume tags are only needed to tag the snapshots of a real run.
+async fn prefetch_volume_tags(
+    ec2: &Ec2,
+    cfg: &Config,
+    processed: &[Instance],
+) -> Result<HashMap<String, Tags>> {
+    if cfg.dry_run || cfg.no_snap {
+        return Ok(HashMap::new());
+    }
+    let volumes = unique_volumes(
+        processed
+            .iter()
+            .flat_map(|i| plan::disks_to_snapshot(i, cfg.no_root_device)),
+    );
+    ec2.volume_tags(&volumes).await
 }
 
 /// The union of `-i` ids and `-t` matches; unknown ids are logged and counted.
@@ -133,49 +208,31 @@ struct Done {
     failed: HashSet<String>,
 }
 
-impl Ctx<'_> {
-    async fn prefetch_snapshots(
-        &self,
-        processed: &[Instance],
-    ) -> Result<HashMap<String, Vec<Snapshot>>> {
-        let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
-        if !self.cfg.retention.is_enabled() {
-            return Ok(by_volume);
-        }
-        let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
-        let filter = &self.cfg.retention.snap_filter;
-        for snap in self.ec2.snapshots_of(&volumes, filter).await? {
-            if matches_all(filter, &snap.tags) {
-                by_volume
-                    .entry(snap.volume_id.clone())
-                    .or_default()
-                    .push(snap);
-            }
-        }
-        Ok(by_volume)
+impl Ctx {
+    fn line(&self, text: &str, instance_id: &str) -> String {
+        msg::for_instance(text, instance_id, self.cfg.parallel)
     }
 
-    /// Volume tags are only needed to tag the snapshots of a real run.
-    async fn prefetch_volume_tags(&self, processed: &[Instance]) -> Result<HashMap<String, Tags>> {
-        if self.cfg.dry_run || self.cfg.no_snap {
-            return Ok(HashMap::new());
+    /// One instance: its snapshots, then its retention.
+    async fn work(
+        self: Arc<Self>,
+        instance: Instance,
+        mut snapshots: HashMap<String, Vec<Snapshot>>,
+    ) -> Outcome {
+        let mut outcome = Outcome::default();
+        info!("{}", msg::working_on(&instance));
+        if let Some(done) = self.process(&instance, &mut outcome).await {
+            if self.cfg.retention.is_enabled() && !self.shutdown.is_set() {
+                self.prune(&instance, &mut snapshots, &done, &mut outcome)
+                    .await;
+            }
         }
-        let volumes = unique_volumes(
-            processed
-                .iter()
-                .flat_map(|i| plan::disks_to_snapshot(i, self.cfg.no_root_device)),
-        );
-        self.ec2.volume_tags(&volumes).await
+        outcome
     }
 
     /// The snapshot step of one instance. `None` when retention must not run for it (the cold stop
     /// failed, or a signal came).
-    async fn process(
-        &self,
-        instance: &Instance,
-        volume_tags: &HashMap<String, Tags>,
-        outcome: &mut Outcome,
-    ) -> Option<Done> {
+    async fn process(&self, instance: &Instance, outcome: &mut Outcome) -> Option<Done> {
         let mut done = Done {
             created: HashMap::new(),
             failed: HashSet::new(),
@@ -187,7 +244,7 @@ impl Ctx<'_> {
             instance,
             self.cfg.cold,
             self.cfg.no_root_device,
-            volume_tags,
+            &self.volume_tags,
             &self.cfg.add_tags,
         );
         let cold_cycle = self.cfg.cold && instance.state == "running";
@@ -195,10 +252,10 @@ impl Ctx<'_> {
             self.snapshot_all(&requests, &mut done, outcome).await;
             return (!self.shutdown.is_set()).then_some(done);
         }
-        info!("{}", msg::GOING_DOWN);
+        info!("{}", self.line(msg::GOING_DOWN, &instance.id));
         if self.cfg.dry_run {
             self.snapshot_all(&requests, &mut done, outcome).await;
-            info!("{}", msg::GOING_UP);
+            info!("{}", self.line(msg::GOING_UP, &instance.id));
             return Some(done);
         }
         if let Err(e) = self.ec2.stop_instance(&instance.id).await {
@@ -215,7 +272,7 @@ impl Ctx<'_> {
                 self.snapshot_all(&requests, &mut done, outcome).await;
             }
             WaitResult::TimedOut => {
-                error!("{}", msg::TIMEOUT);
+                error!("{}", self.line(msg::TIMEOUT, &instance.id));
                 warn!(
                     "Instance {} did not stop within {} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down",
                     instance.id,
@@ -309,7 +366,7 @@ impl Ctx<'_> {
     /// Not interruptible: this is what a signal waits for. Retries while the instance is still
     /// stopping, bounded by `-m` seconds.
     async fn start_again(&self, instance: &Instance, outcome: &mut Outcome) {
-        info!("{}", msg::GOING_UP);
+        info!("{}", self.line(msg::GOING_UP, &instance.id));
         let deadline = Instant::now() + self.cfg.timeout;
         let mut last_error;
         loop {
@@ -336,7 +393,7 @@ impl Ctx<'_> {
         match self.wait_for_state(&instance.id, "running", false).await {
             WaitResult::Reached => info!("{}", msg::now_state(&instance.id, "running")),
             WaitResult::TimedOut => {
-                error!("{}", msg::TIMEOUT);
+                error!("{}", self.line(msg::TIMEOUT, &instance.id));
                 critical!(
                     "{}",
                     msg::failed_to(
@@ -376,7 +433,7 @@ impl Ctx<'_> {
                 );
                 continue;
             }
-            // Taken out, so a volume attached to two instances is pruned once.
+            // Taken out: nothing else needs this volume's list after its pruning.
             let mut snaps = snapshots.remove(&disk.volume_id).unwrap_or_default();
             if let Some(mine) = done.created.get(&disk.volume_id) {
                 if !snaps.iter().any(|s| s.id == mine.id) && matches_all(&r.snap_filter, &mine.tags)

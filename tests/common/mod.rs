@@ -269,28 +269,31 @@ impl Lab {
         http(self.proxy_port, "DELETE", "/__faults", "").unwrap();
     }
 
-    /// Requests the binary sent, by EC2 Action.
-    pub fn stats(&self) -> BTreeMap<String, u64> {
+    fn proxy_stats(&self, key: &str) -> Value {
         let v: Value =
             serde_json::from_str(&http(self.proxy_port, "GET", "/__stats", "").unwrap()).unwrap();
-        v["counts"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
-            .collect()
+        v[key].clone()
+    }
+
+    fn counted(&self, key: &str) -> BTreeMap<String, u64> {
+        let v = self.proxy_stats(key);
+        let map = v.as_object().unwrap().iter();
+        map.map(|(k, n)| (k.clone(), n.as_u64().unwrap())).collect()
+    }
+
+    /// Requests the binary sent, by EC2 Action.
+    pub fn stats(&self) -> BTreeMap<String, u64> {
+        self.counted("counts")
     }
 
     /// `KEYID/region` of each signed request the binary sent, counted.
     pub fn signers(&self) -> BTreeMap<String, u64> {
-        let v: Value =
-            serde_json::from_str(&http(self.proxy_port, "GET", "/__stats", "").unwrap()).unwrap();
-        v["signers"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
-            .collect()
+        self.counted("signers")
+    }
+
+    /// The most requests the proxy was answering at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.proxy_stats("max_in_flight").as_u64().unwrap()
     }
 
     pub fn reset_stats(&self) {
@@ -341,14 +344,16 @@ pub fn fleet(prefix: &str, n: usize) -> Value {
     json!({ "instances": list })
 }
 
+/// The seeded instance with this Name.
+pub fn seeded_instance<'a>(seeded: &'a Value, name: &str) -> &'a Value {
+    let all = seeded["instances"].as_array().unwrap();
+    let found = all.iter().find(|i| i["name"] == name);
+    found.unwrap_or_else(|| panic!("no seeded instance {name}"))
+}
+
 /// The id of the seeded instance with this Name.
 pub fn id_of(seeded: &Value, name: &str) -> String {
-    seeded["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == name)
-        .unwrap_or_else(|| panic!("no seeded instance {name}"))["id"]
+    seeded_instance(seeded, name)["id"]
         .as_str()
         .unwrap()
         .to_string()
@@ -356,13 +361,6 @@ pub fn id_of(seeded: &Value, name: &str) -> String {
 
 /// The volume id of a seeded instance's device.
 pub fn vol_of(seeded: &Value, name: &str, device: &str) -> String {
-    seeded["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == name)
-        .unwrap()["volumes"][device]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let vol = &seeded_instance(seeded, name)["volumes"][device];
+    vol.as_str().unwrap().to_string()
 }
