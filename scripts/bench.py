@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Benchmark: ec2snap against moto behind the fault proxy, with a fixed latency per request.
+
+For each size N (instances, 2 volumes each, 3 old snapshots per volume) and each --parallel value,
+it resets and seeds the emulator, runs `ec2snap -t Name 'bench*' -g 7 d -u --parallel P`, and
+prints wall time, peak RSS and requests by Action next to the request floor:
+
+    floor = ceil(N/1000) DescribeInstances + ceil(N*V/500) DescribeVolumes + N*V CreateSnapshot
+          + ceil(N*V/200) DescribeSnapshots + N*V*K DeleteSnapshot
+
+Run it through scripts/bench.sh, which starts the emulator and builds the release binary.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ec2lab  # noqa: E402
+
+V, K = 2, 3
+AGES_DAYS = [30, 20, 10]
+
+
+def http(url, method="GET", body=None):
+    req = urllib.request.Request(url, data=body, method=method)
+    with urllib.request.urlopen(req) as r:
+        return r.read()
+
+
+def seed(moto, clock, n):
+    """N instances 'bench<i>', each with /dev/sda1 (root) and /dev/sdb, and K old snapshots per volume."""
+    http(f"{moto}/moto-api/reset", "POST")
+    ec2 = ec2lab.client(moto, "eu-west-1")
+    ids = []
+    for start in range(0, n, 500):
+        count = min(500, n - start)
+        out = ec2.run_instances(
+            ImageId="ami-12345678", MinCount=count, MaxCount=count, InstanceType="t3.micro",
+            TagSpecifications=ec2lab.tag_spec("instance", {"Name": f"bench{start}"}),
+        )["Instances"]
+        ids += [(i["InstanceId"], i["Placement"]["AvailabilityZone"], i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]) for i in out]
+
+    def add_volume(item):
+        iid, az, root = item
+        vid = ec2.create_volume(AvailabilityZone=az, Size=1)["VolumeId"]
+        ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdb")
+        return [root, vid]
+
+    with ThreadPoolExecutor(8) as pool:
+        volumes = [v for vs in pool.map(add_volume, ids) for v in vs]
+        for days in AGES_DAYS:
+            ec2lab.set_clock(clock, -days * 86400)
+            list(pool.map(lambda vid: ec2.create_snapshot(VolumeId=vid, Description="bench old"), volumes))
+        ec2lab.set_clock(clock, 0)
+    return len(ids), len(volumes)
+
+
+def floor(n):
+    return {
+        "DescribeInstances": math.ceil(n / 1000),
+        "DescribeVolumes": math.ceil(n * V / 500),
+        "CreateSnapshot": n * V,
+        "DescribeSnapshots": math.ceil(n * V / 200),
+        "DeleteSnapshot": n * V * K,
+    }
+
+
+def run(binary, proxy, parallel):
+    http(f"{proxy}/__stats", "DELETE")
+    args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d", "-u",
+            "--parallel", str(parallel)]
+    start = time.monotonic()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"ec2snap exited {code}:\n{err.decode()[-3000:]}")
+    stats = json.loads(http(f"{proxy}/__stats"))
+    return wall, usage.ru_maxrss / 1024, stats["counts"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--binary", required=True)
+    p.add_argument("--moto", required=True)
+    p.add_argument("--proxy", required=True)
+    p.add_argument("--clock", required=True)
+    p.add_argument("--sizes", default="20,200,2000")
+    p.add_argument("--parallel", default="1,8")
+    p.add_argument("--latency-ms", type=float, default=20)
+    a = p.parse_args()
+    http(f"{a.proxy}/__faults", "DELETE")
+    http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
+    print(f"latency {a.latency_ms:g} ms per request; V={V} volumes, K={K} old snapshots per volume")
+    print("| N | --parallel | requests | floor | ratio | wall s | target s | peak RSS MB | by Action (got/floor) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in [int(x) for x in a.sizes.split(",")]:
+        for par in [int(x) for x in a.parallel.split(",")]:
+            seed(a.moto, a.clock, n)
+            wall, rss, counts = run(a.binary, a.proxy, par)
+            fl = floor(n)
+            got, want = sum(counts.values()), sum(fl.values())
+            target = 2 * want * a.latency_ms / 1000 / par if par > 1 else float("nan")
+            detail = ", ".join(f"{k} {counts.get(k, 0)}/{v}" for k, v in fl.items())
+            extra = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in fl)
+            if extra:
+                detail += f"; other: {extra}"
+            print(f"| {n} | {par} | {got} | {want} | {got / want:.3f} | {wall:.1f} | {target:.1f} | {rss:.1f} | {detail} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
