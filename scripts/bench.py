@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -76,15 +77,31 @@ def run(binary, proxy, parallel):
     args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d", "-u",
             "--parallel", str(parallel)]
     start = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"ec2snap exited {code}:\n{err.decode()[-3000:]}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+        # Peak RSS from VmHWM, read until the process exits: getrusage's ru_maxrss would also count
+        # the forked copy of this Python process that existed before exec.
+        peak_kb = 0
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
+            time.sleep(0.01)
+        wall = time.monotonic() - start
+        if proc.returncode != 0:
+            err.seek(0)
+            sys.exit(f"ec2snap exited {proc.returncode}:\n{err.read().decode()[-3000:]}")
     stats = json.loads(http(f"{proxy}/__stats"))
-    return wall, usage.ru_maxrss / 1024, stats["counts"]
+    return wall, peak_kb / 1024, stats["counts"]
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
 
 
 def main():

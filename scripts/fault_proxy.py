@@ -8,7 +8,7 @@ unless a rule says otherwise. Control endpoints (JSON):
 
     POST   /__faults   a list of rules, appended; DELETE /__faults clears them
     GET    /__stats    {"counts": {Action: n}, "total": n, "signers": {"KEYID/region": n},
-                        "max_in_flight": n};
+                        "max_in_flight": n, "max_writes_in_flight": n};
            DELETE /__stats resets the counts
 
 A rule: {"action": "CreateSnapshot",   # EC2 Action it applies to ("*" for any)
@@ -35,9 +35,12 @@ RULES = []
 COUNTS = {}
 # "<access key id>/<region>" from each request's SigV4 Authorization header, counted.
 SIGNERS = {}
-# Requests being answered right now, and the most there ever were at once.
+# Requests being answered right now, and the most there ever were at once; the same for writes
+# (every Action but Describe*).
 IN_FLIGHT = 0
 MAX_IN_FLIGHT = 0
+WRITES_IN_FLIGHT = 0
+MAX_WRITES_IN_FLIGHT = 0
 UPSTREAM = None
 
 # The list element of each paginated Describe answer.
@@ -129,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def control(self, body):
-        global RULES, COUNTS, SIGNERS, MAX_IN_FLIGHT
+        global RULES, COUNTS, SIGNERS, MAX_IN_FLIGHT, MAX_WRITES_IN_FLIGHT
         if self.path == "/__faults":
             with LOCK:
                 if self.command == "POST":
@@ -140,13 +143,14 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/__stats":
             with LOCK:
                 if self.command == "DELETE":
-                    COUNTS, SIGNERS, MAX_IN_FLIGHT = {}, {}, 0
+                    COUNTS, SIGNERS, MAX_IN_FLIGHT, MAX_WRITES_IN_FLIGHT = {}, {}, 0, 0
                 answer = json.dumps(
                     {
                         "counts": COUNTS,
                         "total": sum(COUNTS.values()),
                         "signers": SIGNERS,
                         "max_in_flight": MAX_IN_FLIGHT,
+                        "max_writes_in_flight": MAX_WRITES_IN_FLIGHT,
                     }
                 ).encode()
         else:
@@ -154,24 +158,28 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, answer, "application/json")
 
     def handle_any(self):
-        global IN_FLIGHT, MAX_IN_FLIGHT
+        global IN_FLIGHT, MAX_IN_FLIGHT, WRITES_IN_FLIGHT, MAX_WRITES_IN_FLIGHT
         body = self.read_body()
         if self.path.startswith("/__"):
             return self.control(body)
-        with LOCK:
-            IN_FLIGHT += 1
-            MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
-        try:
-            self.proxy(body)
-        finally:
-            with LOCK:
-                IN_FLIGHT -= 1
-
-    def proxy(self, body):
         params = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         if not params:
             params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         action = params.get("Action", ["?"])[0]
+        write = 0 if action.startswith("Describe") else 1
+        with LOCK:
+            IN_FLIGHT += 1
+            MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
+            WRITES_IN_FLIGHT += write
+            MAX_WRITES_IN_FLIGHT = max(MAX_WRITES_IN_FLIGHT, WRITES_IN_FLIGHT)
+        try:
+            self.proxy(body, params, action)
+        finally:
+            with LOCK:
+                IN_FLIGHT -= 1
+                WRITES_IN_FLIGHT -= write
+
+    def proxy(self, body, params, action):
         signer = signer_of(self.headers.get("Authorization", ""))
         with LOCK:
             COUNTS[action] = COUNTS.get(action, 0) + 1

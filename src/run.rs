@@ -15,6 +15,7 @@ use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
@@ -42,6 +43,9 @@ struct Ctx {
     shutdown: Shutdown,
     /// Tags of the volumes to snapshot (run mode only), fetched in batches up front.
     volume_tags: HashMap<String, Tags>,
+    /// `--parallel` permits shared by every CreateSnapshot and DeleteSnapshot of the run, so that
+    /// the last instances of a run can use the calls the finished ones no longer need.
+    calls: Semaphore,
 }
 
 pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
@@ -61,13 +65,18 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
         Some(n) => &instances[..n.min(instances.len())],
         None => &instances[..],
     };
-    let mut snapshots = prefetch_snapshots(&ec2, cfg, processed).await?;
-    let volume_tags = prefetch_volume_tags(&ec2, cfg, processed).await?;
+    // Independent reads: one round trip instead of two.
+    let (snapshots, volume_tags) = tokio::join!(
+        prefetch_snapshots(&ec2, cfg, processed),
+        prefetch_volume_tags(&ec2, cfg, processed)
+    );
+    let (mut snapshots, volume_tags) = (snapshots?, volume_tags?);
     let ctx = Arc::new(Ctx {
         cfg: cfg.clone(),
         ec2,
         shutdown,
         volume_tags,
+        calls: Semaphore::new(cfg.parallel),
     });
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.
@@ -232,7 +241,7 @@ impl Ctx {
 
     /// The snapshot step of one instance. `None` when retention must not run for it (the cold stop
     /// failed, or a signal came).
-    async fn process(&self, instance: &Instance, outcome: &mut Outcome) -> Option<Done> {
+    async fn process(self: &Arc<Self>, instance: &Instance, outcome: &mut Outcome) -> Option<Done> {
         let mut done = Done {
             created: HashMap::new(),
             failed: HashSet::new(),
@@ -290,48 +299,99 @@ impl Ctx {
         (matches!(stopped, WaitResult::Reached) && !self.shutdown.is_set()).then_some(done)
     }
 
-    /// Makes (or, in a dry run, announces) each planned snapshot; a signal stops it between volumes
-    /// and abandons a call in flight.
+    /// Runs `call` on each item: one after the other with `--parallel 1` (the original's order),
+    /// else concurrently within the run's `--parallel` call permits. A signal stops it from starting
+    /// more. Results come in the order the calls end.
+    async fn calls<T, R, F, Fut>(self: &Arc<Self>, items: Vec<T>, call: F) -> Vec<R>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(Arc<Ctx>, T) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = R> + Send + 'static,
+    {
+        let mut out = Vec::with_capacity(items.len());
+        if self.cfg.parallel == 1 {
+            for item in items {
+                if self.shutdown.is_set() {
+                    break;
+                }
+                out.push(call(Arc::clone(self), item).await);
+            }
+            return out;
+        }
+        let mut set = JoinSet::new();
+        for item in items {
+            let (ctx, call) = (Arc::clone(self), call.clone());
+            set.spawn(async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = ctx.calls.acquire().await.ok();
+                if ctx.shutdown.is_set() {
+                    return None;
+                }
+                Some(call(Arc::clone(&ctx), item).await)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(r) => out.extend(r),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        out
+    }
+
+    /// Makes (or, in a dry run, announces) each planned snapshot. A signal abandons a call in
+    /// flight.
     async fn snapshot_all(
-        &self,
+        self: &Arc<Self>,
         requests: &[SnapshotRequest],
         done: &mut Done,
         outcome: &mut Outcome,
     ) {
         let cold = self.cfg.cold;
-        for req in requests {
-            if self.shutdown.is_set() {
-                return;
-            }
-            if self.cfg.dry_run {
+        if self.cfg.dry_run {
+            for req in requests {
                 info!("{}", msg::snapshot_made(cold, &req.disk, None));
-                continue;
             }
-            let call = self
-                .ec2
-                .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
-            let result = tokio::select! {
-                r = call => r,
-                _ = self.shutdown.wait() => Err(AwsError { code: None, message: "interrupted by a signal (the snapshot may still have been made)".into() }),
-            };
+            return;
+        }
+        let results = self
+            .calls(requests.to_vec(), move |ctx, req: SnapshotRequest| async move {
+                let call = ctx
+                    .ec2
+                    .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
+                let result = tokio::select! {
+                    r = call => r,
+                    _ = ctx.shutdown.wait() => Err(AwsError {
+                        code: None,
+                        message: "interrupted by a signal (the snapshot may still have been made)".into(),
+                    }),
+                };
+                match &result {
+                    Ok(id) => info!("{}", msg::snapshot_made(cold, &req.disk, Some(id))),
+                    Err(e) => {
+                        critical!("{}", msg::snapshot_failed(cold, &req.disk, &e.to_string()))
+                    }
+                }
+                (req, result)
+            })
+            .await;
+        for (req, result) in results {
             match result {
                 Ok(id) => {
-                    info!("{}", msg::snapshot_made(cold, &req.disk, Some(&id)));
-                    done.created.insert(
-                        req.disk.volume_id.clone(),
-                        Snapshot {
-                            id,
-                            volume_id: req.disk.volume_id.clone(),
-                            start_time: Utc::now(),
-                            state: "pending".into(),
-                            tags: req.tags.clone(),
-                        },
-                    );
+                    let snapshot = Snapshot {
+                        id,
+                        volume_id: req.disk.volume_id.clone(),
+                        start_time: Utc::now(),
+                        state: "pending".into(),
+                        tags: req.tags,
+                    };
+                    done.created.insert(req.disk.volume_id, snapshot);
                 }
-                Err(e) => {
-                    critical!("{}", msg::snapshot_failed(cold, &req.disk, &e.to_string()));
+                Err(_) => {
                     outcome.snapshot_errors += 1;
-                    done.failed.insert(req.disk.volume_id.clone());
+                    done.failed.insert(req.disk.volume_id);
                 }
             }
         }
@@ -413,7 +473,7 @@ impl Ctx {
 
     /// Retention for one instance's volumes, in device order.
     async fn prune(
-        &self,
+        self: &Arc<Self>,
         instance: &Instance,
         snapshots: &mut HashMap<String, Vec<Snapshot>>,
         done: &Done,
@@ -425,6 +485,8 @@ impl Ctx {
             keep_last: r.keep_last,
         };
         let now = Utc::now();
+        let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
+        let mut doomed: Vec<(String, Disk)> = Vec::new();
         for disk in &instance.disks {
             if done.failed.contains(&disk.volume_id) {
                 warn!(
@@ -441,35 +503,39 @@ impl Ctx {
                     snaps.push(mine.clone());
                 }
             }
-            let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
-            for snap in retention::to_delete(&snaps, rule, now, &protected) {
-                if self.shutdown.is_set() {
-                    return;
-                }
-                self.delete(&snap.id, disk, outcome).await;
-            }
+            let gone = retention::to_delete(&snaps, rule, now, &protected);
+            doomed.extend(gone.into_iter().map(|s| (s.id.clone(), disk.clone())));
         }
+        let failures = self
+            .calls(doomed, |ctx, (id, disk): (String, Disk)| async move {
+                ctx.delete(&id, &disk).await
+            })
+            .await;
+        outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
     }
 
-    async fn delete(&self, snapshot_id: &str, disk: &Disk, outcome: &mut Outcome) {
+    /// Deletes one snapshot (or, in a dry run, announces it); true when that counts as an error.
+    async fn delete(&self, snapshot_id: &str, disk: &Disk) -> bool {
         info!("{}", msg::deleting(snapshot_id, disk));
         if self.cfg.dry_run {
-            return;
+            return false;
         }
         match self.ec2.delete_snapshot(snapshot_id).await {
-            Ok(()) => {}
+            Ok(()) => false,
             Err(e) if e.is("InvalidSnapshot.InUse") && self.cfg.retention.ignore_in_use => {
                 warn!(
                     "{}",
                     msg::delete_in_use_ignored(snapshot_id, &e.to_string())
                 );
+                false
             }
             Err(e) if e.is("InvalidSnapshot.NotFound") => {
                 warn!("Snapshot {snapshot_id} was already deleted");
+                false
             }
             Err(e) => {
                 error!("{}", msg::delete_error(snapshot_id, &e.to_string()));
-                outcome.deletion_errors += 1;
+                true
             }
         }
     }

@@ -291,9 +291,13 @@ impl Lab {
         self.counted("signers")
     }
 
-    /// The most requests the proxy was answering at once.
-    pub fn max_in_flight(&self) -> u64 {
-        self.proxy_stats("max_in_flight").as_u64().unwrap()
+    /// The most requests the proxy was answering at once: all, and writes (not Describe*).
+    pub fn max_in_flight(&self) -> (u64, u64) {
+        let all = self.proxy_stats("max_in_flight").as_u64().unwrap();
+        (
+            all,
+            self.proxy_stats("max_writes_in_flight").as_u64().unwrap(),
+        )
     }
 
     pub fn reset_stats(&self) {
