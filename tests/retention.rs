@@ -317,3 +317,28 @@ fn more_than_a_thousand_snapshots_in_pages() {
     assert_eq!(stats.get("DeleteSnapshot"), Some(&606), "{stats:?}");
     assert_eq!(lab.snapshots().len(), 1080 - 606);
 }
+
+#[test]
+fn snapshots_in_error_do_not_count_among_the_kept() {
+    let lab = Lab::start();
+    let seeded = web_with_snapshots(&lab, &[3, 2, 1], json!({}));
+    let old = seeded_ids(&seeded, "web");
+    // The newest old snapshot failed: EC2 reports it in state `error`.
+    let vol = vol_of(&seeded, "web", "/dev/sdb");
+    let item = |status: &str| {
+        format!(
+            "<snapshotId>{}</snapshotId><volumeId>{vol}</volumeId><status>{status}</status>",
+            old[2]
+        )
+    };
+    lab.faults(
+        json!([{"action": "DescribeSnapshots", "rewrite": [[item("completed"), item("error")]]}]),
+    );
+    let r = lab.run(&["-t", "Name", "web", "-n", "-d", "2", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Kept: the two newest usable ones; the error one is not among them, so it goes.
+    assert_eq!(
+        ids(&lab.snapshots()),
+        BTreeSet::from([old[0].clone(), old[1].clone()])
+    );
+}
