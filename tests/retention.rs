@@ -342,3 +342,72 @@ fn snapshots_in_error_do_not_count_among_the_kept() {
         BTreeSet::from([old[0].clone(), old[1].clone()])
     );
 }
+
+/// The original README's cron example, long flags and all.
+#[test]
+fn original_readme_backup_example() {
+    let lab = Lab::start();
+    let old = json!([
+        {"device": "/dev/sdb", "age": 9 * DAY, "tags": {"type": "backup"}},
+        {"device": "/dev/sdb", "age": 2 * DAY, "tags": {"type": "backup"}},
+        {"device": "/dev/sdb", "age": 30 * DAY, "tags": {"type": "manual"}}
+    ]);
+    let seeded = lab.seed(json!({"instances": [
+        {"name": "front1", "tags": {"project": "foo"}, "volumes": [{"device": "/dev/sdb"}], "snapshots": old},
+        {"name": "front2", "tags": {"project": "bar"}, "volumes": [{"device": "/dev/sdb"}], "snapshots": old}
+    ]}));
+    let home = tempfile::tempdir().unwrap();
+    let cred = home.path().join("credentials");
+    std::fs::write(&cred, "[default]\naws_region = us-east-1\naws_access_key_id = AKIAADMIN\naws_secret_access_key = S\n").unwrap();
+    let r = run_cmd(bare_cmd(home.path()).args([
+        "--endpoint-url",
+        &lab.endpoint(),
+        "-t",
+        "project",
+        "foo",
+        "-t",
+        "Name",
+        "front*",
+        "--max_age",
+        "5",
+        "d",
+        "--region",
+        "eu-west-1",
+        "--credentials",
+        cred.to_str().unwrap(),
+        "--add_tags",
+        "type:backup",
+        "--snap-filter",
+        "type",
+        "backup",
+        "-u",
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        lab.signers().into_keys().collect::<Vec<_>>(),
+        vec!["AKIAADMIN/eu-west-1".to_string()]
+    );
+    let front1: Vec<String> = seeded_ids(&seeded, "front1");
+    let left = lab.snapshots();
+    let left_ids = ids(&left);
+    assert!(
+        !left_ids.contains(&front1[0]),
+        "9-day-old backup of front1 pruned"
+    );
+    assert!(
+        left_ids.contains(&front1[1]) && left_ids.contains(&front1[2]),
+        "young backup and manual snapshot kept"
+    );
+    assert!(
+        seeded_ids(&seeded, "front2")
+            .iter()
+            .all(|s| left_ids.contains(s)),
+        "front2 is not project foo"
+    );
+    let new: Vec<&Value> = left
+        .iter()
+        .filter(|s| s["description"].as_str().unwrap().contains(" - Hot "))
+        .collect();
+    assert_eq!(new.len(), 2);
+    assert!(new.iter().all(|s| s["tags"]["type"] == "backup"));
+}
