@@ -131,7 +131,7 @@ fn legacy_credentials_file_and_its_profiles() {
         args.extend_from_slice(extra);
         let r = bare(&lab, home.path(), &args);
         assert_eq!(r.code, 0, "{extra:?}: {r:?}");
-        let signers: Vec<String> = lab.signers().into_keys().collect();
+        let signers = lab.signer_keys();
         assert_eq!(signers, vec![signer.to_string()], "{extra:?}");
         for secret in ["SECRETDEFAULT", "SECRETP1", "SECRETFLAG"] {
             assert!(
@@ -154,10 +154,7 @@ fn legacy_credentials_file_and_its_profiles() {
         &["-i", "all", "-c", other.to_str().unwrap(), "-p", "ops"],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        lab.signers().into_keys().collect::<Vec<_>>(),
-        vec!["AKIAOTHER/sa-east-1".to_string()]
-    );
+    assert_eq!(lab.signer_keys(), ["AKIAOTHER/sa-east-1"]);
 }
 
 #[test]
@@ -198,17 +195,11 @@ fn standard_chain_when_there_is_no_legacy_file() {
     .unwrap();
     let r = bare(&lab, home.path(), &["-i", "all"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        lab.signers().into_keys().collect::<Vec<_>>(),
-        vec!["AKIACHAINDEFAULT/us-east-2".to_string()]
-    );
+    assert_eq!(lab.signer_keys(), ["AKIACHAINDEFAULT/us-east-2"]);
     lab.reset_stats();
     let r = bare(&lab, home.path(), &["-i", "all", "-p", "ops"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        lab.signers().into_keys().collect::<Vec<_>>(),
-        vec!["AKIACHAINOPS/ca-central-1".to_string()]
-    );
+    assert_eq!(lab.signer_keys(), ["AKIACHAINOPS/ca-central-1"]);
     // Environment variables come first in the chain.
     lab.reset_stats();
     let r = run_cmd(
@@ -219,10 +210,7 @@ fn standard_chain_when_there_is_no_legacy_file() {
             .args(["--endpoint-url", &lab.endpoint(), "-i", "all"]),
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        lab.signers().into_keys().collect::<Vec<_>>(),
-        vec!["AKIAENV/eu-north-1".to_string()]
-    );
+    assert_eq!(lab.signer_keys(), ["AKIAENV/eu-north-1"]);
 }
 
 #[test]

@@ -383,10 +383,7 @@ fn original_readme_backup_example() {
         "-u",
     ]));
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        lab.signers().into_keys().collect::<Vec<_>>(),
-        vec!["AKIAADMIN/eu-west-1".to_string()]
-    );
+    assert_eq!(lab.signer_keys(), ["AKIAADMIN/eu-west-1"]);
     let front1: Vec<String> = seeded_ids(&seeded, "front1");
     let left = lab.snapshots();
     let left_ids = ids(&left);

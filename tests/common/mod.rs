@@ -291,6 +291,11 @@ impl Lab {
         self.counted("signers")
     }
 
+    /// The distinct `KEYID/region` signers, sorted.
+    pub fn signer_keys(&self) -> Vec<String> {
+        self.signers().into_keys().collect()
+    }
+
     /// The most requests the proxy was answering at once: all, and writes (not Describe*).
     pub fn max_in_flight(&self) -> (u64, u64) {
         let all = self.proxy_stats("max_in_flight").as_u64().unwrap();
