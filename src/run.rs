@@ -154,13 +154,16 @@ async fn prefetch_snapshots(
     Ok(by_volume)
 }
 
-/// Volume tags are only needed to tag the snapshots of a real run.
+/// Volume tags are needed to tag the snapshots of a real run, and in a dry run with `-d` to know
+/// whether the planned snapshots pass `--snap-filter` (they then count among the newest).
 async fn prefetch_volume_tags(
     ec2: &Ec2,
     cfg: &Config,
     processed: &[Instance],
 ) -> Result<HashMap<String, Tags>> {
-    if cfg.dry_run || cfg.no_snap {
+    let needed =
+        !cfg.dry_run || (cfg.retention.keep_last > 0 && !cfg.retention.snap_filter.is_empty());
+    if cfg.no_snap || !needed {
         return Ok(HashMap::new());
     }
     let volumes = unique_volumes(
@@ -353,6 +356,16 @@ impl Ctx {
         if self.cfg.dry_run {
             for req in requests {
                 info!("{}", msg::snapshot_made(cold, &req.disk, None));
+                // Counted among the newest as the real one would be, so that the dry run lists
+                // exactly the deletions of the real run.
+                let planned = Snapshot {
+                    id: format!("(planned for {})", req.disk.volume_id),
+                    volume_id: req.disk.volume_id.clone(),
+                    start_time: Utc::now(),
+                    state: "pending".into(),
+                    tags: req.tags.clone(),
+                };
+                done.created.insert(req.disk.volume_id.clone(), planned);
             }
             return;
         }

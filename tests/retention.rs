@@ -408,3 +408,38 @@ fn original_readme_backup_example() {
     assert_eq!(new.len(), 2);
     assert!(new.iter().all(|s| s["tags"]["type"] == "backup"));
 }
+
+/// A dry run lists exactly the deletions the real run then makes: the snapshots it would make
+/// count among the newest there too.
+#[test]
+fn dry_run_predicts_the_real_run() {
+    for filter in [vec![], vec!["--snap-filter", "team", "web"]] {
+        let lab = Lab::start();
+        let snaps = json!([
+            {"device": "/dev/sdb", "age": 9 * DAY, "tags": {"team": "web"}},
+            {"device": "/dev/sdb", "age": 5 * DAY, "tags": {"team": "web"}},
+            {"device": "/dev/sdb", "age": 2 * DAY, "tags": {"team": "web"}}
+        ]);
+        lab.seed(json!({"instances": [{"name": "web", "volumes": [{"device": "/dev/sdb", "tags": {"team": "web"}}], "snapshots": snaps}]}));
+        let mut args = vec!["-t", "Name", "web", "-o", "-d", "2"];
+        args.extend_from_slice(&filter);
+        let deleting = |r: &Run| -> Vec<String> {
+            r.lines()
+                .into_iter()
+                .filter(|l| l.contains("Deleting"))
+                .collect()
+        };
+        let dry = lab.run(&args);
+        assert_eq!(dry.code, 0, "{dry:?}");
+        assert_eq!(
+            deleting(&dry).len(),
+            2,
+            "the new one and the 2-day-old one stay: {dry:?}"
+        );
+        args.push("-u");
+        let real = lab.run(&args);
+        assert_eq!(real.code, 0, "{real:?}");
+        assert_eq!(deleting(&dry), deleting(&real), "{filter:?}");
+        assert_eq!(lab.snapshots().len(), 2);
+    }
+}
