@@ -5,6 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if ! .venv/bin/python -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; then
+    # Debian's python3 comes without venv/ensurepip: install it when we may, else say how.
+    if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+        else
+            echo "$PY has no venv module: install it first (sudo apt-get install python3-venv)" >&2
+            exit 1
+        fi
+    fi
+    rm -rf .venv
     "$PY" -m venv .venv
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
         'moto[ec2,server]==5.2.1' 'flask==3.1.3' 'flask-cors==6.0.2'
