@@ -4,10 +4,6 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
 
 #[test]
 fn cold_cycle_logs_like_the_original_and_restarts() {
@@ -187,45 +183,12 @@ fn signal_in_stopped_window(signal: &str, want_code: i32) {
     let id = id_of(&seeded, "db1");
     let other = id_of(&seeded, "db2");
     lab.faults(json!([{"action": "CreateSnapshot", "delay": 5}]));
-    let mut child = lab
-        .cmd()
-        .args(["-i", &id, "-i", &other, "-H", "-u"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line.clone());
-            all.push(line);
-        }
-        all
-    });
+    let live = lab.spawn(&["-i", &id, "-i", &other, "-H", "-u"]);
     let first = id.clone().min(other.clone());
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the instance was never stopped");
-        if line.ends_with(&format!("Instance {first} now stopped !")) {
-            break;
-        }
-    }
+    live.wait_for(&format!("Instance {first} now stopped !"), 1);
     assert_eq!(lab.instance_state(&first), "stopped");
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let code = child.wait().unwrap().code();
-    let lines: Vec<String> = reader
-        .join()
-        .unwrap()
-        .iter()
-        .map(|l| strip_time(l))
-        .collect();
+    live.signal(signal);
+    let (code, lines) = live.finish();
     assert_eq!(code, Some(want_code), "{lines:#?}");
     assert_eq!(lab.instance_state(&first), "running", "{lines:#?}");
     assert!(

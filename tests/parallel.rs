@@ -149,3 +149,26 @@ fn parallel_with_limit_and_errors_counts_like_sequential() {
     );
     assert_eq!(lab.snapshots().len(), 10 - 3);
 }
+
+#[test]
+fn signal_with_several_instances_stopped_restarts_them_all() {
+    let lab = Lab::start();
+    let seeded = lab.seed(fleet("db", 3));
+    lab.faults(json!([{"action": "CreateSnapshot", "delay": 5}]));
+    let live = lab.spawn(&["-t", "Name", "db*", "-H", "-u", "--parallel", "3"]);
+    live.wait_for("now stopped !", 3);
+    let ids: Vec<String> = (1..=3).map(|i| id_of(&seeded, &format!("db{i}"))).collect();
+    for id in &ids {
+        assert_eq!(lab.instance_state(id), "stopped");
+    }
+    live.signal("TERM");
+    let (code, lines) = live.finish();
+    assert_eq!(code, Some(143), "{lines:#?}");
+    for id in &ids {
+        assert_eq!(lab.instance_state(id), "running", "{lines:#?}");
+        assert!(
+            lines.contains(&format!("[INFO] Instance {id} now running !")),
+            "{lines:#?}"
+        );
+    }
+}

@@ -322,6 +322,66 @@ impl Lab {
     pub fn run(&self, args: &[&str]) -> Run {
         run_cmd(self.cmd().args(args))
     }
+
+    /// Starts the binary and lets the test read its log lines as they come.
+    pub fn spawn(&self, args: &[&str]) -> Live {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(strip_time(&line));
+                all.push(strip_time(&line));
+            }
+            all
+        });
+        Live { child, rx, reader }
+    }
+}
+
+/// A running ec2snap whose log lines (without timestamps) arrive as they are written.
+pub struct Live {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Live {
+    /// Waits (at most a minute) for `count` lines that end with `suffix`.
+    pub fn wait_for(&self, suffix: &str, count: usize) {
+        let mut seen = 0;
+        while seen < count {
+            let line = self
+                .rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no line ending with {suffix:?}"));
+            if line.ends_with(suffix) {
+                seen += 1;
+            }
+        }
+    }
+
+    /// Sends a real signal (`TERM`, `INT`, `HUP`) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit; its code and all its log lines.
+    pub fn finish(mut self) -> (Option<i32>, Vec<String>) {
+        let code = self.child.wait().unwrap().code();
+        (code, self.reader.join().unwrap())
+    }
 }
 
 /// The binary with no AWS settings at all and HOME set to `home`.
