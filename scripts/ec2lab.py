@@ -45,14 +45,25 @@ def set_clock(path, offset):
             f.write(str(offset))
 
 
+def image_id(ec2):
+    """moto takes any AMI id; an emulator that checks them (LocalStack may) gets one it has."""
+    try:
+        ec2.describe_images(ImageIds=["ami-12345678"])
+        return "ami-12345678"
+    except Exception:  # noqa: BLE001 (any refusal means: use one the emulator has)
+        images = ec2.describe_images(Owners=["amazon"]).get("Images", [])
+        return images[0]["ImageId"] if images else "ami-12345678"
+
+
 def seed(ec2, spec, clock):
     made = []
+    ami = image_id(ec2) if spec.get("instances") else None
     for item in spec.get("instances", []):
         tags = dict(item.get("tags", {}))
         if "name" in item:
             tags["Name"] = item["name"]
         count = int(item.get("count", 1))
-        args = dict(ImageId="ami-12345678", MinCount=count, MaxCount=count, InstanceType="t3.micro")
+        args = dict(ImageId=ami, MinCount=count, MaxCount=count, InstanceType="t3.micro")
         if tags:
             args["TagSpecifications"] = tag_spec("instance", tags)
         if not item.get("root", True):
