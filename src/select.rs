@@ -25,18 +25,21 @@ impl TagPattern {
         }
     }
 
-    /// EC2 wildcards are only `*` and `?`; `[` and `]` are literal there, so escape them for glob.
+    /// EC2 wildcards are only `*` and `?`; `[` and `]` are literal there, so they are escaped for
+    /// glob, and runs of `*` become one (glob refuses `**` inside a component; the meaning is the same).
     fn pattern(&self) -> Pattern {
-        let escaped: String = self
-            .value
-            .chars()
-            .map(|c| match c {
-                '[' => "[[]".to_string(),
-                ']' => "[]]".to_string(),
-                c => c.to_string(),
-            })
-            .collect();
-        Pattern::new(&escaped).expect("escaped pattern is valid")
+        let mut escaped = String::with_capacity(self.value.len());
+        let mut previous = None;
+        for c in self.value.chars() {
+            match c {
+                '[' => escaped.push_str("[[]"),
+                ']' => escaped.push_str("[]]"),
+                '*' if previous == Some('*') => {}
+                c => escaped.push(c),
+            }
+            previous = Some(c);
+        }
+        Pattern::new(&escaped).expect("only * and ? are special once [ and ] are escaped")
     }
 
     pub fn matches(&self, tags: &Tags) -> bool {
@@ -124,6 +127,9 @@ mod tests {
             ("env", "prod", &[("env", "prod")], true),
             ("env", "prod", &[("env", "production")], false),
             ("path", "/a/*", &[("path", "/a/b/c")], true),
+            ("Name", "a**b", &[("Name", "axyb")], true),
+            ("Name", "**", &[("Name", "x")], true),
+            ("Name", "a**?", &[("Name", "a")], false),
         ];
         for (k, v, t, want) in cases {
             assert_eq!(
