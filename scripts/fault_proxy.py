@@ -173,13 +173,22 @@ class Handler(BaseHTTPRequestHandler):
             WRITES_IN_FLIGHT += write
             MAX_WRITES_IN_FLIGHT = max(MAX_WRITES_IN_FLIGHT, WRITES_IN_FLIGHT)
         try:
-            self.proxy(body, params, action)
+            status, headers, answer = self.proxy(body, params, action)
         finally:
+            # Before the answer goes out: once the client has it, it may send its next request,
+            # which must not find this one still counted.
             with LOCK:
                 IN_FLIGHT -= 1
                 WRITES_IN_FLIGHT -= write
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
     def proxy(self, body, params, action):
+        """The answer to one EC2 request: (status, headers, body), after the rules."""
         signer = signer_of(self.headers.get("Authorization", ""))
         with LOCK:
             COUNTS[action] = COUNTS.get(action, 0) + 1
@@ -190,7 +199,8 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(float(rule["delay"]))
         if rule.get("status"):
             code = rule.get("code", "InternalError")
-            return self.reply(int(rule["status"]), error_body(code, rule.get("message", f"injected {code}")))
+            message = rule.get("message", f"injected {code}")
+            return int(rule["status"]), [("Content-Type", "text/xml")], error_body(code, message)
         page_size = rule.get("page_size")
         if page_size and action in LIST_ELEMENT:
             # Ask the upstream for everything; this proxy does the paging.
@@ -201,13 +211,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = paginate(answer, action, params, int(page_size))
         for old, new in rule.get("rewrite", []):
             answer = answer.replace(old.encode(), new.encode())
-        self.send_response(status)
-        for k, v in headers:
-            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        dropped = ("content-length", "transfer-encoding", "connection", "date", "server")
+        return status, [(k, v) for k, v in headers if k.lower() not in dropped], answer
 
     def forward(self, body):
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=300)
