@@ -9,6 +9,8 @@ use glob::{MatchOptions, Pattern};
 pub struct TagPattern {
     pub key: String,
     pub value: String,
+    /// `value` compiled once: retention matches it against every snapshot listed.
+    compiled: Pattern,
 }
 
 const OPTIONS: MatchOptions = MatchOptions {
@@ -22,30 +24,31 @@ impl TagPattern {
         TagPattern {
             key: key.to_string(),
             value: value.to_string(),
+            compiled: compile(value),
         }
-    }
-
-    /// EC2 wildcards are only `*` and `?`; `[` and `]` are literal there, so they are escaped for
-    /// glob, and runs of `*` become one (glob refuses `**` inside a component; the meaning is the same).
-    fn pattern(&self) -> Pattern {
-        let mut escaped = String::with_capacity(self.value.len());
-        let mut previous = None;
-        for c in self.value.chars() {
-            match c {
-                '[' => escaped.push_str("[[]"),
-                ']' => escaped.push_str("[]]"),
-                '*' if previous == Some('*') => {}
-                c => escaped.push(c),
-            }
-            previous = Some(c);
-        }
-        Pattern::new(&escaped).expect("only * and ? are special once [ and ] are escaped")
     }
 
     pub fn matches(&self, tags: &Tags) -> bool {
         tags.get(&self.key)
-            .is_some_and(|v| self.pattern().matches_with(v, OPTIONS))
+            .is_some_and(|v| self.compiled.matches_with(v, OPTIONS))
     }
+}
+
+/// EC2 wildcards are only `*` and `?`; `[` and `]` are literal there, so they are escaped for glob,
+/// and runs of `*` become one (glob refuses `**` inside a component; the meaning is the same).
+fn compile(value: &str) -> Pattern {
+    let mut escaped = String::with_capacity(value.len());
+    let mut previous = None;
+    for c in value.chars() {
+        match c {
+            '[' => escaped.push_str("[[]"),
+            ']' => escaped.push_str("[]]"),
+            '*' if previous == Some('*') => {}
+            c => escaped.push(c),
+        }
+        previous = Some(c);
+    }
+    Pattern::new(&escaped).expect("only * and ? are special once [ and ] are escaped")
 }
 
 /// All patterns must match (the same key twice means both patterns must match its value).
