@@ -82,16 +82,12 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
     // which gives the original's log order.
     let mut tasks = JoinSet::new();
     for (index, instance) in instances.iter().enumerate() {
-        while tasks.len() >= cfg.parallel {
-            merge(&mut outcome, tasks.join_next().await);
-        }
+        drain(&mut tasks, cfg.parallel - 1, &mut outcome).await;
         if ctx.shutdown.is_set() {
             break;
         }
         if let Some(limit) = cfg.limit.filter(|n| index >= *n) {
-            while !tasks.is_empty() {
-                merge(&mut outcome, tasks.join_next().await);
-            }
+            drain(&mut tasks, 0, &mut outcome).await;
             info!("{}", msg::working_on(instance));
             info!("{}", msg::limit_reached(limit));
             break;
@@ -105,9 +101,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
             .collect();
         tasks.spawn(Arc::clone(&ctx).work(instance.clone(), own));
     }
-    while !tasks.is_empty() {
-        merge(&mut outcome, tasks.join_next().await);
-    }
+    drain(&mut tasks, 0, &mut outcome).await;
     outcome.interrupted = ctx.shutdown.signal();
     if let Some(sig) = outcome.interrupted {
         error!(
@@ -118,17 +112,20 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
     Ok(outcome)
 }
 
-fn merge(total: &mut Outcome, joined: Option<Result<Outcome, tokio::task::JoinError>>) {
-    match joined {
-        Some(Ok(o)) => {
-            total.snapshot_errors += o.snapshot_errors;
-            total.deletion_errors += o.deletion_errors;
+/// Waits for instance tasks to end until at most `keep` are left, adding up their counts.
+async fn drain(tasks: &mut JoinSet<Outcome>, keep: usize, total: &mut Outcome) {
+    while tasks.len() > keep {
+        match tasks.join_next().await {
+            Some(Ok(o)) => {
+                total.snapshot_errors += o.snapshot_errors;
+                total.deletion_errors += o.deletion_errors;
+            }
+            Some(Err(e)) => {
+                critical!("An instance's work ended abnormally: {e}");
+                total.snapshot_errors += 1;
+            }
+            None => break,
         }
-        Some(Err(e)) => {
-            critical!("An instance's work ended abnormally: {e}");
-            total.snapshot_errors += 1;
-        }
-        None => {}
     }
 }
 
@@ -358,14 +355,9 @@ impl Ctx {
                 info!("{}", msg::snapshot_made(cold, &req.disk, None));
                 // Counted among the newest as the real one would be, so that the dry run lists
                 // exactly the deletions of the real run.
-                let planned = Snapshot {
-                    id: format!("(planned for {})", req.disk.volume_id),
-                    volume_id: req.disk.volume_id.clone(),
-                    start_time: Utc::now(),
-                    state: "pending".into(),
-                    tags: req.tags.clone(),
-                };
-                done.created.insert(req.disk.volume_id.clone(), planned);
+                let id = format!("(planned for {})", req.disk.volume_id);
+                done.created
+                    .insert(req.disk.volume_id.clone(), just_made(id, req));
             }
             return;
         }
@@ -393,14 +385,8 @@ impl Ctx {
         for (req, result) in results {
             match result {
                 Ok(id) => {
-                    let snapshot = Snapshot {
-                        id,
-                        volume_id: req.disk.volume_id.clone(),
-                        start_time: Utc::now(),
-                        state: "pending".into(),
-                        tags: req.tags,
-                    };
-                    done.created.insert(req.disk.volume_id, snapshot);
+                    done.created
+                        .insert(req.disk.volume_id.clone(), just_made(id, &req));
                 }
                 Err(_) => {
                     outcome.snapshot_errors += 1;
@@ -559,6 +545,17 @@ enum WaitResult {
     TimedOut,
     Interrupted,
     Failed(AwsError),
+}
+
+/// A snapshot this run has just made (or would make): the newest of its volume, still pending.
+fn just_made(id: String, req: &SnapshotRequest) -> Snapshot {
+    Snapshot {
+        id,
+        volume_id: req.disk.volume_id.clone(),
+        start_time: Utc::now(),
+        state: "pending".into(),
+        tags: req.tags.clone(),
+    }
 }
 
 fn unique_volumes<'a>(disks: impl Iterator<Item = &'a Disk>) -> Vec<String> {
