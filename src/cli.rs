@@ -59,7 +59,7 @@ pub struct Cli {
     #[arg(short = 'H', long = "cold_snap")]
     pub cold_snap: bool,
 
-    /// Instance timeout (in seconds) for stop and start during a cold snapshot
+    /// Instance timeout (in seconds) for stop and start during a cold snapshot (at most 604800)
     #[arg(
         short = 'm',
         long = "timeout",
@@ -114,14 +114,20 @@ pub struct Cli {
     #[arg(long = "endpoint-url", value_name = "URL")]
     pub endpoint_url: Option<String>,
 
-    /// Maximum attempts per AWS request (throttling and 5xx answers are retried with backoff)
+    /// Maximum attempts per AWS request, 1 to 100 (throttling and 5xx answers are retried with
+    /// backoff)
     #[arg(long = "max-attempts", value_name = "N", default_value_t = 8)]
     pub max_attempts: u32,
 
-    /// Instances worked on at once (1 keeps the original's log order; with -H, that many servers
-    /// may be down at the same time)
+    /// Instances worked on at once, 1 to 256 (1 keeps the original's log order; with -H, that many
+    /// servers may be down at the same time)
     #[arg(long = "parallel", value_name = "N", default_value_t = 1)]
     pub parallel: usize,
+
+    /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
+    /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
+    #[arg(long = "no-stop-tag")]
+    pub no_stop_tag: bool,
 
     /// Print version number
     #[arg(short = 'V', long = "version")]

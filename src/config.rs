@@ -73,7 +73,18 @@ pub struct Config {
     pub endpoint_url: Option<String>,
     pub max_attempts: u32,
     pub parallel: usize,
+    /// Tag an instance before a cold stop, and start instances a killed run left stopped.
+    pub stop_tag: bool,
 }
+
+/// Bounds of the numeric flags, so that no accepted value can overflow a deadline or a semaphore.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 86_400;
+pub const MAX_PARALLEL: usize = 256;
+pub const MAX_ATTEMPTS: u32 = 100;
+/// EC2's limits on tags: per resource, key length, value length (in characters).
+pub const MAX_TAGS: usize = 50;
+const MAX_TAG_KEY: usize = 128;
+const MAX_TAG_VALUE: usize = 256;
 
 /// Level from `-v`; `None` when the name is unknown (the caller warns and uses INFO, like the original).
 pub fn parse_level(name: &str) -> Option<Level> {
@@ -116,12 +127,38 @@ pub fn parse_max_age(value: &str, unit: &str) -> Result<i64> {
         .with_context(|| format!("Max age {n} {unit} is too large"))
 }
 
-/// `-e KEY:VALUE`: split at the first colon, so values may hold colons.
+/// `-e KEY:VALUE`: split at the first colon, so values may hold colons. EC2's rules are checked
+/// here, so that a bad tag is an error before any call instead of a refused snapshot every night.
 pub fn parse_add_tag(arg: &str) -> Result<(String, String)> {
-    match arg.split_once(':') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+    let (k, v) = match arg.split_once(':') {
+        Some((k, v)) if !k.is_empty() => (k, v),
         _ => bail!("Tag to add must be KEY:VALUE with a non-empty KEY (here {arg:?})"),
+    };
+    if k.chars().count() > MAX_TAG_KEY {
+        bail!("Tag key of -e is longer than {MAX_TAG_KEY} characters (here {k:?})");
     }
+    if v.chars().count() > MAX_TAG_VALUE {
+        bail!("Tag value of -e is longer than {MAX_TAG_VALUE} characters (for key {k:?})");
+    }
+    // A key never holds a colon (the split is at the first one), so it cannot start with the
+    // reserved `aws:`: `-e aws:x` is key `aws`, which EC2 accepts.
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// Every `-e` tag, checked one by one and together: at most 50 distinct keys (EC2's limit).
+fn add_tags(args: &[String]) -> Result<Vec<(String, String)>> {
+    let tags = args
+        .iter()
+        .map(|t| parse_add_tag(t))
+        .collect::<Result<Vec<_>>>()?;
+    let keys: std::collections::BTreeSet<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+    if keys.len() > MAX_TAGS {
+        bail!(
+            "-e gives {} tag keys: a snapshot can carry at most {MAX_TAGS}",
+            keys.len()
+        );
+    }
+    Ok(tags)
 }
 
 /// Pairs from a flag taking two values per occurrence (`-t`, `--snap-filter`).
@@ -161,14 +198,32 @@ pub struct LegacyProfile {
 }
 
 /// Finds `profile` in the legacy INI text: the exact section name first, then `[profile NAME]`
-/// (the original's README shows both forms).
+/// (the original's README shows both forms). A UTF-8 byte order mark is ignored; a section that
+/// appears twice is an error naming it (which one was meant cannot be told).
 pub fn legacy_profile(text: &str, profile: &str, path: &Path) -> Result<LegacyProfile> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let ini = ini::Ini::load_from_str(text).with_context(|| {
         format!(
             "Credentials file {} is not a valid INI file",
             path.display()
         )
     })?;
+    // rust-ini merges a repeated section into one, so the headers are counted in the text.
+    let mut seen = std::collections::BTreeSet::new();
+    let headers = text.lines().filter_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')?
+            .split_once(']')
+            .map(|(name, _)| name.trim())
+    });
+    for name in headers {
+        if !seen.insert(name) {
+            bail!(
+                "Section [{name}] appears twice in credentials file {}",
+                path.display()
+            );
+        }
+    }
     let prefixed = format!("profile {profile}");
     let section = ini
         .section(Some(profile))
@@ -193,10 +248,23 @@ pub fn legacy_profile(text: &str, profile: &str, path: &Path) -> Result<LegacyPr
     })
 }
 
-/// Reads the legacy file when it exists; `None` when it does not (then the standard chain is used).
-fn read_legacy(path: &Path, profile: &str) -> Result<Option<LegacyProfile>> {
-    if !path.is_file() {
-        return Ok(None);
+/// Reads the legacy file. The default `~/.aws_cred` may be absent (`None`: the standard chain is
+/// used); a file named with `-c` must be a readable regular file.
+fn read_legacy(path: &Path, explicit: bool, profile: &str) -> Result<Option<LegacyProfile>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("Credentials file {} (-c) does not exist", path.display())
+        }
+        Err(e) => bail!("Cannot read credentials file {}: {e}", path.display()),
+    };
+    if !meta.is_file() {
+        bail!(
+            "Credentials file {} is not a regular file{}",
+            path.display(),
+            if explicit { " (-c)" } else { "" }
+        );
     }
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => anyhow::anyhow!(
@@ -208,12 +276,17 @@ fn read_legacy(path: &Path, profile: &str) -> Result<Option<LegacyProfile>> {
     legacy_profile(&text, profile, path).map(Some)
 }
 
-/// `-k/-a/-r` win; then the legacy file; then the standard chain.
+/// `-k/-a/-r` win (the file is then not read at all); then the legacy file; then the standard chain.
 fn credentials(cli: &Cli) -> Result<(Credentials, Option<String>)> {
-    let path = cli.credentials.clone().or_else(default_credentials_path);
+    let flags_suffice = cli.key_id.is_some() && cli.access_key.is_some() && cli.region.is_some();
+    let path = match (&cli.credentials, flags_suffice) {
+        (_, true) => None,
+        (Some(p), false) => Some((p.clone(), true)),
+        (None, false) => default_credentials_path().map(|p| (p, false)),
+    };
     let profile_name = cli.profile.clone().unwrap_or_else(|| "default".to_string());
     let legacy = match &path {
-        Some(p) => read_legacy(p, &profile_name)?,
+        Some((p, explicit)) => read_legacy(p, *explicit, &profile_name)?,
         None => None,
     };
     let legacy = legacy.unwrap_or_default();
@@ -249,16 +322,24 @@ impl Config {
             n if n < -1 => bail!("Limit must be -1 (no limit) or a positive number (here {n})"),
             n => Some(n as usize),
         };
-        let add_tags = cli
-            .add_tags
-            .iter()
-            .map(|t| parse_add_tag(t))
-            .collect::<Result<Vec<_>>>()?;
-        if cli.parallel == 0 {
-            bail!("--parallel must be at least 1");
+        let add_tags = add_tags(&cli.add_tags)?;
+        if !(1..=MAX_PARALLEL).contains(&cli.parallel) {
+            bail!(
+                "--parallel must be from 1 to {MAX_PARALLEL} (here {})",
+                cli.parallel
+            );
         }
-        if cli.max_attempts == 0 {
-            bail!("--max-attempts must be at least 1");
+        if !(1..=MAX_ATTEMPTS).contains(&cli.max_attempts) {
+            bail!(
+                "--max-attempts must be from 1 to {MAX_ATTEMPTS} (here {})",
+                cli.max_attempts
+            );
+        }
+        if cli.timeout > MAX_TIMEOUT_SECS {
+            bail!(
+                "-m/--timeout must be at most {MAX_TIMEOUT_SECS} seconds, 7 days (here {})",
+                cli.timeout
+            );
         }
         let selection = selection(cli)?;
         let (credentials, region) = credentials(cli)?;
@@ -282,6 +363,7 @@ impl Config {
             endpoint_url: cli.endpoint_url.clone(),
             max_attempts: cli.max_attempts,
             parallel: cli.parallel,
+            stop_tag: !cli.no_stop_tag,
         })
     }
 }
@@ -294,8 +376,16 @@ mod tests {
     fn cli(args: &[&str]) -> Cli {
         let mut v = vec!["ec2snap"];
         v.extend_from_slice(args);
-        // A credentials path that does not exist, so the tests never read the developer's own file.
-        v.extend_from_slice(&["-c", "/nonexistent/ec2snap-test-cred"]);
+        // An empty credentials file of our own (written once), so the tests never read the
+        // developer's file.
+        static FILE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let path = FILE.get_or_init(|| {
+            let file =
+                std::env::temp_dir().join(format!("ec2snap-test-cred-{}", std::process::id()));
+            std::fs::write(&file, "[default]\n").expect("temp credentials file");
+            file.to_string_lossy().into_owned()
+        });
+        v.extend_from_slice(&["-c", path]);
         Cli::try_parse_from(v).expect("parses")
     }
 
@@ -334,7 +424,7 @@ mod tests {
     }
 
     #[test]
-    fn add_tags() {
+    fn add_tag_rules() {
         assert_eq!(
             parse_add_tag("type:backup").unwrap(),
             ("type".into(), "backup".into())
@@ -349,6 +439,21 @@ mod tests {
         );
         assert!(parse_add_tag("novalue").is_err());
         assert!(parse_add_tag(":v").is_err());
+        let key128 = "k".repeat(128);
+        assert!(parse_add_tag(&format!("{key128}:v")).is_ok());
+        let err = parse_add_tag(&format!("{key128}k:v")).unwrap_err();
+        assert!(err.to_string().contains("longer than 128"), "{err}");
+        assert!(parse_add_tag(&format!("k:{}", "é".repeat(256))).is_ok());
+        let err = parse_add_tag(&format!("k:{}", "v".repeat(257))).unwrap_err();
+        assert!(err.to_string().contains("longer than 256"), "{err}");
+        let fifty: Vec<String> = (0..50).map(|i| format!("k{i}:v")).collect();
+        assert_eq!(add_tags(&fifty).unwrap().len(), 50);
+        let mut more = fifty.clone();
+        more.push("k0:again".into());
+        assert!(add_tags(&more).is_ok(), "the same key twice is one tag");
+        more.push("k50:v".into());
+        let err = add_tags(&more).unwrap_err();
+        assert!(err.to_string().contains("51 tag keys"), "{err}");
     }
 
     #[test]
@@ -382,6 +487,14 @@ mod tests {
         assert_eq!((plain.key_id.as_deref(), plain.region), (Some("AK3"), None));
         let err = get("nope").unwrap_err().to_string();
         assert!(err.contains("'nope'") && err.contains("/x/cred"), "{err}");
+        let bom = legacy_profile("\u{feff}[default]\naws_region = r1\n", "default", p).unwrap();
+        assert_eq!(bom.region.as_deref(), Some("r1"));
+        let twice = "[default]\naws_region = r1\n[ops]\n[default]\naws_region = r2\n";
+        let err = legacy_profile(twice, "ops", p).unwrap_err().to_string();
+        assert!(
+            err.contains("Section [default] appears twice") && err.contains("/x/cred"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -396,10 +509,68 @@ mod tests {
             (&["-l", "-5", "-i", "i-1"], "Limit"),
             (&["-k", "AKIA", "-i", "i-1"], "without its secret"),
             (&["--parallel", "0", "-i", "i-1"], "--parallel"),
+            (
+                &["--parallel", "18446744073709551615", "-i", "i-1"],
+                "--parallel must be from 1 to 256",
+            ),
+            (&["--parallel", "257", "-i", "i-1"], "--parallel"),
+            (&["--max-attempts", "0", "-i", "i-1"], "--max-attempts"),
+            (
+                &["--max-attempts", "1000000000", "-i", "i-1"],
+                "--max-attempts must be from 1 to 100",
+            ),
+            (
+                &["-m", "9223372036854775807", "-i", "i-1"],
+                "-m/--timeout must be at most 604800",
+            ),
+            (&["-m", "18446744073709551615", "-i", "i-1"], "-m/--timeout"),
         ];
         for (args, want) in cases {
             let err = Config::from_cli(&cli(args)).unwrap_err().to_string();
             assert!(err.contains(want), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn credentials_file_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let only_prod = dir.path().join("prod.ini");
+        std::fs::write(&only_prod, "[prod]\naws_region = r\n").unwrap();
+        let broken = dir.path().join("broken.ini");
+        std::fs::write(&broken, "[default\nnot ini at all").unwrap();
+        let arg = |p: &Path| p.to_string_lossy().into_owned();
+        let parse = |args: &[&str]| {
+            let mut v = vec!["ec2snap", "-i", "i-1"];
+            v.extend_from_slice(args);
+            Config::from_cli(&Cli::try_parse_from(v).unwrap()).map_err(|e| format!("{e:#}"))
+        };
+        let flags = ["-k", "AK", "-a", "S", "-r", "eu-west-1"];
+        // -k, -a and -r give everything: the file is not read, however broken.
+        for file in [&only_prod, &broken] {
+            let mut args = vec!["-c"];
+            let f = arg(file);
+            args.push(&f);
+            args.extend_from_slice(&flags);
+            assert!(parse(&args).is_ok(), "{file:?}: {:?}", parse(&args));
+        }
+        // Without all three, it is read, and a bad one is an error naming it.
+        let f = arg(&broken);
+        let err = parse(&["-c", &f, "-k", "AK", "-a", "S"]).unwrap_err();
+        assert!(
+            err.contains("not a valid INI file") && err.contains(&f),
+            "{err}"
+        );
+        // An explicit -c must be a readable regular file.
+        let missing = arg(&dir.path().join("typo.ini"));
+        let dirname = arg(dir.path());
+        let cases: &[(&str, &str)] = &[
+            (&missing, "does not exist"),
+            (&dirname, "is not a regular file (-c)"),
+            ("/dev/null", "is not a regular file (-c)"),
+        ];
+        for (path, want) in cases {
+            let err = parse(&["-c", path]).unwrap_err();
+            assert!(err.contains(want) && err.contains(path), "{path}: {err}");
         }
     }
 

@@ -236,6 +236,37 @@ impl Ec2 {
             .context("Cannot list instances by tags")
     }
 
+    /// Instances that carry a tag with this key, whatever its value.
+    pub async fn instances_with_tag_key(&self, key: &str) -> Result<Vec<Instance>> {
+        self.describe_instances(vec![filter("tag-key", [key.to_string()])])
+            .await
+            .with_context(|| format!("Cannot list instances tagged {key}"))
+    }
+
+    /// Sets one tag on an instance.
+    pub async fn tag_instance(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.client
+            .create_tags()
+            .resources(id)
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(())
+    }
+
+    /// Removes one tag (any value) from an instance.
+    pub async fn untag_instance(&self, id: &str, key: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_tags()
+            .resources(id)
+            .tags(Tag::builder().key(key).build())
+            .send()
+            .await
+            .map_err(aws_error)?;
+        Ok(())
+    }
+
     /// The current state name of one instance.
     pub async fn instance_state(&self, id: &str) -> Result<String, AwsError> {
         let out = self

@@ -5,6 +5,7 @@ use chrono::{DateTime, Local};
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
@@ -79,7 +80,44 @@ impl Visit for MessageVisitor {
 
 struct LineLayer {
     min: Level,
-    file: Option<Mutex<File>>,
+    file: Option<LogFile>,
+}
+
+struct LogFile {
+    path: std::path::PathBuf,
+    file: Mutex<File>,
+}
+
+/// Set when a line could not be written to `-f FILE`: the run then ends with exit code 1 at least,
+/// so that a log lost to a full disk is never silent.
+static FILE_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// True when some log line could not be written to `-f FILE`.
+pub fn file_failed() -> bool {
+    FILE_FAILED.load(Ordering::Relaxed)
+}
+
+impl LogFile {
+    fn write(&self, line: &str) {
+        let result = match self.file.lock() {
+            Ok(mut f) => f.write_all(line.as_bytes()),
+            Err(_) => return,
+        };
+        if let Err(e) = result {
+            // Said once, on standard error: the file itself cannot take it.
+            if !FILE_FAILED.swap(true, Ordering::Relaxed) {
+                let warning = format_line(
+                    &Local::now(),
+                    Level::Warning,
+                    &format!(
+                        "Cannot write to log file {}: {e}; the log goes on on standard error only, and the run will exit with 1 at least",
+                        self.path.display()
+                    ),
+                );
+                let _ = writeln!(std::io::stderr().lock(), "{warning}");
+            }
+        }
+    }
 }
 
 impl<S: Subscriber> Layer<S> for LineLayer {
@@ -99,24 +137,51 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         // One write per line so that lines from concurrent tasks never interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
         if let Some(file) = &self.file {
-            if let Ok(mut f) = file.lock() {
-                let _ = f.write_all(line.as_bytes());
-            }
+            file.write(&line);
         }
     }
 }
 
-/// Installs the logger. The file is opened for appending, like Python's FileHandler.
+/// Opens `-f FILE` for appending, like Python's FileHandler. Non-blocking open, so that a FIFO
+/// with no reader is an error at once instead of a hang; blocking again once open.
+fn open_log_file(path: &std::path::Path) -> anyhow::Result<File> {
+    use anyhow::Context as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => anyhow::anyhow!("it is a FIFO that no process reads"),
+            _ => anyhow::Error::new(e),
+        })
+        .with_context(|| format!("Cannot open log file {} (-f)", path.display()))?;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
+    let cleared = unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    if !cleared {
+        anyhow::bail!(
+            "Cannot open log file {} (-f): {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(file)
+}
+
+/// Installs the logger.
 pub fn init(min: Level, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let file = match file {
-        Some(p) => Some(Mutex::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("Cannot open log file {}", p.display()))?,
-        )),
+        Some(p) => Some(LogFile {
+            path: p.to_path_buf(),
+            file: Mutex::new(open_log_file(p)?),
+        }),
         None => None,
     };
     let subscriber = tracing_subscriber::registry().with(LineLayer { min, file });

@@ -9,7 +9,12 @@ pub struct SnapshotRequest {
     pub disk: Disk,
     pub description: String,
     pub tags: Tags,
+    /// Volume tag keys left out because a snapshot can carry at most 50 tags.
+    pub dropped_tags: Vec<String>,
 }
+
+/// EC2's limit of tags on one resource.
+const MAX_TAGS: usize = 50;
 
 /// The attached volumes to snapshot, in the instance's (sorted) device order; `-o` drops the
 /// volume on the root device.
@@ -35,13 +40,15 @@ pub fn description(instance: &Instance, disk: &Disk, cold: bool) -> String {
 
 /// The volume's own tags, or the four default tags when it has none; then `-e` on top.
 /// `aws:` tags are reserved (CreateSnapshot refuses them), so they are never copied.
+/// EC2 allows 50 tags on a snapshot: every `-e` tag is kept, then as many of the volume's own tags
+/// as fit, in key order; the keys left out are returned.
 pub fn snapshot_tags(
     instance: &Instance,
     disk: &Disk,
     cold: bool,
     volume_tags: Option<&Tags>,
     add_tags: &[(String, String)],
-) -> Tags {
+) -> (Tags, Vec<String>) {
     let mut tags: Tags = volume_tags
         .map(|t| {
             t.iter()
@@ -56,10 +63,20 @@ pub fn snapshot_tags(
         tags.insert("device".into(), disk.device.clone());
         tags.insert("instance name".into(), instance.name().into());
     }
-    for (k, v) in add_tags {
-        tags.insert(k.clone(), v.clone());
+    let added: Tags = add_tags.iter().cloned().collect();
+    let room = MAX_TAGS.saturating_sub(added.len());
+    let mut dropped = Vec::new();
+    let own: Vec<String> = tags
+        .keys()
+        .filter(|k| !added.contains_key(*k))
+        .cloned()
+        .collect();
+    for key in own.into_iter().skip(room) {
+        tags.remove(&key);
+        dropped.push(key);
     }
-    tags
+    tags.extend(added);
+    (tags, dropped)
 }
 
 pub fn requests(
@@ -71,16 +88,20 @@ pub fn requests(
 ) -> Vec<SnapshotRequest> {
     disks_to_snapshot(instance, no_root_device)
         .into_iter()
-        .map(|disk| SnapshotRequest {
-            disk: disk.clone(),
-            description: description(instance, disk, cold),
-            tags: snapshot_tags(
+        .map(|disk| {
+            let (tags, dropped_tags) = snapshot_tags(
                 instance,
                 disk,
                 cold,
                 volume_tags.get(&disk.volume_id),
                 add_tags,
-            ),
+            );
+            SnapshotRequest {
+                disk: disk.clone(),
+                description: description(instance, disk, cold),
+                tags,
+                dropped_tags,
+            }
         })
         .collect()
 }
@@ -218,16 +239,48 @@ mod tests {
         for (vt, add, cold, want) in cases {
             assert_eq!(
                 snapshot_tags(&i, d, cold, vt.as_ref(), &add),
-                want,
+                (want, vec![]),
                 "{vt:?} {add:?} {cold}"
             );
         }
         let unnamed = instance(None);
         assert_eq!(
             snapshot_tags(&unnamed, d, false, None, &[])
+                .0
                 .get("instance name")
                 .map(String::as_str),
             Some("")
         );
+    }
+
+    #[test]
+    fn at_most_50_tags_and_every_e_tag_kept() {
+        let i = instance(Some("web"));
+        let d = &i.disks[1];
+        let volume =
+            |n: usize| -> Tags { (0..n).map(|k| (format!("v{k:02}"), "x".into())).collect() };
+        let e = |n: usize| -> Vec<(String, String)> {
+            (0..n).map(|k| (format!("e{k:02}"), "y".into())).collect()
+        };
+        // (volume tags, -e tags, tags kept, keys dropped)
+        let cases: Vec<(usize, usize, usize, Vec<String>)> = vec![
+            (50, 0, 50, vec![]),
+            (50, 1, 50, vec!["v49".into()]),
+            (49, 1, 50, vec![]),
+            (50, 3, 50, vec!["v47".into(), "v48".into(), "v49".into()]),
+            (10, 50, 50, (0..10).map(|k| format!("v{k:02}")).collect()),
+        ];
+        for (nv, ne, kept, dropped) in cases {
+            let (tags, gone) = snapshot_tags(&i, d, false, Some(&volume(nv)), &e(ne));
+            assert_eq!((tags.len(), &gone), (kept, &dropped), "{nv} + {ne}");
+            assert!(e(ne).iter().all(|(k, _)| tags.contains_key(k)));
+        }
+        // A volume tag that -e overrides is not dropped in its place.
+        let mut vt = volume(50);
+        vt.insert("e00".into(), "old".into());
+        let (tags, gone) = snapshot_tags(&i, d, false, Some(&vt), &e(1));
+        assert_eq!(tags.len(), 50);
+        assert_eq!(tags.get("e00").map(String::as_str), Some("y"));
+        assert_eq!(gone, ["v49"]);
     }
 }

@@ -7,6 +7,7 @@ use crate::ec2::{AwsError, Ec2};
 use crate::messages as msg;
 use crate::model::{Disk, Instance, Snapshot, Tags};
 use crate::plan::{self, SnapshotRequest};
+use crate::recovery::{self, Here, Mark, Verdict, STOP_TAG};
 use crate::retention::{self, Rule};
 use crate::select::{self, matches_all};
 use crate::shutdown::{Shutdown, Signal};
@@ -52,10 +53,25 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
     info!("{}", msg::launching(cfg.dry_run));
     info!("{}", msg::CONNECTING);
     debug!("Configuration: {cfg:?}");
-    let ec2 = Ec2::connect(cfg).await?;
-    info!("{}", msg::GETTING_INSTANCES);
     let mut outcome = Outcome::default();
-    let instances = select_instances(&ec2, &cfg.selection, &mut outcome).await?;
+    let ec2 = match shutdown.race(Ec2::connect(cfg)).await {
+        Ok(ec2) => ec2?,
+        Err(sig) => return Ok(interrupted(outcome, sig)),
+    };
+    if cfg.stop_tag {
+        match shutdown.race(ec2.instances_with_tag_key(STOP_TAG)).await {
+            Ok(marked) => recover(&ec2, cfg, marked?, &mut outcome).await,
+            Err(sig) => return Ok(interrupted(outcome, sig)),
+        }
+    }
+    info!("{}", msg::GETTING_INSTANCES);
+    let instances = match shutdown
+        .race(select_instances(&ec2, &cfg.selection, &mut outcome))
+        .await
+    {
+        Ok(found) => found?,
+        Err(sig) => return Ok(interrupted(outcome, sig)),
+    };
     if instances.is_empty() {
         error!("{}", msg::NO_INSTANCES);
         return Ok(outcome);
@@ -66,11 +82,18 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
         None => &instances[..],
     };
     // Independent reads: one round trip instead of two.
-    let (snapshots, volume_tags) = tokio::join!(
-        prefetch_snapshots(&ec2, cfg, processed),
-        prefetch_volume_tags(&ec2, cfg, processed)
-    );
-    let (mut snapshots, volume_tags) = (snapshots?, volume_tags?);
+    let prefetched = shutdown
+        .race(async {
+            tokio::join!(
+                prefetch_snapshots(&ec2, cfg, processed),
+                prefetch_volume_tags(&ec2, cfg, processed)
+            )
+        })
+        .await;
+    let (mut snapshots, volume_tags) = match prefetched {
+        Ok((snapshots, volume_tags)) => (snapshots?, volume_tags?),
+        Err(sig) => return Ok(interrupted(outcome, sig)),
+    };
     let ctx = Arc::new(Ctx {
         cfg: cfg.clone(),
         ec2,
@@ -102,14 +125,78 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
         tasks.spawn(Arc::clone(&ctx).work(instance.clone(), own));
     }
     drain(&mut tasks, 0, &mut outcome).await;
-    outcome.interrupted = ctx.shutdown.signal();
-    if let Some(sig) = outcome.interrupted {
-        error!(
-            "Interrupted by {}: the run stopped before its end",
-            sig.name()
-        );
+    Ok(match ctx.shutdown.signal() {
+        Some(sig) => interrupted(outcome, sig),
+        None => outcome,
+    })
+}
+
+/// The outcome of a run that a signal cut short.
+fn interrupted(mut outcome: Outcome, sig: Signal) -> Outcome {
+    error!(
+        "Interrupted by {}: the run stopped before its end",
+        sig.name()
+    );
+    outcome.interrupted = Some(sig);
+    outcome
+}
+
+/// Starts the instances that an earlier cold run left stopped (killed with `kill -9`, or the
+/// machine lost power), found by their mark; a dry run only says which it would start. Starting
+/// is not interrupted by a signal, like any restart.
+async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &mut Outcome) {
+    let here = Here::this_machine();
+    let now = Utc::now();
+    for instance in marked {
+        let value = instance
+            .tags
+            .get(STOP_TAG)
+            .map(String::as_str)
+            .unwrap_or("");
+        let mark = Mark::parse(value);
+        let id = &instance.id;
+        match recovery::verdict(mark.as_ref(), &instance.state, now, &here, recovery::process_alive) {
+            Verdict::Leave(why) => debug!("Instance {id} carries {STOP_TAG}={value}: left as it is, {why}"),
+            Verdict::DropMark => {
+                debug!("Instance {id} is {} again: removing its stale tag {STOP_TAG}", instance.state);
+                if !cfg.dry_run {
+                    untag(ec2, id).await;
+                }
+            }
+            Verdict::Start if cfg.dry_run => warn!(
+                "Instance {id} ({}) was left stopped by an ec2snap run that did not finish ({value}): run mode starts it again",
+                instance.name()
+            ),
+            Verdict::Start => {
+                warn!(
+                    "Instance {id} ({}) was left stopped by an ec2snap run that did not finish ({value}): starting it again",
+                    instance.name()
+                );
+                if let Err(e) = ec2.start_instance(id).await {
+                    critical!("{}", msg::failed_to("start", &e.to_string()));
+                    outcome.snapshot_errors += 1;
+                    continue;
+                }
+                match wait_for_state(ec2, id, "running", cfg.timeout, None).await {
+                    WaitResult::Reached => {
+                        info!("{}", msg::now_state(id, "running"));
+                        untag(ec2, id).await;
+                    }
+                    other => {
+                        critical!("{}", wait_failure(id, "start", &other, cfg.timeout));
+                        outcome.snapshot_errors += 1;
+                    }
+                }
+            }
+        }
     }
-    Ok(outcome)
+}
+
+/// Removes the stop mark of an instance; a failure is a warning (a later run removes it).
+async fn untag(ec2: &Ec2, id: &str) {
+    if let Err(e) = ec2.untag_instance(id, STOP_TAG).await {
+        warn!("Cannot remove tag {STOP_TAG} from instance {id} ({e}): a later run removes it");
+    }
 }
 
 /// Waits for instance tasks to end until at most `keep` are left, adding up their counts.
@@ -256,29 +343,40 @@ impl Ctx {
             &self.volume_tags,
             &self.cfg.add_tags,
         );
-        let cold_cycle = self.cfg.cold && instance.state == "running";
+        // Nothing to snapshot (`-o` on a root-only instance, no volume): no reason to stop it.
+        let cold_cycle = self.cfg.cold && instance.state == "running" && !requests.is_empty();
         if !cold_cycle {
-            self.snapshot_all(&requests, &mut done, outcome).await;
+            self.snapshot_all(&requests, None, &mut done, outcome).await;
             return (!self.shutdown.is_set()).then_some(done);
         }
         info!("{}", self.line(msg::GOING_DOWN, &instance.id));
         if self.cfg.dry_run {
-            self.snapshot_all(&requests, &mut done, outcome).await;
+            self.snapshot_all(&requests, None, &mut done, outcome).await;
             info!("{}", self.line(msg::GOING_UP, &instance.id));
             return Some(done);
         }
+        let marked = self.cfg.stop_tag && self.mark(&instance.id).await;
+        // Not raced with a signal: the run must know whether the stop went through.
         if let Err(e) = self.ec2.stop_instance(&instance.id).await {
             critical!("{}", msg::failed_to("stop", &e.to_string()));
             outcome.snapshot_errors += 1;
-            // The stop may have gone through even though its answer was lost: make sure it runs.
-            self.start_again(instance, outcome).await;
+            self.after_failed_stop(instance, &e, marked, outcome).await;
             return None;
         }
-        let stopped = self.wait_for_state(&instance.id, "stopped", true).await;
+        let stopped = wait_for_state(
+            &self.ec2,
+            &instance.id,
+            "stopped",
+            self.cfg.timeout,
+            Some(&self.shutdown),
+        )
+        .await;
         match &stopped {
             WaitResult::Reached => {
                 info!("{}", msg::now_state(&instance.id, "stopped"));
-                self.snapshot_all(&requests, &mut done, outcome).await;
+                let limit = tokio::time::Instant::now() + COLD_SNAPSHOT_LIMIT;
+                self.snapshot_all(&requests, Some(limit), &mut done, outcome)
+                    .await;
             }
             WaitResult::TimedOut => {
                 error!("{}", self.line(msg::TIMEOUT, &instance.id));
@@ -290,13 +388,66 @@ impl Ctx {
                 outcome.snapshot_errors += 1;
             }
             WaitResult::Interrupted => {}
-            WaitResult::Failed(e) => {
-                critical!("{}", msg::failed_to("stop", &e.to_string()));
+            WaitResult::Failed(_) => {
+                critical!(
+                    "{}",
+                    wait_failure(&instance.id, "stop", &stopped, self.cfg.timeout)
+                );
                 outcome.snapshot_errors += 1;
             }
         }
-        self.start_again(instance, outcome).await;
+        self.start_again(instance, marked, outcome).await;
         (matches!(stopped, WaitResult::Reached) && !self.shutdown.is_set()).then_some(done)
+    }
+
+    /// Tags the instance before its stop, so that a run killed while it is down can be found by
+    /// the next one. True when the tag is set; a failure is a warning and the cold cycle goes on,
+    /// as it did before the tag existed.
+    async fn mark(&self, id: &str) -> bool {
+        let (here, now) = (Here::this_machine(), Utc::now());
+        let mark = Mark {
+            host: here.host,
+            boot: here.boot,
+            pid: std::process::id(),
+            stopped: now,
+            until: now + stop_window(self.cfg.timeout),
+        };
+        match self.ec2.tag_instance(id, STOP_TAG, &mark.value()).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(
+                    "Cannot tag instance {id} with {STOP_TAG} before stopping it ({e}): if this run is killed, the next one cannot find it; allow ec2:CreateTags on instances, or use --no-stop-tag"
+                );
+                false
+            }
+        }
+    }
+
+    /// StopInstances failed. A definite refusal from EC2 left the instance as it was: when it is
+    /// still running there is nothing to start. Any other failure (a lost answer) may hide a stop
+    /// that went through: then it is started again.
+    async fn after_failed_stop(
+        &self,
+        instance: &Instance,
+        error: &AwsError,
+        marked: bool,
+        outcome: &mut Outcome,
+    ) {
+        if error.code.is_some() {
+            if let Ok(state) = self.ec2.instance_state(&instance.id).await {
+                if state == "running" {
+                    info!(
+                        "Instance {} is still running: it was not stopped, so it is not started",
+                        instance.id
+                    );
+                    if marked {
+                        untag(&self.ec2, &instance.id).await;
+                    }
+                    return;
+                }
+            }
+        }
+        self.start_again(instance, marked, outcome).await;
     }
 
     /// Runs `call` on each item: one after the other with `--parallel 1` (the original's order),
@@ -343,13 +494,25 @@ impl Ctx {
 
     /// Makes (or, in a dry run, announces) each planned snapshot. A signal abandons a call in
     /// flight.
+    /// With `limit` (cold mode), a call still unanswered then is abandoned, so that the instance
+    /// is started again in a bounded time whatever the API does.
     async fn snapshot_all(
         self: &Arc<Self>,
         requests: &[SnapshotRequest],
+        limit: Option<tokio::time::Instant>,
         done: &mut Done,
         outcome: &mut Outcome,
     ) {
         let cold = self.cfg.cold;
+        for req in requests.iter().filter(|r| !r.dropped_tags.is_empty()) {
+            warn!(
+                "Volume {}({}) has more tags than a snapshot can carry ({}): not copied: {}",
+                req.disk.volume_id,
+                req.disk.device,
+                crate::config::MAX_TAGS,
+                req.dropped_tags.join(", ")
+            );
+        }
         if self.cfg.dry_run {
             for req in requests {
                 info!("{}", msg::snapshot_made(cold, &req.disk, None));
@@ -366,11 +529,19 @@ impl Ctx {
                 let call = ctx
                     .ec2
                     .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
+                let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
                 let result = tokio::select! {
                     r = call => r,
                     _ = ctx.shutdown.wait() => Err(AwsError {
                         code: None,
                         message: "interrupted by a signal (the snapshot may still have been made)".into(),
+                    }),
+                    _ = tokio::time::sleep_until(limit.unwrap_or(far)) => Err(AwsError {
+                        code: None,
+                        message: format!(
+                            "no answer within {} s of the stop; abandoned so that the instance is started again (the snapshot may still have been made)",
+                            COLD_SNAPSHOT_LIMIT.as_secs()
+                        ),
                     }),
                 };
                 match &result {
@@ -396,37 +567,12 @@ impl Ctx {
         }
     }
 
-    /// Polls until the instance reaches `want`, for at most `-m` seconds.
-    async fn wait_for_state(&self, id: &str, want: &str, interruptible: bool) -> WaitResult {
-        let deadline = Instant::now() + self.cfg.timeout;
-        loop {
-            match self.ec2.instance_state(id).await {
-                Ok(state) if state == want => return WaitResult::Reached,
-                Ok(state) => debug!("Waiting for {want} state of {id}: now {state}"),
-                Err(e) => return WaitResult::Failed(e),
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return WaitResult::TimedOut;
-            }
-            let pause = tokio::time::sleep(POLL.min(left));
-            if interruptible {
-                tokio::select! {
-                    _ = pause => {},
-                    _ = self.shutdown.wait() => return WaitResult::Interrupted,
-                }
-            } else {
-                pause.await;
-            }
-        }
-    }
-
     /// Starts again an instance this run stopped (or may have stopped), whatever happened before.
     /// Not interruptible: this is what a signal waits for. Retries while the instance is still
-    /// stopping, bounded by `-m` seconds.
-    async fn start_again(&self, instance: &Instance, outcome: &mut Outcome) {
+    /// stopping, bounded by `-m` seconds. Removes the stop mark once it runs.
+    async fn start_again(&self, instance: &Instance, marked: bool, outcome: &mut Outcome) {
         info!("{}", self.line(msg::GOING_UP, &instance.id));
-        let deadline = Instant::now() + self.cfg.timeout;
+        let deadline = deadline_after(self.cfg.timeout);
         let mut last_error;
         loop {
             match self.ec2.start_instance(&instance.id).await {
@@ -449,24 +595,30 @@ impl Ctx {
             }
             tokio::time::sleep(POLL.min(left)).await;
         }
-        match self.wait_for_state(&instance.id, "running", false).await {
-            WaitResult::Reached => info!("{}", msg::now_state(&instance.id, "running")),
+        let running =
+            wait_for_state(&self.ec2, &instance.id, "running", self.cfg.timeout, None).await;
+        match running {
+            WaitResult::Reached => {
+                info!("{}", msg::now_state(&instance.id, "running"));
+                if marked {
+                    untag(&self.ec2, &instance.id).await;
+                }
+            }
             WaitResult::TimedOut => {
                 error!("{}", self.line(msg::TIMEOUT, &instance.id));
                 critical!(
                     "{}",
-                    msg::failed_to(
-                        "start",
-                        &format!("not running after {} s", self.cfg.timeout.as_secs())
-                    )
+                    wait_failure(&instance.id, "start", &running, self.cfg.timeout)
                 );
                 outcome.snapshot_errors += 1;
             }
-            WaitResult::Failed(e) => {
-                critical!("{}", msg::failed_to("start", &e.to_string()));
+            WaitResult::Failed(_) | WaitResult::Interrupted => {
+                critical!(
+                    "{}",
+                    wait_failure(&instance.id, "start", &running, self.cfg.timeout)
+                );
                 outcome.snapshot_errors += 1;
             }
-            WaitResult::Interrupted => unreachable!("the start wait is not interruptible"),
         }
     }
 
@@ -519,7 +671,16 @@ impl Ctx {
         if self.cfg.dry_run {
             return false;
         }
-        match self.ec2.delete_snapshot(snapshot_id).await {
+        let answer = match self
+            .shutdown
+            .race(self.ec2.delete_snapshot(snapshot_id))
+            .await
+        {
+            Ok(answer) => answer,
+            // Abandoned at a signal: whether it was deleted is not known, and it is no error.
+            Err(_) => return false,
+        };
+        match answer {
             Ok(()) => false,
             Err(e) if e.is("InvalidSnapshot.InUse") && self.cfg.retention.ignore_in_use => {
                 warn!(
@@ -545,6 +706,90 @@ enum WaitResult {
     TimedOut,
     Interrupted,
     Failed(AwsError),
+}
+
+/// How long the snapshot calls of a cold cycle may take before they are abandoned.
+const COLD_SNAPSHOT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// The longest a cold cycle keeps an instance from running: the stop wait, the snapshot calls,
+/// the start retries and the start wait, with a margin. A run that finds a mark older than this
+/// knows that the run that wrote it is over.
+fn stop_window(timeout: Duration) -> chrono::Duration {
+    let secs = 3 * timeout.as_secs() + COLD_SNAPSHOT_LIMIT.as_secs() + 300;
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// `now + timeout`, or far ahead when that cannot be represented (the flags are bounded, so this
+/// is only a second line of defence against an overflow panic).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
+}
+
+/// Polls until the instance reaches `want`, for at most `timeout`. With `shutdown`, a signal ends
+/// the wait at once, during a poll as during a pause.
+async fn wait_for_state(
+    ec2: &Ec2,
+    id: &str,
+    want: &str,
+    timeout: Duration,
+    shutdown: Option<&Shutdown>,
+) -> WaitResult {
+    let deadline = deadline_after(timeout);
+    loop {
+        let poll = ec2.instance_state(id);
+        let answer = match shutdown {
+            Some(s) => match s.race(poll).await {
+                Ok(a) => a,
+                Err(_) => return WaitResult::Interrupted,
+            },
+            None => poll.await,
+        };
+        match answer {
+            Ok(state) if state == want => return WaitResult::Reached,
+            Ok(state) => debug!("Waiting for {want} state of {id}: now {state}"),
+            Err(e) => return WaitResult::Failed(e),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return WaitResult::TimedOut;
+        }
+        let pause = tokio::time::sleep(POLL.min(left));
+        match shutdown {
+            Some(s) => {
+                if s.race(pause).await.is_err() {
+                    return WaitResult::Interrupted;
+                }
+            }
+            None => pause.await,
+        }
+    }
+}
+
+/// The CRITICAL line for a wait that did not reach its state. A failed state poll says that the
+/// state could not be read, never that the stop or start itself failed.
+fn wait_failure(id: &str, action: &str, result: &WaitResult, timeout: Duration) -> String {
+    match result {
+        WaitResult::Failed(e) => {
+            format!("Cannot read the state of instance {id} after asking it to {action}: {e}")
+        }
+        WaitResult::TimedOut => msg::failed_to(
+            action,
+            &format!(
+                "not {} after {} s",
+                if action == "stop" {
+                    "stopped"
+                } else {
+                    "running"
+                },
+                timeout.as_secs()
+            ),
+        ),
+        WaitResult::Interrupted => format!("Instance {id}: the wait to {action} was interrupted"),
+        WaitResult::Reached => String::new(),
+    }
 }
 
 /// A snapshot this run has just made (or would make): the newest of its volume, still pending.

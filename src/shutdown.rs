@@ -80,4 +80,14 @@ impl Shutdown {
         let mut rx = self.rx.clone();
         let _ = rx.wait_for(Option::is_some).await;
     }
+
+    /// Runs `work` unless a signal comes first (or came already): then `work` is dropped, which
+    /// abandons its request and any retry of it, and the signal is returned.
+    pub async fn race<F: std::future::Future>(&self, work: F) -> Result<F::Output, Signal> {
+        tokio::select! {
+            biased;
+            _ = self.wait() => Err(self.signal().unwrap_or(Signal::Term)),
+            out = work => Ok(out),
+        }
+    }
 }

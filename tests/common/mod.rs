@@ -325,25 +325,28 @@ impl Lab {
 
     /// Starts the binary and lets the test read its log lines as they come.
     pub fn spawn(&self, args: &[&str]) -> Live {
-        let mut child = self
-            .cmd()
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(strip_time(&line));
-                all.push(strip_time(&line));
-            }
-            all
-        });
-        Live { child, rx, reader }
+        spawn_cmd(self.cmd().args(args))
     }
+}
+
+/// Starts a command of the binary and lets the test read its log lines as they come.
+pub fn spawn_cmd(cmd: &mut Command) -> Live {
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(strip_time(&line));
+            all.push(strip_time(&line));
+        }
+        all
+    });
+    Live { child, rx, reader }
 }
 
 /// A running ec2snap whose log lines (without timestamps) arrive as they are written.
