@@ -8,9 +8,9 @@ LAB_DIR=$(mktemp -d)
 CLOCK="$LAB_DIR/clock"
 MOTO_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 MOTO_CLOCK_FILE="$CLOCK" MOTO_EC2_LOAD_DEFAULT_AMIS=false \
-    "$PY" "$ROOT/scripts/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$LAB_DIR/moto.log" 2>&1 &
+    "$PY" "$ROOT/tests/emulator/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT" >"$LAB_DIR/moto.log" 2>&1 &
 LAB_PIDS=$!
-"$PY" "$ROOT/scripts/fault_proxy.py" --port 0 --upstream "http://127.0.0.1:$MOTO_PORT" >"$LAB_DIR/proxy.out" 2>&1 &
+"$PY" "$ROOT/tests/emulator/fault_proxy.py" --port 0 --upstream "http://127.0.0.1:$MOTO_PORT" >"$LAB_DIR/proxy.out" 2>&1 &
 LAB_PIDS="$LAB_PIDS $!"
 trap 'kill $LAB_PIDS 2>/dev/null; rm -rf "$LAB_DIR"' EXIT
 for _ in $(seq 1 200); do

@@ -95,7 +95,7 @@ fn parallel_gives_the_same_results_as_one_at_a_time() {
         .lines()
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.starts_with("[INFO] Working on"))
+        .filter(|(_, l)| l.starts_with(WORKING_ON))
         .map(|(i, _)| i)
         .collect();
     assert_eq!(working.len(), 6);
@@ -143,10 +143,7 @@ fn parallel_with_limit_and_errors_counts_like_sequential() {
     lab.faults(json!([{"action": "CreateSnapshot", "times": 3, "status": 400, "code": "IncorrectState", "message": "x"}]));
     let r = lab.run(&["-t", "Name", "w*", "-u", "--parallel", "5"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert_eq!(
-        r.stdout,
-        "Number of snapshots errors: 3\nNumber of snapshots deletion errors: 0\n"
-    );
+    assert_eq!(r.stdout, error_summary(3, 0));
     assert_eq!(lab.snapshots().len(), 10 - 3);
 }
 

@@ -15,20 +15,6 @@ fn ids(snaps: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-fn seeded_ids(seeded: &Value, name: &str) -> Vec<String> {
-    seeded["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == name)
-        .unwrap()["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// One instance "web" whose data volume has snapshots of these ages (days), oldest first.
 fn web_with_snapshots(lab: &Lab, ages: &[i64], tags: Value) -> Value {
     let snaps: Vec<Value> = ages
@@ -42,16 +28,12 @@ fn web_with_snapshots(lab: &Lab, ages: &[i64], tags: Value) -> Value {
 fn max_age_dry_run_then_run() {
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[30, 20, 3], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     let vol = vol_of(&seeded, "web", "/dev/sdb");
     lab.reset_stats();
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "10", "d"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let deleting: Vec<String> = r
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("Deleting"))
-        .collect();
+    let deleting = r.deleting();
     assert_eq!(
         deleting,
         vec![
@@ -70,7 +52,7 @@ fn max_age_dry_run_then_run() {
 fn keep_last_counts_the_new_snapshot() {
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[4, 3, 2, 1], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     let vol = vol_of(&seeded, "web", "/dev/sdb");
     let r = lab.run(&["-t", "Name", "web", "-o", "-d", "2", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
@@ -89,11 +71,7 @@ fn keep_last_counts_the_new_snapshot() {
         "new one kept"
     );
     // Deleted in the log order: oldest first.
-    let deleting: Vec<String> = r
-        .lines()
-        .into_iter()
-        .filter(|l| l.contains("Deleting"))
-        .collect();
+    let deleting = r.deleting();
     assert_eq!(deleting.len(), 3);
     assert!(
         deleting[0].contains(&old[0])
@@ -107,7 +85,7 @@ fn age_and_count_together_keep_a_floor() {
     let lab = Lab::start();
     // Backups stopped 20 days ago: age alone would delete them all.
     let seeded = web_with_snapshots(&lab, &[40, 30, 20], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "5", "d", "-d", "2", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
@@ -117,7 +95,7 @@ fn age_and_count_together_keep_a_floor() {
     // And young snapshots beyond N stay under the age rule.
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[40, 3, 2, 1], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "5", "d", "-d", "1", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(ids(&lab.snapshots()), old[1..].iter().cloned().collect());
@@ -133,7 +111,7 @@ fn snap_filter_narrows_what_retention_sees() {
         {"device": "/dev/sdb", "age": 30 * DAY}
     ]);
     let seeded = lab.seed(json!({"instances": [{"name": "web", "volumes": [{"device": "/dev/sdb"}], "snapshots": snaps}]}));
-    let s = seeded_ids(&seeded, "web");
+    let s = seeded_snapshot_ids(&seeded, "web");
     let r = lab.run(&[
         "-t",
         "Name",
@@ -169,7 +147,7 @@ fn snap_filter_narrows_what_retention_sees() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
-        r.count("[INFO] Deleting"),
+        r.deleting().len(),
         0,
         "only one snapshot matches both filters: {r:?}"
     );
@@ -179,7 +157,7 @@ fn snap_filter_narrows_what_retention_sees() {
 fn new_snapshots_are_never_deleted_even_with_a_tiny_age() {
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[1], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     let r = lab.run(&["-t", "Name", "web", "-g", "1", "s", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     let after = lab.snapshots();
@@ -194,7 +172,7 @@ fn in_use_snapshot_is_an_error_unless_ignored() {
     for ignore in [false, true] {
         let lab = Lab::start();
         let seeded = web_with_snapshots(&lab, &[30, 20], json!({}));
-        let old = seeded_ids(&seeded, "web");
+        let old = seeded_snapshot_ids(&seeded, "web");
         lab.faults(json!([{"action": "DeleteSnapshot", "times": 1, "status": 400, "code": "InvalidSnapshot.InUse",
                            "message": format!("The snapshot {} is currently in use by ami-12345678", old[0])}]));
         let mut args = vec!["-t", "Name", "web", "-n", "-g", "5", "d", "-u"];
@@ -216,10 +194,7 @@ fn in_use_snapshot_is_an_error_unless_ignored() {
                 )),
                 "{r:?}"
             );
-            assert_eq!(
-                r.stdout,
-                "Number of snapshots errors: 0\nNumber of snapshots deletion errors: 1\n"
-            );
+            assert_eq!(r.stdout, error_summary(0, 1));
         }
         // The other old snapshot was deleted either way.
         assert_eq!(ids(&lab.snapshots()), BTreeSet::from([old[0].clone()]));
@@ -231,17 +206,14 @@ fn deletion_errors_are_counted_on_both_paths_and_the_run_goes_on() {
     for rule in [vec!["-g", "5", "d"], vec!["-d", "1"]] {
         let lab = Lab::start();
         let seeded = web_with_snapshots(&lab, &[30, 20, 10, 1], json!({}));
-        let old = seeded_ids(&seeded, "web");
+        let old = seeded_snapshot_ids(&seeded, "web");
         lab.faults(json!([{"action": "DeleteSnapshot", "times": 1, "status": 400, "code": "InvalidSnapshot.InUse", "message": "in use by ami-1"}]));
         let mut args = vec!["-t", "Name", "web", "-n", "-u"];
         args.extend_from_slice(&rule);
         let r = lab.run(&args);
         assert_eq!(r.code, 2, "{rule:?}: {r:?}");
         assert!(r.has(&format!("[ERROR] Error deleting snapshot {} with error InvalidSnapshot.InUse: in use by ami-1", old[0])), "{r:?}");
-        assert_eq!(
-            r.stdout,
-            "Number of snapshots errors: 0\nNumber of snapshots deletion errors: 1\n"
-        );
+        assert_eq!(r.stdout, error_summary(0, 1));
         // The next ones were still deleted.
         assert_eq!(
             ids(&lab.snapshots()),
@@ -255,12 +227,12 @@ fn deletion_errors_are_counted_on_both_paths_and_the_run_goes_on() {
 fn failed_snapshot_keeps_the_volumes_old_snapshots() {
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[30], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     lab.faults(json!([{"action": "CreateSnapshot", "status": 400, "code": "SnapshotCreationPerVolumeRateExceeded", "message": "slow down"}]));
     let r = lab.run(&["-t", "Name", "web", "-o", "-g", "5", "d", "-u"]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(ids(&lab.snapshots()).contains(&old[0]));
-    assert_eq!(r.count("[INFO] Deleting"), 0, "{r:?}");
+    assert_eq!(r.deleting().len(), 0, "{r:?}");
 }
 
 #[test]
@@ -277,8 +249,8 @@ fn limit_limits_retention_too() {
     let r = lab.run(&["-i", &a, "-i", &b, "-n", "-g", "1", "d", "-l", "1", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     let left = ids(&lab.snapshots());
-    assert!(!left.contains(&seeded_ids(&seeded, first)[0]));
-    assert!(left.contains(&seeded_ids(&seeded, second)[0]));
+    assert!(!left.contains(&seeded_snapshot_ids(&seeded, first)[0]));
+    assert!(left.contains(&seeded_snapshot_ids(&seeded, second)[0]));
 }
 
 #[test]
@@ -322,7 +294,7 @@ fn more_than_a_thousand_snapshots_in_pages() {
 fn snapshots_in_error_do_not_count_among_the_kept() {
     let lab = Lab::start();
     let seeded = web_with_snapshots(&lab, &[3, 2, 1], json!({}));
-    let old = seeded_ids(&seeded, "web");
+    let old = seeded_snapshot_ids(&seeded, "web");
     // The newest old snapshot failed: EC2 reports it in state `error`.
     let vol = vol_of(&seeded, "web", "/dev/sdb");
     let item = |status: &str| {
@@ -384,7 +356,7 @@ fn original_readme_backup_example() {
     ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(lab.signer_keys(), ["AKIAADMIN/eu-west-1"]);
-    let front1: Vec<String> = seeded_ids(&seeded, "front1");
+    let front1: Vec<String> = seeded_snapshot_ids(&seeded, "front1");
     let left = lab.snapshots();
     let left_ids = ids(&left);
     assert!(
@@ -396,7 +368,7 @@ fn original_readme_backup_example() {
         "young backup and manual snapshot kept"
     );
     assert!(
-        seeded_ids(&seeded, "front2")
+        seeded_snapshot_ids(&seeded, "front2")
             .iter()
             .all(|s| left_ids.contains(s)),
         "front2 is not project foo"
@@ -423,23 +395,17 @@ fn dry_run_predicts_the_real_run() {
         lab.seed(json!({"instances": [{"name": "web", "volumes": [{"device": "/dev/sdb", "tags": {"team": "web"}}], "snapshots": snaps}]}));
         let mut args = vec!["-t", "Name", "web", "-o", "-d", "2"];
         args.extend_from_slice(&filter);
-        let deleting = |r: &Run| -> Vec<String> {
-            r.lines()
-                .into_iter()
-                .filter(|l| l.contains("Deleting"))
-                .collect()
-        };
         let dry = lab.run(&args);
         assert_eq!(dry.code, 0, "{dry:?}");
         assert_eq!(
-            deleting(&dry).len(),
+            dry.deleting().len(),
             2,
             "the new one and the 2-day-old one stay: {dry:?}"
         );
         args.push("-u");
         let real = lab.run(&args);
         assert_eq!(real.code, 0, "{real:?}");
-        assert_eq!(deleting(&dry), deleting(&real), "{filter:?}");
+        assert_eq!(dry.deleting(), real.deleting(), "{filter:?}");
         assert_eq!(lab.snapshots().len(), 2);
     }
 }

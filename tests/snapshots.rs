@@ -130,14 +130,14 @@ fn selection_union_dedup_and_every_tag_must_match() {
         "-t", "project", "foo", "-t", "Name", "front*", "-t", "env", "prod",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.count("[INFO] Working on instance"), 1, "{r:?}");
+    assert_eq!(r.working_on().len(), 1, "{r:?}");
     assert!(r.has(&format!(
         "[INFO] Working on instance {} (front1)",
         id_of(&seeded, "front1")
     )));
     // Same tag twice: both patterns must match.
     let r = lab.run(&["-t", "Name", "*1", "-t", "Name", "front*"]);
-    assert_eq!(r.count("[INFO] Working on instance"), 1, "{r:?}");
+    assert_eq!(r.working_on().len(), 1, "{r:?}");
     assert!(r.has(&format!(
         "[INFO] Working on instance {} (front1)",
         id_of(&seeded, "front1")
@@ -146,15 +146,11 @@ fn selection_union_dedup_and_every_tag_must_match() {
     let back = id_of(&seeded, "back1");
     let f1 = id_of(&seeded, "front1");
     let r = lab.run(&["-t", "Name", "front1", "-i", &back, "-i", &f1, "-i", &back]);
-    assert_eq!(r.count("[INFO] Working on instance"), 2, "{r:?}");
+    assert_eq!(r.working_on().len(), 2, "{r:?}");
     // -i all: every instance that is not terminated, the unnamed one included, in id order.
     let r = lab.run(&["-i", "all"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let working: Vec<String> = r
-        .lines()
-        .into_iter()
-        .filter(|l| l.starts_with("[INFO] Working on instance"))
-        .collect();
+    let working = r.working_on();
     assert_eq!(working.len(), 4, "{r:?}");
     let mut sorted = working.clone();
     sorted.sort();
@@ -182,10 +178,7 @@ fn no_match_is_an_error_line_and_unknown_id_is_counted() {
         r.has("[ERROR] Instance i-0123456789abcdef0 not found"),
         "{r:?}"
     );
-    assert_eq!(
-        r.stdout,
-        "Number of snapshots errors: 1\nNumber of snapshots deletion errors: 0\n"
-    );
+    assert_eq!(r.stdout, error_summary(1, 0));
 }
 
 #[test]
@@ -286,10 +279,7 @@ fn failed_snapshot_is_critical_counted_and_exit_2() {
         "{}",
         crit[0]
     );
-    assert_eq!(
-        r.stdout,
-        "Number of snapshots errors: 1\nNumber of snapshots deletion errors: 0\n"
-    );
+    assert_eq!(r.stdout, error_summary(1, 0));
     // The run went on: the other three volumes were snapshotted.
     assert_eq!(lab.snapshots().len(), 3);
     let _ = seeded;
@@ -341,7 +331,7 @@ fn describe_instances_is_paginated() {
     lab.reset_stats();
     let r = lab.run(&["-t", "Name", "n*"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.count("[INFO] Working on instance"), 5, "{r:?}");
+    assert_eq!(r.working_on().len(), 5, "{r:?}");
     // One for the stop-mark scan (nothing found), three pages for the selection.
     assert_eq!(lab.stats().get("DescribeInstances"), Some(&4));
 }

@@ -90,11 +90,34 @@ impl Run {
     }
 
     pub fn count(&self, prefix: &str) -> usize {
-        self.lines()
-            .iter()
-            .filter(|l| l.starts_with(prefix))
-            .count()
+        self.starting_with(prefix).len()
     }
+
+    /// The log lines that start with `prefix`, in order.
+    pub fn starting_with(&self, prefix: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with(prefix))
+            .collect()
+    }
+
+    /// `[INFO] Deleting snapshot ...` lines, in order.
+    pub fn deleting(&self) -> Vec<String> {
+        self.starting_with(DELETING)
+    }
+
+    /// `[INFO] Working on instance ...` lines, in order.
+    pub fn working_on(&self) -> Vec<String> {
+        self.starting_with(WORKING_ON)
+    }
+}
+
+pub const DELETING: &str = "[INFO] Deleting snapshot";
+pub const WORKING_ON: &str = "[INFO] Working on instance";
+
+/// The two lines a run with errors prints on standard output.
+pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
+    format!("Number of snapshots errors: {snapshot_errors}\nNumber of snapshots deletion errors: {deletion_errors}\n")
 }
 
 impl std::fmt::Debug for Run {
@@ -135,7 +158,7 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let moto_port = free_port();
         let moto = Command::new(&py)
-            .arg(repo().join("scripts/moto_server.py"))
+            .arg(repo().join("tests/emulator/moto_server.py"))
             .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
             .env("MOTO_CLOCK_FILE", dir.path().join("clock"))
             .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -144,7 +167,7 @@ impl Lab {
             .spawn()
             .expect("start moto_server.py");
         let mut proxy = Command::new(&py)
-            .arg(repo().join("scripts/fault_proxy.py"))
+            .arg(repo().join("tests/emulator/fault_proxy.py"))
             .args([
                 "--port",
                 "0",
@@ -421,6 +444,17 @@ pub fn seeded_instance<'a>(seeded: &'a Value, name: &str) -> &'a Value {
     let all = seeded["instances"].as_array().unwrap();
     let found = all.iter().find(|i| i["name"] == name);
     found.unwrap_or_else(|| panic!("no seeded instance {name}"))
+}
+
+/// The ids of the snapshots seeded for the instance with this Name, in seed order.
+pub fn seeded_snapshot_ids(seeded: &Value, name: &str) -> Vec<String> {
+    let snaps = seeded_instance(seeded, name)["snapshots"]
+        .as_array()
+        .unwrap();
+    snaps
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The id of the seeded instance with this Name.
