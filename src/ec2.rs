@@ -1,9 +1,10 @@
 //! The only module that talks to AWS: builds the SDK client from the config and converts SDK types
 //! into the plain domain structs of `model`.
 
-use crate::config::{Config, Credentials};
-use crate::model::{Disk, Instance, Snapshot, Tags};
-use crate::select::{server_filters, TagPattern};
+use crate::credentials::{AwsSettings, Credentials};
+use crate::model::{
+    server_filters, Disk, Instance, InstanceState, Snapshot, SnapshotState, TagPattern, Tags,
+};
 use anyhow::{Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -14,13 +15,19 @@ use aws_sdk_ec2::Client;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// EC2's own limits: MaxResults for DescribeInstances (1000), DescribeVolumes (500) and
-/// DescribeSnapshots (1000), and the values one filter may carry (200).
+/// EC2's own limits. Page sizes (the MaxResults parameter): DescribeInstances 1000,
+/// DescribeVolumes 500, DescribeSnapshots 1000.
 const INSTANCE_PAGE: i32 = 1000;
 const VOLUME_PAGE: i32 = 500;
 const SNAPSHOT_PAGE: i32 = 1000;
-const VOLUME_IDS_PER_VOLUME_CALL: usize = 500;
+/// Values sent in one filter: 200, the filter limit EC2 documents. Used for the `instance-id`
+/// filter of DescribeInstances and the `volume-id` filter of DescribeSnapshots.
 const FILTER_VALUES: usize = 200;
+/// Volume ids sent in the one `volume-id` filter of a DescribeVolumes call: 500, its page size,
+/// so that one call answers for one batch. This is more than the 200 above; moto accepts it, real
+/// EC2 has not been tried here (a filter, not the `VolumeIds` parameter, so that a volume deleted
+/// meanwhile is simply missing instead of failing the call).
+const VOLUME_IDS_PER_VOLUME_CALL: usize = 500;
 
 /// An AWS error reduced to what a person needs: its code and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,19 +55,22 @@ impl AwsError {
 
 /// Service errors keep their code and message; transport errors keep their whole cause chain
 /// (the SDK's own Display says only "service error" or "dispatch failure").
-fn aws_error<E>(err: aws_sdk_ec2::error::SdkError<E>) -> AwsError
+impl<E, R> From<aws_sdk_ec2::error::SdkError<E, R>> for AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
 {
-    match (err.code(), err.message()) {
-        (Some(code), msg) => AwsError {
-            code: Some(code.to_string()),
-            message: msg.unwrap_or("(no message)").to_string(),
-        },
-        (None, _) => AwsError {
-            code: None,
-            message: cause_chain(&err),
-        },
+    fn from(err: aws_sdk_ec2::error::SdkError<E, R>) -> AwsError {
+        match (err.code(), err.message()) {
+            (Some(code), msg) => AwsError {
+                code: Some(code.to_string()),
+                message: msg.unwrap_or("(no message)").to_string(),
+            },
+            (None, _) => AwsError {
+                code: None,
+                message: cause_chain(&err),
+            },
+        }
     }
 }
 
@@ -109,11 +119,12 @@ fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> {
     });
     Some(Instance {
         id: i.instance_id()?.to_string(),
-        state: i
-            .state()
-            .and_then(|s| s.name())
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_default(),
+        state: InstanceState::from_name(
+            i.state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str())
+                .unwrap_or(""),
+        ),
         tags: tags_of(i.tags()),
         root_device: i.root_device_name().map(String::from),
         disks,
@@ -126,10 +137,7 @@ fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
         id: s.snapshot_id()?.to_string(),
         volume_id: s.volume_id().unwrap_or("").to_string(),
         start_time: chrono::DateTime::from_timestamp(start.secs(), start.subsec_nanos())?,
-        state: s
-            .state()
-            .map(|st| st.as_str().to_string())
-            .unwrap_or_default(),
+        state: SnapshotState::from_name(s.state().map(|st| st.as_str()).unwrap_or("")),
         tags: tags_of(s.tags()),
     })
 }
@@ -141,7 +149,7 @@ pub struct Ec2 {
 impl Ec2 {
     /// Builds the client. Nothing goes over the network here: credentials from the chain are
     /// resolved on the first request, and a region given by flag or file is used as is.
-    pub async fn connect(cfg: &Config) -> Result<Ec2> {
+    pub async fn connect(cfg: &AwsSettings) -> Result<Ec2> {
         // rustls with ring: the SDK's default client would pull aws-lc-rs, a long C build.
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -196,7 +204,7 @@ impl Ec2 {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(aws_error)?;
+            let page = page?;
             for r in page.reservations() {
                 out.extend(r.instances().iter().filter_map(instance_of));
             }
@@ -250,8 +258,7 @@ impl Ec2 {
             .resources(id)
             .tags(Tag::builder().key(key).value(value).build())
             .send()
-            .await
-            .map_err(aws_error)?;
+            .await?;
         Ok(())
     }
 
@@ -262,30 +269,24 @@ impl Ec2 {
             .resources(id)
             .tags(Tag::builder().key(key).build())
             .send()
-            .await
-            .map_err(aws_error)?;
+            .await?;
         Ok(())
     }
 
-    /// The current state name of one instance.
-    pub async fn instance_state(&self, id: &str) -> Result<String, AwsError> {
+    /// The current state of one instance.
+    pub async fn instance_state(&self, id: &str) -> Result<InstanceState, AwsError> {
         let out = self
             .client
             .describe_instances()
             .instance_ids(id)
             .send()
-            .await
-            .map_err(aws_error)?;
-        Ok(out
+            .await?;
+        let name = out
             .reservations()
             .iter()
             .flat_map(|r| r.instances())
-            .find_map(|i| {
-                i.state()
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string())
-            })
-            .unwrap_or_default())
+            .find_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str()));
+        Ok(InstanceState::from_name(name.unwrap_or("")))
     }
 
     /// Tags of each volume, in few calls.
@@ -300,7 +301,9 @@ impl Ec2 {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(aws_error).context("Cannot describe volumes")?;
+                let page = page
+                    .map_err(AwsError::from)
+                    .context("Cannot describe volumes")?;
                 for v in page.volumes() {
                     if let Some(id) = v.volume_id() {
                         out.insert(id.to_string(), tags_of(v.tags()));
@@ -335,7 +338,9 @@ impl Ec2 {
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
-                let page = page.map_err(aws_error).context("Cannot list snapshots")?;
+                let page = page
+                    .map_err(AwsError::from)
+                    .context("Cannot list snapshots")?;
                 out.extend(page.snapshots().iter().filter_map(snapshot_of));
             }
         }
@@ -364,8 +369,7 @@ impl Ec2 {
             .description(description)
             .tag_specifications(spec)
             .send()
-            .await
-            .map_err(aws_error)?;
+            .await?;
         out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
             code: None,
             message: "CreateSnapshot answered without a snapshot id".into(),
@@ -377,18 +381,12 @@ impl Ec2 {
             .delete_snapshot()
             .snapshot_id(snapshot_id)
             .send()
-            .await
-            .map_err(aws_error)?;
+            .await?;
         Ok(())
     }
 
     pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.client
-            .stop_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(aws_error)?;
+        self.client.stop_instances().instance_ids(id).send().await?;
         Ok(())
     }
 
@@ -397,8 +395,7 @@ impl Ec2 {
             .start_instances()
             .instance_ids(id)
             .send()
-            .await
-            .map_err(aws_error)?;
+            .await?;
         Ok(())
     }
 }

@@ -24,6 +24,23 @@ pub enum Level {
     Critical,
 }
 
+/// Python's level names, any case (`WARN` too); an unknown name is an error (the caller warns and
+/// uses INFO, like the original).
+impl std::str::FromStr for Level {
+    type Err = ();
+
+    fn from_str(name: &str) -> Result<Level, ()> {
+        match name.to_ascii_uppercase().as_str() {
+            "DEBUG" => Ok(Level::Debug),
+            "INFO" => Ok(Level::Info),
+            "WARNING" | "WARN" => Ok(Level::Warning),
+            "ERROR" => Ok(Level::Error),
+            "CRITICAL" => Ok(Level::Critical),
+            _ => Err(()),
+        }
+    }
+}
+
 impl Level {
     pub fn name(self) -> &'static str {
         match self {
@@ -37,10 +54,10 @@ impl Level {
 }
 
 /// `critical!("...")`: an ERROR event that prints as CRITICAL.
-#[macro_export]
 macro_rules! critical {
     ($($arg:tt)+) => { tracing::error!(target: "ec2snap::critical", $($arg)+) };
 }
+pub(crate) use critical;
 
 /// One log line, without its newline.
 pub fn format_line(time: &DateTime<Local>, level: Level, message: &str) -> String {
@@ -210,6 +227,22 @@ mod tests {
         ];
         for (level, msg, want) in cases {
             assert_eq!(format_line(&t, level, msg), want);
+        }
+    }
+
+    #[test]
+    fn level_names() {
+        for (name, want) in [
+            ("DEBUG", Ok(Level::Debug)),
+            ("info", Ok(Level::Info)),
+            ("WARNING", Ok(Level::Warning)),
+            ("warn", Ok(Level::Warning)),
+            ("Error", Ok(Level::Error)),
+            ("CRITICAL", Ok(Level::Critical)),
+            ("LOUD", Err(())),
+            ("", Err(())),
+        ] {
+            assert_eq!(name.parse::<Level>(), want, "{name}");
         }
     }
 

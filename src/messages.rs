@@ -1,6 +1,6 @@
 //! Every log line and stdout line the original prints, built in one place so tests can pin the text.
 
-use crate::model::{Disk, Instance};
+use crate::model::{Disk, Instance, SnapshotKind};
 
 pub fn launching(dry_run: bool) -> String {
     format!(
@@ -33,21 +33,11 @@ pub fn limit_reached(limit: usize) -> String {
     format!("The requested limit of snapshots has been reached: {limit}")
 }
 
-pub fn kind(cold: bool) -> &'static str {
-    if cold {
-        "Cold"
-    } else {
-        "Hot"
-    }
-}
-
 /// Dry run: `Hot snapshot made for vol(dev)`; run: `... - snap-id`.
-pub fn snapshot_made(cold: bool, disk: &Disk, snapshot_id: Option<&str>) -> String {
+pub fn snapshot_made(kind: SnapshotKind, disk: &Disk, snapshot_id: Option<&str>) -> String {
     let base = format!(
-        "{} snapshot made for {}({})",
-        kind(cold),
-        disk.volume_id,
-        disk.device
+        "{kind} snapshot made for {}({})",
+        disk.volume_id, disk.device
     );
     match snapshot_id {
         Some(id) => format!("{base} - {id}"),
@@ -55,12 +45,20 @@ pub fn snapshot_made(cold: bool, disk: &Disk, snapshot_id: Option<&str>) -> Stri
     }
 }
 
-pub fn snapshot_failed(cold: bool, disk: &Disk, error: &str) -> String {
+pub fn snapshot_failed(kind: SnapshotKind, disk: &Disk, error: &str) -> String {
     format!(
-        "{} snapshot failed for {}({}) [{error}]",
-        kind(cold),
+        "{kind} snapshot failed for {}({}) [{error}]",
+        disk.volume_id, disk.device
+    )
+}
+
+/// A volume whose own tags do not all fit on its snapshot with the `-e` tags.
+pub fn tags_dropped(disk: &Disk, keys: &[String]) -> String {
+    format!(
+        "Volume {}({}) has more tags than a snapshot can carry (50): not copied: {}",
         disk.volume_id,
-        disk.device
+        disk.device,
+        keys.join(", ")
     )
 }
 
@@ -87,6 +85,25 @@ pub fn failed_to(action: &str, error: &str) -> String {
     format!("Instance failed to {action}: {error}")
 }
 
+/// A state poll failed after a stop or a start: the state is unknown, not the action failed.
+pub fn state_unreadable(instance_id: &str, action: &str, error: &str) -> String {
+    format!("Cannot read the state of instance {instance_id} after asking it to {action}: {error}")
+}
+
+/// EC2 refused the stop and the instance still runs.
+pub fn still_running(instance_id: &str) -> String {
+    format!("Instance {instance_id} is still running: it was not stopped, so it is not started")
+}
+
+pub fn may_still_be_stopped(instance_id: &str) -> String {
+    format!("Instance {instance_id} may still be stopped: start it with `aws ec2 start-instances --instance-ids {instance_id}`")
+}
+
+/// An instance that a killed run left stopped, found by its mark.
+pub fn left_stopped(instance_id: &str, name: &str, mark: &str, what_now: &str) -> String {
+    format!("Instance {instance_id} ({name}) was left stopped by an ec2snap run that did not finish ({mark}): {what_now}")
+}
+
 /// The two stdout lines printed at the end of a run with errors.
 pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
     format!("Number of snapshots errors: {snapshot_errors}\nNumber of snapshots deletion errors: {deletion_errors}")
@@ -95,7 +112,7 @@ pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Tags;
+    use crate::model::{InstanceState, Tags};
 
     fn inst(name: Option<&str>) -> Instance {
         let mut tags = Tags::new();
@@ -104,7 +121,7 @@ mod tests {
         }
         Instance {
             id: "i-e16cc205".into(),
-            state: "running".into(),
+            state: InstanceState::Running,
             tags,
             root_device: None,
             disks: vec![],
@@ -130,15 +147,15 @@ mod tests {
                 "The requested limit of snapshots has been reached: 1",
             ),
             (
-                snapshot_made(false, &d, None),
+                snapshot_made(SnapshotKind::Hot, &d, None),
                 "Hot snapshot made for vol-fa415bfd(/dev/sdb)",
             ),
             (
-                snapshot_made(true, &d, Some("snap-a8afba59")),
+                snapshot_made(SnapshotKind::Cold, &d, Some("snap-a8afba59")),
                 "Cold snapshot made for vol-fa415bfd(/dev/sdb) - snap-a8afba59",
             ),
             (
-                snapshot_failed(false, &d, "Boom: x"),
+                snapshot_failed(SnapshotKind::Hot, &d, "Boom: x"),
                 "Hot snapshot failed for vol-fa415bfd(/dev/sdb) [Boom: x]",
             ),
             (
@@ -154,6 +171,26 @@ mod tests {
                 "Ignoring : error deleting snapshot snap-1 with error E: m",
             ),
             (now_state("i-1", "stopped"), "Instance i-1 now stopped !"),
+            (
+                state_unreadable("i-1", "stop", "E: m"),
+                "Cannot read the state of instance i-1 after asking it to stop: E: m",
+            ),
+            (
+                still_running("i-1"),
+                "Instance i-1 is still running: it was not stopped, so it is not started",
+            ),
+            (
+                may_still_be_stopped("i-1"),
+                "Instance i-1 may still be stopped: start it with `aws ec2 start-instances --instance-ids i-1`",
+            ),
+            (
+                left_stopped("i-1", "db1", "host=h", "starting it again"),
+                "Instance i-1 (db1) was left stopped by an ec2snap run that did not finish (host=h): starting it again",
+            ),
+            (
+                tags_dropped(&d, &["t48".into(), "t49".into()]),
+                "Volume vol-fa415bfd(/dev/sdb) has more tags than a snapshot can carry (50): not copied: t48, t49",
+            ),
             (failed_to("stop", "E: m"), "Instance failed to stop: E: m"),
             (
                 error_summary(2, 1),

@@ -1,8 +1,7 @@
 //! Snapshot planning: which volumes of an instance get a snapshot, with the original's description
 //! and tags.
 
-use crate::messages::kind;
-use crate::model::{Disk, Instance, Tags};
+use crate::model::{Disk, Instance, SnapshotKind, Tags};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRequest {
@@ -27,12 +26,11 @@ pub fn disks_to_snapshot(instance: &Instance, no_root_device: bool) -> Vec<&Disk
 }
 
 /// `<instance-id> (<Name>) - <Hot|Cold> <device> (<vol-id>)`
-pub fn description(instance: &Instance, disk: &Disk, cold: bool) -> String {
+pub fn description(instance: &Instance, disk: &Disk, kind: SnapshotKind) -> String {
     format!(
-        "{} ({}) - {} {} ({})",
+        "{} ({}) - {kind} {} ({})",
         instance.id,
         instance.name(),
-        kind(cold),
         disk.device,
         disk.volume_id
     )
@@ -45,7 +43,7 @@ pub fn description(instance: &Instance, disk: &Disk, cold: bool) -> String {
 pub fn snapshot_tags(
     instance: &Instance,
     disk: &Disk,
-    cold: bool,
+    kind: SnapshotKind,
     volume_tags: Option<&Tags>,
     add_tags: &[(String, String)],
 ) -> (Tags, Vec<String>) {
@@ -58,7 +56,7 @@ pub fn snapshot_tags(
         })
         .unwrap_or_default();
     if tags.is_empty() {
-        tags.insert("type".into(), kind(cold).into());
+        tags.insert("type".into(), kind.to_string());
         tags.insert("volume".into(), disk.volume_id.clone());
         tags.insert("device".into(), disk.device.clone());
         tags.insert("instance name".into(), instance.name().into());
@@ -81,7 +79,7 @@ pub fn snapshot_tags(
 
 pub fn requests(
     instance: &Instance,
-    cold: bool,
+    kind: SnapshotKind,
     no_root_device: bool,
     volume_tags: &std::collections::HashMap<String, Tags>,
     add_tags: &[(String, String)],
@@ -92,13 +90,13 @@ pub fn requests(
             let (tags, dropped_tags) = snapshot_tags(
                 instance,
                 disk,
-                cold,
+                kind,
                 volume_tags.get(&disk.volume_id),
                 add_tags,
             );
             SnapshotRequest {
                 disk: disk.clone(),
-                description: description(instance, disk, cold),
+                description: description(instance, disk, kind),
                 tags,
                 dropped_tags,
             }
@@ -109,18 +107,13 @@ pub fn requests(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(pairs: &[(&str, &str)]) -> Tags {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::model::{tags as t, InstanceState};
+    use SnapshotKind::{Cold, Hot};
 
     fn instance(name: Option<&str>) -> Instance {
         Instance {
             id: "i-1".into(),
-            state: "running".into(),
+            state: InstanceState::Running,
             tags: name.map(|n| t(&[("Name", n)])).unwrap_or_default(),
             root_device: Some("/dev/sda1".into()),
             disks: vec![
@@ -155,16 +148,16 @@ mod tests {
     fn descriptions() {
         let i = instance(Some("web"));
         assert_eq!(
-            description(&i, &i.disks[1], false),
+            description(&i, &i.disks[1], Hot),
             "i-1 (web) - Hot /dev/sdb (vol-data)"
         );
         assert_eq!(
-            description(&i, &i.disks[0], true),
+            description(&i, &i.disks[0], Cold),
             "i-1 (web) - Cold /dev/sda1 (vol-root)"
         );
         let unnamed = instance(None);
         assert_eq!(
-            description(&unnamed, &unnamed.disks[1], false),
+            description(&unnamed, &unnamed.disks[1], Hot),
             "i-1 () - Hot /dev/sdb (vol-data)"
         );
     }
@@ -183,15 +176,15 @@ mod tests {
             ("type".to_string(), "backup".to_string()),
             ("env".to_string(), "prod".to_string()),
         ];
-        // (volume tags, -e tags, cold, expected)
-        type Case = (Option<Tags>, Vec<(String, String)>, bool, Tags);
+        // (volume tags, -e tags, kind, expected)
+        type Case = (Option<Tags>, Vec<(String, String)>, SnapshotKind, Tags);
         let cases: Vec<Case> = vec![
-            (None, vec![], false, defaults.clone()),
-            (Some(Tags::new()), vec![], false, defaults.clone()),
+            (None, vec![], Hot, defaults.clone()),
+            (Some(Tags::new()), vec![], Hot, defaults.clone()),
             (
                 None,
                 vec![],
-                true,
+                Cold,
                 t(&[
                     ("type", "Cold"),
                     ("volume", "vol-data"),
@@ -199,28 +192,23 @@ mod tests {
                     ("instance name", "web"),
                 ]),
             ),
-            (
-                Some(t(&[("team", "a")])),
-                vec![],
-                false,
-                t(&[("team", "a")]),
-            ),
+            (Some(t(&[("team", "a")])), vec![], Hot, t(&[("team", "a")])),
             (
                 Some(t(&[("aws:cloudformation:stack-name", "s")])),
                 vec![],
-                false,
+                Hot,
                 defaults.clone(),
             ),
             (
                 Some(t(&[("team", "a"), ("aws:x", "y")])),
                 vec![],
-                false,
+                Hot,
                 t(&[("team", "a")]),
             ),
             (
                 None,
                 add.clone(),
-                false,
+                Hot,
                 t(&[
                     ("type", "backup"),
                     ("volume", "vol-data"),
@@ -232,20 +220,20 @@ mod tests {
             (
                 Some(t(&[("team", "a")])),
                 add.clone(),
-                false,
+                Hot,
                 t(&[("team", "a"), ("type", "backup"), ("env", "prod")]),
             ),
         ];
-        for (vt, add, cold, want) in cases {
+        for (vt, add, kind, want) in cases {
             assert_eq!(
-                snapshot_tags(&i, d, cold, vt.as_ref(), &add),
+                snapshot_tags(&i, d, kind, vt.as_ref(), &add),
                 (want, vec![]),
-                "{vt:?} {add:?} {cold}"
+                "{vt:?} {add:?} {kind}"
             );
         }
         let unnamed = instance(None);
         assert_eq!(
-            snapshot_tags(&unnamed, d, false, None, &[])
+            snapshot_tags(&unnamed, d, Hot, None, &[])
                 .0
                 .get("instance name")
                 .map(String::as_str),
@@ -271,14 +259,14 @@ mod tests {
             (10, 50, 50, (0..10).map(|k| format!("v{k:02}")).collect()),
         ];
         for (nv, ne, kept, dropped) in cases {
-            let (tags, gone) = snapshot_tags(&i, d, false, Some(&volume(nv)), &e(ne));
+            let (tags, gone) = snapshot_tags(&i, d, Hot, Some(&volume(nv)), &e(ne));
             assert_eq!((tags.len(), &gone), (kept, &dropped), "{nv} + {ne}");
             assert!(e(ne).iter().all(|(k, _)| tags.contains_key(k)));
         }
         // A volume tag that -e overrides is not dropped in its place.
         let mut vt = volume(50);
         vt.insert("e00".into(), "old".into());
-        let (tags, gone) = snapshot_tags(&i, d, false, Some(&vt), &e(1));
+        let (tags, gone) = snapshot_tags(&i, d, Hot, Some(&vt), &e(1));
         assert_eq!(tags.len(), 50);
         assert_eq!(tags.get("e00").map(String::as_str), Some("y"));
         assert_eq!(gone, ["v49"]);

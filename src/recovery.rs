@@ -1,6 +1,7 @@
 //! Instances that a killed cold run left stopped: the mark put on an instance before its stop, and
 //! what a later run decides for each marked instance it finds.
 
+use crate::model::InstanceState;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// The tag set on an instance before a cold stop and removed once it runs again.
@@ -125,7 +126,7 @@ pub fn owner_gone(
 /// The decision for one instance carrying the mark, in state `state`.
 pub fn verdict(
     mark: Option<&Mark>,
-    state: &str,
+    state: &InstanceState,
     now: DateTime<Utc>,
     here: &Here,
     alive: impl Fn(u32) -> bool,
@@ -134,9 +135,11 @@ pub fn verdict(
         return Verdict::Leave("the ec2snap run that stopped it is still going");
     }
     match state {
-        "stopped" => Verdict::Start,
-        "running" | "pending" => Verdict::DropMark,
-        "stopping" => Verdict::Leave("it is still stopping; a later run will start it"),
+        InstanceState::Stopped => Verdict::Start,
+        InstanceState::Running | InstanceState::Pending => Verdict::DropMark,
+        InstanceState::Stopping => {
+            Verdict::Leave("it is still stopping; a later run will start it")
+        }
         _ => Verdict::Leave("it is gone"),
     }
 }
@@ -321,7 +324,8 @@ mod tests {
             ),
         ];
         for (name, m, state, now, machine, want) in cases {
-            assert_eq!(verdict(m, state, now, machine, alive), want, "{name}");
+            let state = InstanceState::from_name(state);
+            assert_eq!(verdict(m, &state, now, machine, alive), want, "{name}");
         }
     }
 }

@@ -1,9 +1,9 @@
-//! Retention: which snapshots of one volume go, by age (`-g`), by count (`-d`) or both, with `now`
-//! passed in so the rule is a pure function.
+//! Retention decisions: which instance prunes a volume, which snapshots of a volume are looked
+//! at, and which of them go, by age (`-g`), by count (`-d`) or both, with `now` passed in.
 
-use crate::model::Snapshot;
+use crate::model::{matches_all, Instance, Snapshot, SnapshotState, TagPattern};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -11,6 +11,50 @@ pub struct Rule {
     pub max_age_secs: Option<i64>,
     /// Always keep this many of the newest usable (not `error`) snapshots.
     pub keep_last: usize,
+}
+
+impl Rule {
+    pub fn is_enabled(&self) -> bool {
+        self.max_age_secs.is_some() || self.keep_last > 0
+    }
+}
+
+/// Hands each instance the listed snapshots of its volumes. A volume attached to two instances goes
+/// with the first of them in `instances`' order, so that it is pruned once.
+pub fn share_out(
+    instances: &[Instance],
+    mut by_volume: HashMap<String, Vec<Snapshot>>,
+) -> Vec<HashMap<String, Vec<Snapshot>>> {
+    instances
+        .iter()
+        .map(|i| {
+            i.disks
+                .iter()
+                .filter_map(|d| by_volume.remove_entry(&d.volume_id))
+                .collect()
+        })
+        .collect()
+}
+
+/// The snapshots retention looks at for one volume: `None` when this run's new snapshot of it
+/// failed (its old snapshots are then kept this time); else the listed ones, plus the one this
+/// run made (or would make) when it passes `--snap-filter` and is not listed yet.
+pub fn candidates(
+    listed: Vec<Snapshot>,
+    made: Option<&Snapshot>,
+    failed: bool,
+    snap_filter: &[TagPattern],
+) -> Option<Vec<Snapshot>> {
+    if failed {
+        return None;
+    }
+    let mut all = listed;
+    if let Some(mine) = made {
+        if !all.iter().any(|s| s.id == mine.id) && matches_all(snap_filter, &mine.tags) {
+            all.push(mine.clone());
+        }
+    }
+    Some(all)
 }
 
 /// The snapshots of one volume to delete, oldest first.
@@ -26,7 +70,7 @@ pub fn to_delete<'a>(
     now: DateTime<Utc>,
     protected: &HashSet<String>,
 ) -> Vec<&'a Snapshot> {
-    if rule.max_age_secs.is_none() && rule.keep_last == 0 {
+    if !rule.is_enabled() {
         return Vec::new();
     }
     let mut newest_first: Vec<&Snapshot> = snapshots.iter().collect();
@@ -38,7 +82,7 @@ pub fn to_delete<'a>(
     });
     let kept: HashSet<&str> = newest_first
         .iter()
-        .filter(|s| s.state != "error")
+        .filter(|s| s.state != SnapshotState::Error)
         .take(rule.keep_last)
         .map(|s| s.id.as_str())
         .collect();
@@ -70,7 +114,7 @@ mod tests {
                 id: id.to_string(),
                 volume_id: "vol-1".into(),
                 start_time: now() - chrono::Duration::seconds(*age),
-                state: state.to_string(),
+                state: SnapshotState::from_name(state),
                 tags: Default::default(),
             })
             .collect()
@@ -298,5 +342,116 @@ mod tests {
             .collect();
         assert_eq!(first, second);
         assert_eq!(first, ["a", "b"]);
+    }
+
+    fn snap(id: &str, volume: &str, tags: &[(&str, &str)]) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            volume_id: volume.into(),
+            start_time: now(),
+            state: SnapshotState::Completed,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn candidates_merge_the_new_snapshot() {
+        let filter = vec![TagPattern::new("type", "backup").unwrap()];
+        let listed = || vec![snap("old", "vol-1", &[("type", "backup")])];
+        let ids =
+            |v: Option<Vec<Snapshot>>| v.map(|v| v.into_iter().map(|s| s.id).collect::<Vec<_>>());
+        let mine_ok = snap("mine", "vol-1", &[("type", "backup")]);
+        let mine_other = snap("mine", "vol-1", &[("type", "other")]);
+        let old_again = snap("old", "vol-1", &[("type", "backup")]);
+        // (name, made, failed, filter, expected ids)
+        type Case<'a> = (
+            &'a str,
+            Option<&'a Snapshot>,
+            bool,
+            &'a [TagPattern],
+            Option<Vec<&'a str>>,
+        );
+        let cases: Vec<Case> = vec![
+            ("nothing made", None, false, &[], Some(vec!["old"])),
+            (
+                "made, no filter",
+                Some(&mine_other),
+                false,
+                &[],
+                Some(vec!["old", "mine"]),
+            ),
+            (
+                "made, passes the filter",
+                Some(&mine_ok),
+                false,
+                &filter,
+                Some(vec!["old", "mine"]),
+            ),
+            (
+                "made, fails the filter",
+                Some(&mine_other),
+                false,
+                &filter,
+                Some(vec!["old"]),
+            ),
+            (
+                "made and already listed",
+                Some(&old_again),
+                false,
+                &[],
+                Some(vec!["old"]),
+            ),
+            ("new snapshot failed: keep all", None, true, &[], None),
+        ];
+        for (name, made, failed, f, want) in cases {
+            let want = want.map(|w| w.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(ids(candidates(listed(), made, failed, f)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_shared_volume_goes_with_the_first_instance() {
+        use crate::model::{Disk, InstanceState};
+        let inst = |id: &str, vols: &[&str]| Instance {
+            id: id.into(),
+            state: InstanceState::Running,
+            tags: Default::default(),
+            root_device: None,
+            disks: vols
+                .iter()
+                .map(|v| Disk {
+                    volume_id: v.to_string(),
+                    device: "/dev/sdb".into(),
+                })
+                .collect(),
+        };
+        let instances = vec![
+            inst("i-a", &["vol-1", "vol-shared"]),
+            inst("i-b", &["vol-shared", "vol-2"]),
+            inst("i-c", &["vol-none"]),
+        ];
+        let by_volume: HashMap<String, Vec<Snapshot>> =
+            ["vol-1", "vol-shared", "vol-2", "vol-other"]
+                .iter()
+                .map(|v| (v.to_string(), vec![snap(&format!("s-{v}"), v, &[])]))
+                .collect();
+        let shares = share_out(&instances, by_volume);
+        let keys = |m: &HashMap<String, Vec<Snapshot>>| {
+            let mut k: Vec<String> = m.keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let got: Vec<Vec<String>> = shares.iter().map(keys).collect();
+        assert_eq!(
+            got,
+            vec![
+                vec!["vol-1".to_string(), "vol-shared".to_string()],
+                vec!["vol-2".to_string()],
+                vec![],
+            ]
+        );
     }
 }

@@ -25,9 +25,9 @@ impl Signal {
         }
     }
 
-    /// The shell convention, 128 + signal number.
-    pub fn exit_code(self) -> u8 {
-        128 + match self {
+    /// The signal's number (the exit code is 128 + this, see `outcome`).
+    pub fn number(self) -> u8 {
+        match self {
             Signal::Hup => 1,
             Signal::Int => 2,
             Signal::Term => 15,

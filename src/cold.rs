@@ -1,0 +1,335 @@
+//! Cold snapshots: stop, snapshot, start, with the guarantee that an instance this run stopped is
+//! started again whatever happens; and, at the start of every run, starting the instances that a
+//! killed run left stopped.
+
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::ec2::{AwsError, Ec2};
+use crate::log::critical;
+use crate::messages as msg;
+use crate::model::{Instance, InstanceState, SnapshotKind};
+use crate::outcome::Outcome;
+use crate::plan::SnapshotRequest;
+use crate::recovery::{self, Here, Mark, Verdict, STOP_TAG};
+use crate::shutdown::{Shutdown, Signal};
+use crate::snapshot::{self, Done};
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{debug, error, info, warn};
+
+/// How often the instance state is asked for while waiting.
+const POLL: Duration = Duration::from_secs(3);
+
+/// How long the snapshot calls of a stopped instance may take before they are abandoned.
+const SNAPSHOT_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Whether this instance goes through the cycle: cold mode, running, and something to snapshot
+/// (`-o` on a root-only instance has nothing: no reason to stop it).
+pub fn needed(cfg: &Config, instance: &Instance, requests: &[SnapshotRequest]) -> bool {
+    cfg.cold && instance.state == InstanceState::Running && !requests.is_empty()
+}
+
+/// The whole cycle for one running instance. `None` when retention must not run for it (the
+/// stop failed, or a signal came).
+pub async fn cycle(
+    ctx: &Arc<Ctx>,
+    instance: &Instance,
+    requests: &[SnapshotRequest],
+    outcome: &mut Outcome,
+) -> Option<Done> {
+    let id = &instance.id;
+    let mut done = Done::default();
+    info!("{}", ctx.line(msg::GOING_DOWN, id));
+    if ctx.cfg.dry_run {
+        snapshot::make_all(ctx, SnapshotKind::Cold, requests, None, &mut done, outcome).await;
+        info!("{}", ctx.line(msg::GOING_UP, id));
+        return Some(done);
+    }
+    let marked = ctx.cfg.stop_tag && mark(&ctx.ec2, id, ctx.cfg.timeout).await;
+    // Not raced with a signal: the run must know whether the stop went through.
+    if let Err(e) = ctx.ec2.stop_instance(id).await {
+        critical!("{}", msg::failed_to("stop", &e.to_string()));
+        outcome.snapshot_errors += 1;
+        after_failed_stop(ctx, instance, &e, marked, outcome).await;
+        return None;
+    }
+    let stopped = wait_stopped(&ctx.ec2, id, ctx.cfg.timeout, &ctx.shutdown).await;
+    match &stopped {
+        Ok(Waited::Reached) => {
+            info!("{}", msg::now_state(id, "stopped"));
+            let limit = (tokio::time::Instant::now() + SNAPSHOT_LIMIT, SNAPSHOT_LIMIT);
+            snapshot::make_all(
+                ctx,
+                SnapshotKind::Cold,
+                requests,
+                Some(limit),
+                &mut done,
+                outcome,
+            )
+            .await;
+        }
+        Ok(Waited::TimedOut) => {
+            error!("{}", ctx.line(msg::TIMEOUT, id));
+            warn!(
+                "Instance {id} did not stop within {} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down",
+                ctx.cfg.timeout.as_secs()
+            );
+            outcome.snapshot_errors += 1;
+        }
+        Ok(Waited::Failed(e)) => {
+            critical!("{}", msg::state_unreadable(id, "stop", &e.to_string()));
+            outcome.snapshot_errors += 1;
+        }
+        Err(_signal) => {}
+    }
+    start_again(ctx, instance, marked, outcome).await;
+    (matches!(stopped, Ok(Waited::Reached)) && !ctx.shutdown.is_set()).then_some(done)
+}
+
+/// Tags the instance before its stop, so that a run killed while it is down can be found by the
+/// next one. True when the tag is set; a failure is a warning and the cycle goes on, as it did
+/// before the tag existed.
+async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
+    let (here, now) = (Here::this_machine(), Utc::now());
+    let mark = Mark {
+        host: here.host,
+        boot: here.boot,
+        pid: std::process::id(),
+        stopped: now,
+        until: now
+            .checked_add_signed(stop_window(timeout))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+    };
+    match ec2.tag_instance(id, STOP_TAG, &mark.value()).await {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(
+                "Cannot tag instance {id} with {STOP_TAG} before stopping it ({e}): if this run is killed, the next one cannot find it; allow ec2:CreateTags on instances, or use --no-stop-tag"
+            );
+            false
+        }
+    }
+}
+
+/// StopInstances failed. A definite refusal from EC2 left the instance as it was: when it is still
+/// running there is nothing to start. Any other failure (a lost answer) may hide a stop that went
+/// through: then it is started again.
+async fn after_failed_stop(
+    ctx: &Ctx,
+    instance: &Instance,
+    error: &AwsError,
+    marked: bool,
+    outcome: &mut Outcome,
+) {
+    if error.code.is_some() {
+        if let Ok(InstanceState::Running) = ctx.ec2.instance_state(&instance.id).await {
+            info!("{}", msg::still_running(&instance.id));
+            if marked {
+                untag(&ctx.ec2, &instance.id).await;
+            }
+            return;
+        }
+    }
+    start_again(ctx, instance, marked, outcome).await;
+}
+
+/// Starts again an instance this run stopped (or may have stopped), whatever happened before.
+/// Not interruptible: this is what a signal waits for. Retries while the instance is still
+/// stopping, bounded by `-m` seconds. Removes the stop mark once it runs.
+async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut Outcome) {
+    let (id, timeout) = (&instance.id, ctx.cfg.timeout);
+    info!("{}", ctx.line(msg::GOING_UP, id));
+    let deadline = deadline_after(timeout);
+    loop {
+        let last_error = match ctx.ec2.start_instance(id).await {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        debug!("StartInstances {id} failed, will retry: {last_error}");
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            critical!("{}", msg::failed_to("start", &last_error.to_string()));
+            critical!("{}", msg::may_still_be_stopped(id));
+            outcome.snapshot_errors += 1;
+            return;
+        }
+        tokio::time::sleep(POLL.min(left)).await;
+    }
+    match wait_running(&ctx.ec2, id, timeout).await {
+        Waited::Reached => {
+            info!("{}", msg::now_state(id, "running"));
+            if marked {
+                untag(&ctx.ec2, id).await;
+            }
+        }
+        Waited::TimedOut => {
+            error!("{}", ctx.line(msg::TIMEOUT, id));
+            let why = format!("not running after {} s", timeout.as_secs());
+            critical!("{}", msg::failed_to("start", &why));
+            outcome.snapshot_errors += 1;
+        }
+        Waited::Failed(e) => {
+            critical!("{}", msg::state_unreadable(id, "start", &e.to_string()));
+            outcome.snapshot_errors += 1;
+        }
+    }
+}
+
+/// Starts the instances that an earlier cold run left stopped (killed with `kill -9`, or the
+/// machine lost power), found by their mark; a dry run only says which it would start. Starting
+/// is not interrupted by a signal, like any restart.
+pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &mut Outcome) {
+    let here = Here::this_machine();
+    let now = Utc::now();
+    for instance in marked {
+        let (id, name) = (&instance.id, instance.name());
+        let value = instance
+            .tags
+            .get(STOP_TAG)
+            .map(String::as_str)
+            .unwrap_or("");
+        let mark = Mark::parse(value);
+        let verdict = recovery::verdict(
+            mark.as_ref(),
+            &instance.state,
+            now,
+            &here,
+            recovery::process_alive,
+        );
+        match verdict {
+            Verdict::Leave(why) => {
+                debug!("Instance {id} carries {STOP_TAG}={value}: left as it is, {why}")
+            }
+            Verdict::DropMark => {
+                debug!(
+                    "Instance {id} is {} again: removing its stale tag {STOP_TAG}",
+                    instance.state
+                );
+                if !cfg.dry_run {
+                    untag(ec2, id).await;
+                }
+            }
+            Verdict::Start if cfg.dry_run => {
+                warn!(
+                    "{}",
+                    msg::left_stopped(id, name, value, "run mode starts it again")
+                )
+            }
+            Verdict::Start => {
+                warn!(
+                    "{}",
+                    msg::left_stopped(id, name, value, "starting it again")
+                );
+                if let Err(e) = ec2.start_instance(id).await {
+                    critical!("{}", msg::failed_to("start", &e.to_string()));
+                    outcome.snapshot_errors += 1;
+                    continue;
+                }
+                match wait_running(ec2, id, cfg.timeout).await {
+                    Waited::Reached => {
+                        info!("{}", msg::now_state(id, "running"));
+                        untag(ec2, id).await;
+                    }
+                    Waited::TimedOut => {
+                        let why = format!("not running after {} s", cfg.timeout.as_secs());
+                        critical!("{}", msg::failed_to("start", &why));
+                        outcome.snapshot_errors += 1;
+                    }
+                    Waited::Failed(e) => {
+                        critical!("{}", msg::state_unreadable(id, "start", &e.to_string()));
+                        outcome.snapshot_errors += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Removes the stop mark of an instance; a failure is a warning (a later run removes it).
+async fn untag(ec2: &Ec2, id: &str) {
+    if let Err(e) = ec2.untag_instance(id, STOP_TAG).await {
+        warn!("Cannot remove tag {STOP_TAG} from instance {id} ({e}): a later run removes it");
+    }
+}
+
+/// How a wait for a state ended.
+enum Waited {
+    Reached,
+    TimedOut,
+    /// The state poll itself failed: the state is unknown.
+    Failed(AwsError),
+}
+
+/// Waits for `stopped`; a signal ends the wait at once, during a poll as during a pause.
+async fn wait_stopped(
+    ec2: &Ec2,
+    id: &str,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> Result<Waited, Signal> {
+    shutdown
+        .race(poll_until(ec2, id, InstanceState::Stopped, timeout))
+        .await
+}
+
+/// Waits for `running`; not interruptible, like the start it follows.
+async fn wait_running(ec2: &Ec2, id: &str, timeout: Duration) -> Waited {
+    poll_until(ec2, id, InstanceState::Running, timeout).await
+}
+
+async fn poll_until(ec2: &Ec2, id: &str, want: InstanceState, timeout: Duration) -> Waited {
+    let deadline = deadline_after(timeout);
+    loop {
+        match ec2.instance_state(id).await {
+            Ok(state) if state == want => return Waited::Reached,
+            Ok(state) => debug!("Waiting for {want} state of {id}: now {state}"),
+            Err(e) => return Waited::Failed(e),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Waited::TimedOut;
+        }
+        tokio::time::sleep(POLL.min(left)).await;
+    }
+}
+
+/// The longest a cycle keeps an instance from running: the stop wait, the snapshot calls, the
+/// start retries and the start wait, with a margin. A run that finds a mark older than this knows
+/// that the run that wrote it is over.
+pub fn stop_window(timeout: Duration) -> chrono::Duration {
+    let secs = timeout
+        .as_secs()
+        .saturating_mul(3)
+        .saturating_add(SNAPSHOT_LIMIT.as_secs() + 300);
+    chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX / 1000))
+}
+
+/// `now + timeout`, or far ahead when that cannot be represented (the flags are bounded, so this
+/// is only a second line of defence against an overflow panic).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_window_covers_the_whole_cycle() {
+        // (-m seconds, window seconds): 3 × -m + 30 min of snapshot calls + 5 min.
+        let cases = [(0, 2_100), (600, 3_900), (604_800, 1_816_500)];
+        for (m, want) in cases {
+            assert_eq!(
+                stop_window(Duration::from_secs(m)).num_seconds(),
+                want,
+                "-m {m}"
+            );
+        }
+        assert!(stop_window(Duration::from_secs(u64::MAX)).num_seconds() > 0);
+        let _ = deadline_after(Duration::from_secs(u64::MAX));
+    }
+}
