@@ -2,7 +2,8 @@
 """Benchmark: ec2snap against moto behind the fault proxy, with a fixed latency per request.
 
 For each size N (instances, 2 volumes each, 3 old snapshots per volume) and each --parallel value,
-it resets and seeds the emulator, runs `ec2snap -t Name 'bench*' -g 7 d -u --parallel P`, and
+it resets and seeds the emulator, runs `ec2snap -t Name 'bench*' -g 7 d -u --parallel P` (with
+`--consistent` when asked), and
 prints wall time, peak RSS and requests by Action next to the request floor:
 
     floor = 1 + ceil(N/1000) DescribeInstances (the stop-mark scan, the selection)
@@ -25,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(__file__))
 import ec2lab  # noqa: E402
 
-V, K = 2, 3
-AGES_DAYS = [30, 20, 10]
+V = 2
+# K old snapshots per volume, of these ages (days).
+ALL_AGES_DAYS = [30, 20, 10]
 
 
 def http(url, method="GET", body=None):
@@ -35,7 +37,7 @@ def http(url, method="GET", body=None):
         return r.read()
 
 
-def seed(moto, clock, n):
+def seed(moto, clock, n, k):
     """N instances 'bench<i>', each with /dev/sda1 (root) and /dev/sdb, and K old snapshots per volume."""
     http(f"{moto}/moto-api/reset", "POST")
     ec2 = ec2lab.client(moto, "eu-west-1")
@@ -56,28 +58,37 @@ def seed(moto, clock, n):
 
     with ThreadPoolExecutor(8) as pool:
         volumes = [v for vs in pool.map(add_volume, ids) for v in vs]
-        for days in AGES_DAYS:
+        for days in ALL_AGES_DAYS[:k]:
             ec2lab.set_clock(clock, -days * 86400)
             list(pool.map(lambda vid: ec2.create_snapshot(VolumeId=vid, Description="bench old"), volumes))
         ec2lab.set_clock(clock, 0)
     return len(ids), len(volumes)
 
 
-def floor(n):
+def floor(n, k, consistent):
+    if consistent:
+        # One CreateSnapshots per instance, no DescribeVolumes (EC2 copies the volume tags), and
+        # every snapshot the account owns listed in pages of 1,000.
+        return {
+            "DescribeInstances": 1 + math.ceil(n / 1000),
+            "CreateSnapshots": n,
+            "DescribeSnapshots": max(1, math.ceil(n * V * k / 1000)),
+            "DeleteSnapshot": n * V * k,
+        }
     return {
         # The scan for instances a killed cold run left stopped, then the selection.
         "DescribeInstances": 1 + math.ceil(n / 1000),
         "DescribeVolumes": math.ceil(n * V / 500),
         "CreateSnapshot": n * V,
         "DescribeSnapshots": math.ceil(n * V / 200),
-        "DeleteSnapshot": n * V * K,
+        "DeleteSnapshot": n * V * k,
     }
 
 
-def run(binary, proxy, parallel):
+def run(binary, proxy, parallel, consistent):
     http(f"{proxy}/__stats", "DELETE")
     args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d", "-u",
-            "--parallel", str(parallel)]
+            "--parallel", str(parallel)] + (["--consistent"] if consistent else [])
     start = time.monotonic()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
@@ -115,17 +126,20 @@ def main():
     p.add_argument("--sizes", default="20,200,2000")
     p.add_argument("--parallel", default="1,8")
     p.add_argument("--latency-ms", type=float, default=20)
+    p.add_argument("--old", type=int, default=3, choices=[1, 2, 3], help="old snapshots per volume (K)")
+    p.add_argument("--consistent", action="store_true", help="run ec2snap with --consistent")
     a = p.parse_args()
     http(f"{a.proxy}/__faults", "DELETE")
     http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
-    print(f"latency {a.latency_ms:g} ms per request; V={V} volumes, K={K} old snapshots per volume")
+    mode = " --consistent" if a.consistent else ""
+    print(f"latency {a.latency_ms:g} ms per request; V={V} volumes, K={a.old} old snapshots per volume{mode}")
     print("| N | --parallel | requests | floor | ratio | wall s | target s | peak RSS MB | by Action (got/floor) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in [int(x) for x in a.sizes.split(",")]:
         for par in [int(x) for x in a.parallel.split(",")]:
-            seed(a.moto, a.clock, n)
-            wall, rss, counts = run(a.binary, a.proxy, par)
-            fl = floor(n)
+            seed(a.moto, a.clock, n, a.old)
+            wall, rss, counts = run(a.binary, a.proxy, par, a.consistent)
+            fl = floor(n, a.old, a.consistent)
             got, want = sum(counts.values()), sum(fl.values())
             target = 2 * want * a.latency_ms / 1000 / par if par > 1 else float("nan")
             detail = ", ".join(f"{k} {counts.get(k, 0)}/{v}" for k, v in fl.items())

@@ -6,6 +6,7 @@
     ec2lab.py --endpoint URL table                             -> the same, as a table for people
     ec2lab.py --endpoint URL instances                         -> JSON list of instances
     ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
+    ec2lab.py --endpoint URL detach VOLUME_ID                  -> detaches a volume from its instance
 
 A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "tags": {"env": "prod"},     # more instance tags
@@ -146,12 +147,19 @@ def image(ec2, instance_id):
     return {"image": image_id, "snapshots": snaps}
 
 
+def detach(ec2, volume_id):
+    # moto needs the instance and device named (AWS finds them from the volume alone).
+    att = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]["Attachments"][0]
+    ec2.detach_volume(VolumeId=volume_id, InstanceId=att["InstanceId"], Device=att["Device"], Force=True)
+    return {"detached": volume_id, "instance": att["InstanceId"], "device": att["Device"]}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region)
@@ -167,6 +175,8 @@ def main():
         return
     elif a.command == "instances":
         result = instances(ec2)
+    elif a.command == "detach":
+        result = detach(ec2, a.arg)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

@@ -124,6 +124,11 @@ pub struct Cli {
     #[arg(long = "parallel", value_name = "N", default_value_t = 1)]
     pub parallel: usize,
 
+    /// Snapshot all volumes of an instance at one point in time (one CreateSnapshots call, a set
+    /// tagged ec2snap:set); retention then keeps and deletes whole sets
+    #[arg(long = "consistent")]
+    pub consistent: bool,
+
     /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
     #[arg(long = "no-stop-tag")]

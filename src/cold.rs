@@ -9,7 +9,7 @@ use crate::log::critical;
 use crate::messages as msg;
 use crate::model::{Instance, InstanceState, SnapshotKind};
 use crate::outcome::Outcome;
-use crate::plan::SnapshotRequest;
+use crate::plan::Plan;
 use crate::recovery::{self, Here, Mark, Verdict, STOP_TAG};
 use crate::shutdown::{Shutdown, Signal};
 use crate::snapshot::{self, Done};
@@ -26,8 +26,8 @@ const SNAPSHOT_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Whether this instance goes through the cycle: cold mode, running, and something to snapshot
 /// (`-o` on a root-only instance has nothing: no reason to stop it).
-pub fn needed(cfg: &Config, instance: &Instance, requests: &[SnapshotRequest]) -> bool {
-    cfg.cold && instance.state == InstanceState::Running && !requests.is_empty()
+pub fn needed(cfg: &Config, instance: &Instance, plan: &Plan) -> bool {
+    cfg.cold && instance.state == InstanceState::Running && !plan.is_empty()
 }
 
 /// The whole cycle for one running instance. `None` when retention must not run for it (the
@@ -35,14 +35,23 @@ pub fn needed(cfg: &Config, instance: &Instance, requests: &[SnapshotRequest]) -
 pub async fn cycle(
     ctx: &Arc<Ctx>,
     instance: &Instance,
-    requests: &[SnapshotRequest],
+    plan: &Plan,
     outcome: &mut Outcome,
 ) -> Option<Done> {
     let id = &instance.id;
     let mut done = Done::default();
     info!("{}", ctx.line(msg::GOING_DOWN, id));
     if ctx.cfg.dry_run {
-        snapshot::make_all(ctx, SnapshotKind::Cold, requests, None, &mut done, outcome).await;
+        snapshot::make(
+            ctx,
+            SnapshotKind::Cold,
+            instance,
+            plan,
+            None,
+            &mut done,
+            outcome,
+        )
+        .await;
         info!("{}", ctx.line(msg::GOING_UP, id));
         return Some(done);
     }
@@ -59,10 +68,11 @@ pub async fn cycle(
         Ok(Waited::Reached) => {
             info!("{}", msg::now_state(id, "stopped"));
             let limit = (tokio::time::Instant::now() + SNAPSHOT_LIMIT, SNAPSHOT_LIMIT);
-            snapshot::make_all(
+            snapshot::make(
                 ctx,
                 SnapshotKind::Cold,
-                requests,
+                instance,
+                plan,
                 Some(limit),
                 &mut done,
                 outcome,

@@ -39,6 +39,8 @@ pub struct Config {
     pub parallel: usize,
     /// Tag an instance before a cold stop, and start instances a killed run left stopped.
     pub stop_tag: bool,
+    /// `--consistent`: one CreateSnapshots call per instance, retention by set.
+    pub consistent: bool,
 }
 
 /// Bounds of the numeric flags, so that no accepted value can overflow a deadline or a semaphore.
@@ -203,6 +205,7 @@ impl Config {
             },
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
+            consistent: cli.consistent,
         })
     }
 }

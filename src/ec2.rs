@@ -142,6 +142,18 @@ fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
     })
 }
 
+/// Tags given to a snapshot in the call that creates it.
+fn snapshot_tags(tags: &Tags) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(ResourceType::Snapshot)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .build()
+}
+
 pub struct Ec2 {
     client: Client,
 }
@@ -329,20 +341,7 @@ impl Ec2 {
         for chunk in volume_ids.chunks(FILTER_VALUES) {
             let mut filters = vec![filter("volume-id", chunk.iter().cloned())];
             filters.extend(tag_filters.iter().cloned());
-            let mut pages = self
-                .client
-                .describe_snapshots()
-                .owner_ids("self")
-                .set_filters(Some(filters))
-                .max_results(SNAPSHOT_PAGE)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page
-                    .map_err(AwsError::from)
-                    .context("Cannot list snapshots")?;
-                out.extend(page.snapshots().iter().filter_map(snapshot_of));
-            }
+            out.extend(self.describe_snapshots(Some(filters)).await?);
         }
         Ok(out)
     }
@@ -354,26 +353,73 @@ impl Ec2 {
         description: &str,
         tags: &Tags,
     ) -> Result<String, AwsError> {
-        let spec = TagSpecification::builder()
-            .resource_type(ResourceType::Snapshot)
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .build();
         let out = self
             .client
             .create_snapshot()
             .volume_id(volume_id)
             .description(description)
-            .tag_specifications(spec)
+            .tag_specifications(snapshot_tags(tags))
             .send()
             .await?;
         out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
             code: None,
             message: "CreateSnapshot answered without a snapshot id".into(),
         })
+    }
+
+    /// Every volume of an instance (its root left out with `exclude_boot`) at one point in time:
+    /// one CreateSnapshots call, each snapshot tagged in the same call with `tags` and, on AWS,
+    /// its volume's own tags (`CopyTagsFromSource=volume`). The `(snapshot id, volume id)` pairs.
+    pub async fn create_snapshot_set(
+        &self,
+        instance_id: &str,
+        exclude_boot: bool,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let spec = aws_sdk_ec2::types::InstanceSpecification::builder()
+            .instance_id(instance_id)
+            .exclude_boot_volume(exclude_boot)
+            .build();
+        let out = self
+            .client
+            .create_snapshots()
+            .instance_specification(spec)
+            .description(description)
+            .copy_tags_from_source(aws_sdk_ec2::types::CopyTagsFromSource::Volume)
+            .tag_specifications(snapshot_tags(tags))
+            .send()
+            .await?;
+        Ok(out
+            .snapshots()
+            .iter()
+            .filter_map(|s| Some((s.snapshot_id()?.to_string(), s.volume_id()?.to_string())))
+            .collect())
+    }
+
+    /// Every snapshot this account owns in the region, in pages.
+    pub async fn own_snapshots(&self) -> Result<Vec<Snapshot>> {
+        self.describe_snapshots(None).await
+    }
+
+    /// This account's snapshots that pass `filters`, every page.
+    async fn describe_snapshots(&self, filters: Option<Vec<Filter>>) -> Result<Vec<Snapshot>> {
+        let mut pages = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_filters(filters)
+            .max_results(SNAPSHOT_PAGE)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(AwsError::from)
+                .context("Cannot list snapshots")?;
+            out.extend(page.snapshots().iter().filter_map(snapshot_of));
+        }
+        Ok(out)
     }
 
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {

@@ -62,6 +62,26 @@ pub fn tags_dropped(disk: &Disk, keys: &[String]) -> String {
     )
 }
 
+/// After the member lines of a set: `Hot snapshot set <set-id> made for instance <id> (3 volumes)`;
+/// a dry run names no set id.
+pub fn set_made(
+    kind: SnapshotKind,
+    set_id: Option<&str>,
+    instance_id: &str,
+    volumes: usize,
+) -> String {
+    let set = set_id.map(|s| format!(" {s}")).unwrap_or_default();
+    format!("{kind} snapshot set{set} made for instance {instance_id} ({volumes} volumes)")
+}
+
+pub fn set_failed(kind: SnapshotKind, instance_id: &str, error: &str) -> String {
+    format!("{kind} snapshot set failed for instance {instance_id} [{error}]")
+}
+
+pub fn deleting_set(set_id: &str, snapshots: usize) -> String {
+    format!("Deleting set {set_id} ({snapshots} snapshots)")
+}
+
 pub fn deleting(snapshot_id: &str, disk: &Disk) -> String {
     format!(
         "Deleting snapshot {snapshot_id} ({}|{})",
@@ -171,6 +191,22 @@ mod tests {
                 "Ignoring : error deleting snapshot snap-1 with error E: m",
             ),
             (now_state("i-1", "stopped"), "Instance i-1 now stopped !"),
+            (
+                set_made(SnapshotKind::Hot, Some("i-1@t"), "i-1", 3),
+                "Hot snapshot set i-1@t made for instance i-1 (3 volumes)",
+            ),
+            (
+                set_made(SnapshotKind::Cold, None, "i-1", 2),
+                "Cold snapshot set made for instance i-1 (2 volumes)",
+            ),
+            (
+                set_failed(SnapshotKind::Hot, "i-1", "E: m"),
+                "Hot snapshot set failed for instance i-1 [E: m]",
+            ),
+            (
+                deleting_set("i-1@t", 2),
+                "Deleting set i-1@t (2 snapshots)",
+            ),
             (
                 state_unreadable("i-1", "stop", "E: m"),
                 "Cannot read the state of instance i-1 after asking it to stop: E: m",

@@ -9,6 +9,12 @@ use std::fmt;
 /// Tags as EC2 returns them; a BTreeMap so every output built from them is ordered.
 pub type Tags = BTreeMap<String, String>;
 
+/// `--consistent`: the tag naming the set a snapshot belongs to, `<instance-id>@<UTC time>`.
+pub const SET_TAG: &str = "ec2snap:set";
+/// `--consistent`: `vol-..=/dev/..,vol-..=/dev/..`, which device each member's volume was; past
+/// 256 characters it goes on in `ec2snap:devices-2`, `-3`, ...
+pub const DEVICES_TAG: &str = "ec2snap:devices";
+
 /// One attached EBS volume, as the instance's block device mapping names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {

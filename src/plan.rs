@@ -1,7 +1,9 @@
 //! Snapshot planning: which volumes of an instance get a snapshot, with the original's description
 //! and tags.
 
-use crate::model::{Disk, Instance, SnapshotKind, Tags};
+use crate::model::{Disk, Instance, SnapshotKind, Tags, DEVICES_TAG, SET_TAG};
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotRequest {
@@ -102,6 +104,122 @@ pub fn requests(
             }
         })
         .collect()
+}
+
+/// What one instance's snapshots are: one call per volume, or one set (`--consistent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Volumes(Vec<SnapshotRequest>),
+    Set(SetRequest),
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Plan::Volumes(v) => v.is_empty(),
+            Plan::Set(s) => s.members.is_empty(),
+        }
+    }
+}
+
+/// `--consistent`: every volume of an instance in one CreateSnapshots call, which takes one
+/// description and one tag set for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetRequest {
+    pub set_id: String,
+    pub description: String,
+    /// The same on every member (the volumes' own tags are copied by EC2 on top of them).
+    pub tags: Tags,
+    /// The volumes EC2 will snapshot, in device order (`-o` leaves the root out).
+    pub members: Vec<Disk>,
+}
+
+/// `<instance-id>@<UTC time with milliseconds>`: it sorts by time within an instance, and an
+/// instance's sets are found with the filter value `<instance-id>@*`.
+pub fn set_id(instance_id: &str, now: DateTime<Utc>) -> String {
+    format!(
+        "{instance_id}@{}",
+        now.to_rfc3339_opts(SecondsFormat::Millis, true)
+    )
+}
+
+/// The instance a set id names.
+pub fn set_instance(set_id: &str) -> &str {
+    set_id.split_once('@').map(|(i, _)| i).unwrap_or(set_id)
+}
+
+/// EC2's limit on a tag value.
+const MAX_TAG_VALUE: usize = 256;
+
+/// `ec2snap:devices` = `vol-a=/dev/sda1,vol-b=/dev/sdb`; entries that do not fit in 256 characters
+/// go on in `ec2snap:devices-2`, `-3`, ... (8 volumes with 17-digit ids and /dev/sdX devices fit in one).
+pub fn device_tags(members: &[Disk]) -> Vec<(String, String)> {
+    let mut values: Vec<String> = Vec::new();
+    for d in members {
+        let entry = format!("{}={}", d.volume_id, d.device);
+        match values.last_mut() {
+            Some(v) if v.chars().count() + 1 + entry.chars().count() <= MAX_TAG_VALUE => {
+                v.push(',');
+                v.push_str(&entry);
+            }
+            _ => values.push(entry),
+        }
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match i {
+            0 => (DEVICES_TAG.to_string(), v),
+            n => (format!("{DEVICES_TAG}-{}", n + 1), v),
+        })
+        .collect()
+}
+
+/// Volume id to device, read back from a member's device tags.
+pub fn devices_of(tags: &Tags) -> HashMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| {
+            k.as_str() == DEVICES_TAG
+                || k.strip_prefix(DEVICES_TAG)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .flat_map(|(_, v)| v.split(','))
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(vol, dev)| (vol.to_string(), dev.to_string()))
+        .collect()
+}
+
+/// The set of one instance: `type` and `instance name` as the original's default tags, the set
+/// tag, the device tags, then `-e` on top. Description: `<id> (<Name>) - <Hot|Cold> set <set-id>`.
+pub fn set_request(
+    instance: &Instance,
+    kind: SnapshotKind,
+    no_root_device: bool,
+    add_tags: &[(String, String)],
+    now: DateTime<Utc>,
+) -> SetRequest {
+    let members: Vec<Disk> = disks_to_snapshot(instance, no_root_device)
+        .into_iter()
+        .cloned()
+        .collect();
+    let set_id = set_id(&instance.id, now);
+    let mut tags = Tags::new();
+    tags.insert("type".into(), kind.to_string());
+    tags.insert("instance name".into(), instance.name().into());
+    tags.insert(SET_TAG.into(), set_id.clone());
+    tags.extend(device_tags(&members));
+    tags.extend(add_tags.iter().cloned());
+    SetRequest {
+        description: format!(
+            "{} ({}) - {kind} set {set_id}",
+            instance.id,
+            instance.name()
+        ),
+        set_id,
+        tags,
+        members,
+    }
 }
 
 #[cfg(test)]
@@ -270,5 +388,91 @@ mod tests {
         assert_eq!(tags.len(), 50);
         assert_eq!(tags.get("e00").map(String::as_str), Some("y"));
         assert_eq!(gone, ["v49"]);
+    }
+
+    fn disk(vol: &str, dev: &str) -> Disk {
+        Disk {
+            volume_id: vol.into(),
+            device: dev.into(),
+        }
+    }
+
+    #[test]
+    fn set_ids_sort_and_name_their_instance() {
+        use chrono::TimeZone;
+        let t = |ms: i64| {
+            Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap()
+                + chrono::Duration::milliseconds(ms)
+        };
+        assert_eq!(set_id("i-1", t(5)), "i-1@2026-11-26T02:30:00.005Z");
+        assert!(set_id("i-1", t(5)) < set_id("i-1", t(1_000)));
+        assert_eq!(set_instance("i-1@2026-11-26T02:30:00.005Z"), "i-1");
+        assert_eq!(set_instance("no-at"), "no-at");
+    }
+
+    #[test]
+    fn device_tags_fit_in_256_and_read_back() {
+        // (members, tag keys expected)
+        let vol = |n: usize| format!("vol-{n:017}");
+        let members = |n: usize| -> Vec<Disk> {
+            (0..n)
+                .map(|i| disk(&vol(i), &format!("/dev/sd{}", (b'a' + i as u8) as char)))
+                .collect()
+        };
+        let cases: &[(usize, &[&str])] = &[
+            (0, &[]),
+            (1, &["ec2snap:devices"]),
+            (8, &["ec2snap:devices"]),
+            (9, &["ec2snap:devices", "ec2snap:devices-2"]),
+            (
+                20,
+                &["ec2snap:devices", "ec2snap:devices-2", "ec2snap:devices-3"],
+            ),
+        ];
+        for (n, keys) in cases {
+            let m = members(*n);
+            let tags: Tags = device_tags(&m).into_iter().collect();
+            let got: Vec<&str> = tags.keys().map(String::as_str).collect();
+            assert_eq!(got, *keys, "{n} members");
+            assert!(tags.values().all(|v| v.chars().count() <= 256), "{tags:?}");
+            let back = devices_of(&tags);
+            assert_eq!(back.len(), *n);
+            assert!(m.iter().all(|d| back.get(&d.volume_id) == Some(&d.device)));
+        }
+        let mut other = Tags::new();
+        other.insert("ec2snap:devices-x".into(), "vol-1=/dev/x".into());
+        assert!(devices_of(&other).is_empty());
+    }
+
+    #[test]
+    fn set_request_tags_and_members() {
+        use chrono::TimeZone;
+        let i = instance(Some("db"));
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap();
+        let add = vec![("backup".to_string(), "yes".to_string())];
+        let r = set_request(&i, Cold, false, &add, now);
+        assert_eq!(r.set_id, "i-1@2026-11-26T02:30:00.000Z");
+        assert_eq!(
+            r.description,
+            "i-1 (db) - Cold set i-1@2026-11-26T02:30:00.000Z"
+        );
+        assert_eq!(r.members, i.disks);
+        assert_eq!(
+            r.tags,
+            t(&[
+                ("type", "Cold"),
+                ("instance name", "db"),
+                ("ec2snap:set", "i-1@2026-11-26T02:30:00.000Z"),
+                ("ec2snap:devices", "vol-root=/dev/sda1,vol-data=/dev/sdb"),
+                ("backup", "yes"),
+            ])
+        );
+        let no_root = set_request(&i, Hot, true, &[], now);
+        assert_eq!(no_root.members, vec![disk("vol-data", "/dev/sdb")]);
+        assert_eq!(
+            no_root.tags.get("ec2snap:devices").map(String::as_str),
+            Some("vol-data=/dev/sdb")
+        );
+        assert!(!Plan::Set(no_root).is_empty());
     }
 }

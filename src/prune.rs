@@ -3,31 +3,42 @@
 
 use crate::ctx::Ctx;
 use crate::messages as msg;
-use crate::model::{Disk, Instance, Snapshot};
+use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::outcome::Outcome;
-use crate::retention;
+use crate::plan;
+use crate::retention::{self, Set};
 use crate::snapshot::Done;
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
-/// Retention for one instance's volumes, in device order.
+/// One deletion: the snapshot, its volume and device, and the set line to say first.
+type Doomed = (String, Disk, Option<String>);
+
+/// Retention for one instance: its volumes' snapshots without the set tag, in device order; then,
+/// with `--consistent`, its sets, each deleted whole.
 pub async fn prune(
     ctx: &Arc<Ctx>,
     instance: &Instance,
     mut snapshots: HashMap<String, Vec<Snapshot>>,
+    sets: Vec<Set>,
     done: &Done,
     outcome: &mut Outcome,
 ) {
     let now = Utc::now();
     let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
-    let mut doomed: Vec<(String, Disk)> = Vec::new();
+    let mut doomed: Vec<Doomed> = Vec::new();
     for disk in &instance.disks {
         let listed = snapshots.remove(&disk.volume_id).unwrap_or_default();
+        // A set member made by this run counts in its set, not among the volume's loose ones.
+        let made = done
+            .created
+            .get(&disk.volume_id)
+            .filter(|s| !s.tags.contains_key(SET_TAG));
         let candidates = retention::candidates(
             listed,
-            done.created.get(&disk.volume_id),
+            made,
             done.failed.contains(&disk.volume_id),
             &ctx.cfg.snap_filter,
         );
@@ -39,14 +50,82 @@ pub async fn prune(
             continue;
         };
         let gone = retention::to_delete(&candidates, ctx.cfg.retention, now, &protected);
-        doomed.extend(gone.into_iter().map(|s| (s.id.clone(), disk.clone())));
+        doomed.extend(gone.into_iter().map(|s| (s.id.clone(), disk.clone(), None)));
+    }
+    if ctx.cfg.consistent {
+        doomed.extend(doomed_sets(ctx, instance, sets, done, now));
     }
     let failures = ctx
-        .calls(doomed, |ctx, (id, disk): (String, Disk)| async move {
+        .calls(doomed, |ctx, (id, disk, header): Doomed| async move {
+            if let Some(line) = header {
+                info!("{line}");
+            }
             delete(&ctx, &id, &disk).await
         })
         .await;
     outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
+}
+
+/// The members of the instance's sets that go, set by set, oldest set first. The set this run made
+/// (or would make) is never deleted and counts among the newest; when it failed, every old set
+/// is kept this time.
+fn doomed_sets(
+    ctx: &Ctx,
+    instance: &Instance,
+    mut sets: Vec<Set>,
+    done: &Done,
+    now: chrono::DateTime<Utc>,
+) -> Vec<Doomed> {
+    if done.set_failed {
+        warn!(
+            "Keeping the old snapshot sets of instance {}: its new set failed",
+            instance.id
+        );
+        return Vec::new();
+    }
+    if let Some(id) = &done.set {
+        let members: Vec<Snapshot> = done
+            .created
+            .values()
+            .filter(|s| s.tags.get(SET_TAG) == Some(id))
+            .cloned()
+            .collect();
+        let passes = members
+            .iter()
+            .all(|m| matches_all(&ctx.cfg.snap_filter, &m.tags));
+        if passes && !members.is_empty() && !sets.iter().any(|s| &s.id == id) {
+            sets.push(Set {
+                id: id.clone(),
+                members,
+            });
+        }
+    }
+    let gone = retention::sets_to_delete(&sets, ctx.cfg.retention, now, done.set.as_deref());
+    let mut out = Vec::new();
+    for set in gone {
+        let mut members: Vec<&Snapshot> = set.members.iter().collect();
+        members.sort_by(|a, b| a.volume_id.cmp(&b.volume_id).then_with(|| a.id.cmp(&b.id)));
+        for (n, m) in members.into_iter().enumerate() {
+            // The device from the set's own tags: the volume may be detached by now.
+            let device = plan::devices_of(&m.tags)
+                .remove(&m.volume_id)
+                .or_else(|| {
+                    instance
+                        .disks
+                        .iter()
+                        .find(|d| d.volume_id == m.volume_id)
+                        .map(|d| d.device.clone())
+                })
+                .unwrap_or_else(|| "?".into());
+            let disk = Disk {
+                volume_id: m.volume_id.clone(),
+                device,
+            };
+            let header = (n == 0).then(|| msg::deleting_set(&set.id, set.members.len()));
+            out.push((m.id.clone(), disk, header));
+        }
+    }
+    out
 }
 
 /// Deletes one snapshot (or, in a dry run, announces it); true when that counts as an error.

@@ -10,15 +10,16 @@ use crate::log::critical;
 use crate::messages as msg;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotKind, Tags};
 use crate::outcome::Outcome;
-use crate::plan;
+use crate::plan::{self, Plan};
 use crate::prune;
 use crate::recovery::STOP_TAG;
-use crate::retention;
+use crate::retention::{self, Set};
 use crate::select;
 use crate::shutdown::{Shutdown, Signal};
 use crate::snapshot::{self, Done};
 use anyhow::Result;
-use std::collections::HashMap;
+use chrono::Utc;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info};
@@ -66,11 +67,15 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
             )
         })
         .await;
-    let (snapshots, volume_tags) = match prefetched {
-        Ok((snapshots, volume_tags)) => (snapshots?, volume_tags?),
+    let (listed, volume_tags) = match prefetched {
+        Ok((listed, volume_tags)) => (listed?, volume_tags?),
         Err(sig) => return Ok(interrupted(outcome, sig)),
     };
-    let shares = retention::share_out(processed, snapshots);
+    let Listed {
+        by_volume,
+        mut sets,
+    } = listed;
+    let shares = retention::share_out(processed, by_volume);
     let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags));
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.
@@ -88,7 +93,8 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
             break;
         }
         let own = shares.next().unwrap_or_default();
-        tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own));
+        let own_sets = sets.remove(&instance.id).unwrap_or_default();
+        tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets));
     }
     drain(&mut tasks, 0, &mut outcome).await;
     Ok(match ctx.shutdown.signal() {
@@ -126,6 +132,7 @@ async fn work(
     ctx: Arc<Ctx>,
     instance: Instance,
     snapshots: HashMap<String, Vec<Snapshot>>,
+    sets: Vec<Set>,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     info!("{}", msg::working_on(&instance));
@@ -137,48 +144,88 @@ async fn work(
         } else {
             SnapshotKind::Hot
         };
-        let requests = plan::requests(
-            &instance,
-            kind,
-            ctx.cfg.no_root_device,
-            &ctx.volume_tags,
-            &ctx.cfg.add_tags,
-        );
-        if cold::needed(&ctx.cfg, &instance, &requests) {
-            cold::cycle(&ctx, &instance, &requests, &mut outcome).await
+        let (cfg, now) = (&ctx.cfg, Utc::now());
+        let plan = if cfg.consistent {
+            Plan::Set(plan::set_request(
+                &instance,
+                kind,
+                cfg.no_root_device,
+                &cfg.add_tags,
+                now,
+            ))
+        } else {
+            Plan::Volumes(plan::requests(
+                &instance,
+                kind,
+                cfg.no_root_device,
+                &ctx.volume_tags,
+                &cfg.add_tags,
+            ))
+        };
+        if cold::needed(cfg, &instance, &plan) {
+            cold::cycle(&ctx, &instance, &plan, &mut outcome).await
         } else {
             let mut done = Done::default();
-            snapshot::make_all(&ctx, kind, &requests, None, &mut done, &mut outcome).await;
+            snapshot::make(&ctx, kind, &instance, &plan, None, &mut done, &mut outcome).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }
     };
     if let Some(done) = done {
         if ctx.cfg.retention.is_enabled() && !ctx.shutdown.is_set() {
-            prune::prune(&ctx, &instance, snapshots, &done, &mut outcome).await;
+            prune::prune(&ctx, &instance, snapshots, sets, &done, &mut outcome).await;
         }
     }
     outcome
 }
 
-async fn prefetch_snapshots(
-    ec2: &Ec2,
-    cfg: &Config,
-    processed: &[Instance],
-) -> Result<HashMap<String, Vec<Snapshot>>> {
-    let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
+/// What retention looks at: per volume, the snapshots without the set tag that pass
+/// `--snap-filter`; per instance, its sets (`--consistent`) whose members all pass it.
+#[derive(Default)]
+struct Listed {
+    by_volume: HashMap<String, Vec<Snapshot>>,
+    sets: HashMap<String, Vec<Set>>,
+}
+
+/// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
+/// volume id. With it: every snapshot this account owns, in pages, so that a set is found whole,
+/// members of volumes detached since included. Set members are pruned only by set rules, so only
+/// by `--consistent` runs.
+async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance]) -> Result<Listed> {
+    let mut listed = Listed::default();
     if !cfg.retention.is_enabled() {
-        return Ok(by_volume);
+        return Ok(listed);
     }
     let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
-    for snap in ec2.snapshots_of(&volumes, &cfg.snap_filter).await? {
-        if matches_all(&cfg.snap_filter, &snap.tags) {
-            by_volume
+    let all = if cfg.consistent {
+        ec2.own_snapshots().await?
+    } else {
+        ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
+    };
+    let (loose, sets) = retention::group_sets(all);
+    let volumes: HashSet<String> = volumes.into_iter().collect();
+    for snap in loose {
+        if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
+            listed
+                .by_volume
                 .entry(snap.volume_id.clone())
                 .or_default()
                 .push(snap);
         }
     }
-    Ok(by_volume)
+    if cfg.consistent {
+        let ids: HashSet<&str> = processed.iter().map(|i| i.id.as_str()).collect();
+        for set in retention::sets_matching(sets, &cfg.snap_filter) {
+            let instance = plan::set_instance(&set.id);
+            if ids.contains(instance) {
+                listed
+                    .sets
+                    .entry(instance.to_string())
+                    .or_default()
+                    .push(set);
+            }
+        }
+    }
+    Ok(listed)
 }
 
 /// Volume tags are needed to tag the snapshots of a real run, and in a dry run with `-d` to know
@@ -188,7 +235,13 @@ async fn prefetch_volume_tags(
     cfg: &Config,
     processed: &[Instance],
 ) -> Result<HashMap<String, Tags>> {
-    let needed = !cfg.dry_run || (cfg.retention.keep_last > 0 && !cfg.snap_filter.is_empty());
+    // With --consistent, EC2 copies the volumes' tags itself (CopyTagsFromSource).
+    let filter_check = cfg.retention.keep_last > 0 && !cfg.snap_filter.is_empty();
+    let needed = if cfg.consistent {
+        cfg.dry_run && filter_check
+    } else {
+        !cfg.dry_run || filter_check
+    };
     if cfg.no_snap || !needed {
         return Ok(HashMap::new());
     }

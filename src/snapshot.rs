@@ -1,13 +1,14 @@
-//! Making one instance's snapshots (or, in a dry run, announcing them), each call within the run's
-//! `--parallel` permits, abandoned at a signal or past a deadline.
+//! Making one instance's snapshots (or, in a dry run, announcing them): one call per volume within
+//! the run's `--parallel` permits, or one set (`--consistent`); a call is abandoned at a signal or
+//! past a deadline.
 
 use crate::ctx::Ctx;
 use crate::ec2::AwsError;
 use crate::log::critical;
 use crate::messages as msg;
-use crate::model::{Snapshot, SnapshotKind, SnapshotState};
+use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
 use crate::outcome::Outcome;
-use crate::plan::SnapshotRequest;
+use crate::plan::{Plan, SetRequest, SnapshotRequest};
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +24,10 @@ pub struct Done {
     pub created: HashMap<String, Snapshot>,
     /// Volumes whose snapshot failed: their old snapshots are kept.
     pub failed: HashSet<String>,
+    /// `--consistent`: the set made (or planned) by this run, never deleted by it.
+    pub set: Option<String>,
+    /// `--consistent`: the set call failed, so the instance's old sets are kept.
+    pub set_failed: bool,
 }
 
 /// Why a CreateSnapshot call did not give a snapshot id.
@@ -51,9 +56,25 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// Makes what the plan says.
+pub async fn make(
+    ctx: &Arc<Ctx>,
+    kind: SnapshotKind,
+    instance: &Instance,
+    plan: &Plan,
+    limit: Option<(Instant, Duration)>,
+    done: &mut Done,
+    outcome: &mut Outcome,
+) {
+    match plan {
+        Plan::Volumes(requests) => make_all(ctx, kind, requests, limit, done, outcome).await,
+        Plan::Set(set) => make_set(ctx, kind, instance, set, limit, done, outcome).await,
+    }
+}
+
 /// Makes each planned snapshot, or announces it in a dry run. With `limit` (cold mode), a call
 /// still unanswered then is abandoned, so that the instance is started again in bounded time.
-pub async fn make_all(
+async fn make_all(
     ctx: &Arc<Ctx>,
     kind: SnapshotKind,
     requests: &[SnapshotRequest],
@@ -104,6 +125,76 @@ pub async fn make_all(
     }
 }
 
+/// One CreateSnapshots call for every member, then a line per member and one for the set. In a
+/// dry run, the same lines without ids.
+async fn make_set(
+    ctx: &Ctx,
+    kind: SnapshotKind,
+    instance: &Instance,
+    set: &SetRequest,
+    limit: Option<(Instant, Duration)>,
+    done: &mut Done,
+    outcome: &mut Outcome,
+) {
+    // The members' tags as EC2 gives them: the volume's own (when known), then the set's.
+    let member_tags = |volume_id: &str| -> Tags {
+        let mut tags = ctx.volume_tags.get(volume_id).cloned().unwrap_or_default();
+        tags.extend(set.tags.clone());
+        tags
+    };
+    if ctx.cfg.dry_run {
+        for disk in &set.members {
+            info!("{}", msg::snapshot_made(kind, disk, None));
+            let id = format!("(planned for {})", disk.volume_id);
+            let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
+            done.created.insert(disk.volume_id.clone(), planned);
+        }
+        info!(
+            "{}",
+            msg::set_made(kind, None, &instance.id, set.members.len())
+        );
+        done.set = Some(set.set_id.clone());
+        return;
+    }
+    let call = ctx.ec2.create_snapshot_set(
+        &instance.id,
+        ctx.cfg.no_root_device,
+        &set.description,
+        &set.tags,
+    );
+    match bounded(ctx, call, limit).await {
+        Ok(made) => {
+            for (snapshot_id, volume_id) in &made {
+                let device = instance
+                    .disks
+                    .iter()
+                    .find(|d| &d.volume_id == volume_id)
+                    .map(|d| d.device.clone())
+                    .unwrap_or_else(|| "?".into());
+                let disk = Disk {
+                    volume_id: volume_id.clone(),
+                    device,
+                };
+                info!("{}", msg::snapshot_made(kind, &disk, Some(snapshot_id)));
+                let snap = member(snapshot_id.clone(), volume_id, member_tags(volume_id));
+                done.created.insert(volume_id.clone(), snap);
+            }
+            info!(
+                "{}",
+                msg::set_made(kind, Some(&set.set_id), &instance.id, made.len())
+            );
+            done.set = Some(set.set_id.clone());
+        }
+        Err(e) => {
+            critical!("{}", msg::set_failed(kind, &instance.id, &e.to_string()));
+            outcome.snapshot_errors += 1;
+            done.set_failed = true;
+            done.failed
+                .extend(set.members.iter().map(|d| d.volume_id.clone()));
+        }
+    }
+}
+
 /// One CreateSnapshot call, raced with the signal and the deadline.
 async fn create(
     ctx: &Ctx,
@@ -113,6 +204,15 @@ async fn create(
     let call = ctx
         .ec2
         .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
+    bounded(ctx, call, limit).await
+}
+
+/// A call raced with the signal and, when given, the deadline.
+async fn bounded<T>(
+    ctx: &Ctx,
+    call: impl std::future::Future<Output = Result<T, AwsError>>,
+    limit: Option<(Instant, Duration)>,
+) -> Result<T, Failure> {
     let deadline = async {
         match limit {
             Some((at, _)) => tokio::time::sleep_until(at).await,
@@ -126,13 +226,18 @@ async fn create(
     }
 }
 
-/// A snapshot this run has just made (or would make): the newest of its volume, still pending.
-fn just_made(id: String, req: &SnapshotRequest) -> Snapshot {
+/// A member of a set this run has just made (or would make), still pending.
+fn member(id: String, volume_id: &str, tags: Tags) -> Snapshot {
     Snapshot {
         id,
-        volume_id: req.disk.volume_id.clone(),
+        volume_id: volume_id.to_string(),
         start_time: Utc::now(),
         state: SnapshotState::Pending,
-        tags: req.tags.clone(),
+        tags,
     }
+}
+
+/// A snapshot this run has just made (or would make): the newest of its volume, still pending.
+fn just_made(id: String, req: &SnapshotRequest) -> Snapshot {
+    member(id, &req.disk.volume_id, req.tags.clone())
 }

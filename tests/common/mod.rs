@@ -284,6 +284,11 @@ impl Lab {
         self.ec2lab(&["image", instance_id], None)
     }
 
+    /// Detaches a volume from its instance (forced).
+    pub fn detach(&self, volume_id: &str) {
+        self.ec2lab(&["detach", volume_id], None);
+    }
+
     pub fn faults(&self, rules: Value) {
         http(self.proxy_port, "POST", "/__faults", &rules.to_string()).unwrap();
     }

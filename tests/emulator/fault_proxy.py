@@ -19,6 +19,10 @@ A rule: {"action": "CreateSnapshot",   # EC2 Action it applies to ("*" for any)
          "rewrite": [["<name>stopped</name>", "<name>stopping</name>"]],     # edit the answer
          "page_size": 10}              # serve a Describe* list in pages of this size (NextToken)
 Requests are counted by Action whatever the rules do.
+
+Where moto differs from AWS, the proxy makes the answers AWS's:
+- CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
+  ignores the parameter); a key the request itself sets keeps the request's value.
 """
 import argparse
 import http.client
@@ -209,10 +213,42 @@ class Handler(BaseHTTPRequestHandler):
         status, headers, answer = self.forward(body)
         if page_size and action in LIST_ELEMENT and status == 200:
             answer = paginate(answer, action, params, int(page_size))
+        if action == "CreateSnapshots" and status == 200 and params.get("CopyTagsFromSource") == ["volume"]:
+            self.copy_volume_tags(answer)
         for old, new in rule.get("rewrite", []):
             answer = answer.replace(old.encode(), new.encode())
         dropped = ("content-length", "transfer-encoding", "connection", "date", "server")
         return status, [(k, v) for k, v in headers if k.lower() not in dropped], answer
+
+    def upstream(self, params):
+        """One EC2 query of the proxy's own to the emulator; the answer's XML root."""
+        body = urllib.parse.urlencode({"Version": "2016-11-15", **params}).encode()
+        _, _, data = self.forward(body)
+        return ET.fromstring(data)
+
+    def copy_volume_tags(self, answer):
+        """What AWS does for CopyTagsFromSource=volume: the volume's tags onto its new snapshot."""
+        root = ET.fromstring(answer)
+        for item in root.iter():
+            snap, vol = item.find("{*}snapshotId"), item.find("{*}volumeId")
+            if snap is None or vol is None:
+                continue
+            def tags_of(xml, id_tag):
+                out = {}
+                for entry in xml.iter():
+                    key, value = entry.find("{*}key"), entry.find("{*}value")
+                    if key is not None and entry.tag.endswith("item"):
+                        out[key.text] = value.text if value is not None and value.text else ""
+                return out
+            volume_tags = tags_of(self.upstream({"Action": "DescribeVolumes", "VolumeId.1": vol.text}), "volumeId")
+            own = tags_of(self.upstream({"Action": "DescribeSnapshots", "SnapshotId.1": snap.text}), "snapshotId")
+            copied = {k: v for k, v in volume_tags.items() if k not in own and not k.startswith("aws:")}
+            if copied:
+                query = {"Action": "CreateTags", "ResourceId.1": snap.text}
+                for n, (k, v) in enumerate(sorted(copied.items()), 1):
+                    query[f"Tag.{n}.Key"] = k
+                    query[f"Tag.{n}.Value"] = v
+                self.upstream(query)
 
     def forward(self, body):
         conn = http.client.HTTPConnection(UPSTREAM.hostname, UPSTREAM.port, timeout=300)

@@ -1,0 +1,323 @@
+//! `--consistent`: one CreateSnapshots call per instance, sets tagged so that each member's volume
+//! and device can be recovered, cold cycles around it, and retention that keeps or deletes whole
+//! sets (members of detached volumes included) beside the per-volume rules for older snapshots.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const DAY: i64 = 86_400;
+
+/// db1: root, /dev/sdb (tagged team=db) and /dev/sdc.
+fn db_lab() -> (Lab, Value) {
+    let lab = Lab::start();
+    let seeded = lab.seed(json!({"instances": [{"name": "db1", "volumes": [
+        {"device": "/dev/sdb", "tags": {"team": "db"}}, {"device": "/dev/sdc"}]}]}));
+    (lab, seeded)
+}
+
+fn ids(snaps: &[Value]) -> BTreeSet<String> {
+    snaps
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set_of(s: &Value) -> String {
+    s["tags"]["ec2snap:set"].as_str().unwrap_or("").to_string()
+}
+
+/// Makes one set per age (days, oldest first) with the emulator's clock moved back; their ids.
+fn make_sets(lab: &Lab, ages: &[i64]) -> Vec<String> {
+    let mut made = Vec::new();
+    for age in ages {
+        lab.set_clock(-age * DAY);
+        let before: BTreeSet<String> = lab.snapshots().iter().map(set_of).collect();
+        let r = lab.run(&["-t", "Name", "db1", "--consistent", "-u"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let after: BTreeSet<String> = lab.snapshots().iter().map(set_of).collect();
+        made.extend(after.difference(&before).cloned());
+    }
+    lab.set_clock(0);
+    assert_eq!(made.len(), ages.len());
+    made
+}
+
+/// The set ids left, each with its number of members.
+fn sets_left(lab: &Lab) -> Vec<(String, usize)> {
+    let mut count = std::collections::BTreeMap::new();
+    for s in lab.snapshots() {
+        *count.entry(set_of(&s)).or_insert(0) += 1;
+    }
+    count.into_iter().collect()
+}
+
+#[test]
+fn one_call_per_instance_makes_a_set_whose_members_can_be_told_apart() {
+    let (lab, seeded) = db_lab();
+    let id = id_of(&seeded, "db1");
+    let dev = |d: &str| vol_of(&seeded, "db1", d);
+    // Dry run: the same lines, without ids, and no call.
+    lab.reset_stats();
+    let r = lab.run(&["-t", "Name", "db1", "--consistent"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.lines()[4..].to_vec(),
+        vec![
+            format!(
+                "[INFO] Hot snapshot made for {}(/dev/sda1)",
+                dev("/dev/sda1")
+            ),
+            format!("[INFO] Hot snapshot made for {}(/dev/sdb)", dev("/dev/sdb")),
+            format!("[INFO] Hot snapshot made for {}(/dev/sdc)", dev("/dev/sdc")),
+            format!("[INFO] Hot snapshot set made for instance {id} (3 volumes)"),
+        ]
+    );
+    assert!(lab.stats().keys().all(|a| a.starts_with("Describe")));
+
+    lab.reset_stats();
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "db1",
+        "--consistent",
+        "-u",
+        "-e",
+        "backup:yes",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let stats = lab.stats();
+    assert_eq!(stats.get("CreateSnapshots"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("CreateSnapshot"), None, "{stats:?}");
+    assert_eq!(
+        stats.get("DescribeVolumes"),
+        None,
+        "EC2 copies the volume tags: {stats:?}"
+    );
+    assert_eq!(
+        stats.get("CreateTags"),
+        None,
+        "no tagging call after it: {stats:?}"
+    );
+    let snaps = lab.snapshots();
+    assert_eq!(snaps.len(), 3);
+    let set = set_of(&snaps[0]);
+    assert!(set.starts_with(&format!("{id}@")), "{set}");
+    for s in &snaps {
+        assert_eq!(set_of(s), set);
+        assert_eq!(s["tags"]["backup"], "yes");
+        assert_eq!(s["tags"]["type"], "Hot");
+        assert_eq!(s["tags"]["instance name"], "db1");
+        assert_eq!(s["description"], format!("{id} (db1) - Hot set {set}"));
+    }
+    // Each member's device, from the shared tag, and the volume's own tags.
+    let devices = snaps[0]["tags"]["ec2snap:devices"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        devices,
+        format!(
+            "{}=/dev/sda1,{}=/dev/sdb,{}=/dev/sdc",
+            dev("/dev/sda1"),
+            dev("/dev/sdb"),
+            dev("/dev/sdc")
+        )
+    );
+    let sdb = snaps
+        .iter()
+        .find(|s| s["volume"] == dev("/dev/sdb"))
+        .unwrap();
+    assert_eq!(sdb["tags"]["team"], "db", "copied from the volume");
+    for (device, line_dev) in [("/dev/sda1", "/dev/sda1"), ("/dev/sdb", "/dev/sdb")] {
+        let snap = snaps.iter().find(|s| s["volume"] == dev(device)).unwrap();
+        let line = format!(
+            "[INFO] Hot snapshot made for {}({line_dev}) - {}",
+            dev(device),
+            snap["id"].as_str().unwrap()
+        );
+        assert!(r.has(&line), "{line} in {r:?}");
+    }
+    assert!(r.has(&format!(
+        "[INFO] Hot snapshot set {set} made for instance {id} (3 volumes)"
+    )));
+}
+
+#[test]
+fn no_root_device_leaves_the_root_out_of_the_set() {
+    let (lab, seeded) = db_lab();
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-u", "-o"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let vols: BTreeSet<String> = lab
+        .snapshots()
+        .iter()
+        .map(|s| s["volume"].as_str().unwrap().to_string())
+        .collect();
+    let want: BTreeSet<String> = [
+        vol_of(&seeded, "db1", "/dev/sdb"),
+        vol_of(&seeded, "db1", "/dev/sdc"),
+    ]
+    .into();
+    assert_eq!(vols, want);
+}
+
+#[test]
+fn cold_consistent_cycle_and_its_failures_restart_the_instance() {
+    let (lab, seeded) = db_lab();
+    let id = id_of(&seeded, "db1");
+    lab.reset_stats();
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-H", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.count("[INFO] Cold snapshot made for"), 3, "{r:?}");
+    assert!(r.has(&format!("[INFO] Instance {id} now running !")));
+    let stats = lab.stats();
+    assert_eq!(
+        (
+            stats.get("StopInstances"),
+            stats.get("CreateSnapshots"),
+            stats.get("StartInstances")
+        ),
+        (Some(&1), Some(&1), Some(&1))
+    );
+    // Refused: CRITICAL naming the instance and the code, counted, restarted, old set kept.
+    lab.faults(
+        json!([{"action": "CreateSnapshots", "times": 1, "status": 400,
+                       "code": "UnsupportedOperation", "message": "instance store root"}]),
+    );
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-H", "-u", "-d", "1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.has(&format!(
+            "[CRITICAL] Cold snapshot set failed for instance {id} [UnsupportedOperation: instance store root]"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(r.stdout, error_summary(1, 0));
+    assert_eq!(r.deleting().len(), 0);
+    assert_eq!(lab.instance_state(&id), "running");
+    assert_eq!(lab.snapshots().len(), 3, "the old set is kept");
+    // A signal while the call is in flight: the instance is started again, 143.
+    lab.faults(json!([{"action": "CreateSnapshots", "times": 1, "delay": 5}]));
+    let live = lab.spawn(&["-t", "Name", "db1", "--consistent", "-H", "-u"]);
+    live.wait_for(&format!("Instance {id} now stopped !"), 1);
+    live.signal("TERM");
+    let (code, lines) = live.finish();
+    assert_eq!(code, Some(143), "{lines:#?}");
+    assert!(
+        lines.contains(&format!("[INFO] Instance {id} now running !")),
+        "{lines:#?}"
+    );
+    assert_eq!(lab.instance_state(&id), "running");
+}
+
+#[test]
+fn keep_last_keeps_the_newest_sets_whole() {
+    let (lab, _) = db_lab();
+    let sets = make_sets(&lab, &[10, 8, 6, 4]);
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-n", "-d", "2", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        sets_left(&lab),
+        vec![(sets[2].clone(), 3), (sets[3].clone(), 3)]
+    );
+    assert_eq!(r.count("[INFO] Deleting set"), 2);
+    assert!(r.has(&format!("[INFO] Deleting set {} (3 snapshots)", sets[0])));
+    assert_eq!(r.deleting().len(), 6);
+}
+
+#[test]
+fn max_age_and_both_rules_on_sets() {
+    let (lab, _) = db_lab();
+    let sets = make_sets(&lab, &[10, 8, 6, 4]);
+    // Dry run first: it lists what the real run deletes.
+    let mut args = vec![
+        "-t",
+        "Name",
+        "db1",
+        "--consistent",
+        "-n",
+        "-g",
+        "5",
+        "d",
+        "-d",
+        "3",
+    ];
+    let dry = lab.run(&args);
+    args.push("-u");
+    let r = lab.run(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(dry.deleting(), r.deleting());
+    // Older than 5 days: 10, 8, 6; but the 3 newest stay whatever their age.
+    assert_eq!(
+        sets_left(&lab),
+        vec![
+            (sets[1].clone(), 3),
+            (sets[2].clone(), 3),
+            (sets[3].clone(), 3)
+        ]
+    );
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "db1",
+        "--consistent",
+        "-n",
+        "-g",
+        "7",
+        "d",
+        "-u",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        sets_left(&lab),
+        vec![(sets[2].clone(), 3), (sets[3].clone(), 3)]
+    );
+}
+
+#[test]
+fn a_set_is_deleted_whole_even_when_a_volume_was_detached() {
+    let (lab, seeded) = db_lab();
+    let sets = make_sets(&lab, &[10, 8]);
+    let sdc = vol_of(&seeded, "db1", "/dev/sdc");
+    lab.detach(&sdc);
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-n", "-d", "1", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(sets_left(&lab), vec![(sets[1].clone(), 3)]);
+    // The detached volume's member is named with its device, read from the set's tags.
+    assert!(
+        r.deleting()
+            .iter()
+            .any(|l| l.ends_with(&format!("({sdc}|/dev/sdc)"))),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn old_snapshots_without_the_set_tag_keep_the_per_volume_rules() {
+    let lab = Lab::start();
+    let old = json!([{"device": "/dev/sdb", "age": 12 * DAY}, {"device": "/dev/sdb", "age": 9 * DAY},
+                     {"device": "/dev/sdb", "age": 2 * DAY}]);
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+                                                "snapshots": old}]}),
+    );
+    let loose = seeded_snapshot_ids(&seeded, "db1");
+    let sets = make_sets(&lab, &[10, 3]);
+    let r = lab.run(&["-t", "Name", "db1", "--consistent", "-n", "-d", "1", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let left = lab.snapshots();
+    // Per volume: the newest loose snapshot stays; per set: the newest set stays.
+    let want: BTreeSet<String> = left
+        .iter()
+        .filter(|s| set_of(s) == sets[1])
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .chain([loose[2].clone()])
+        .collect();
+    assert_eq!(ids(&left), want, "{r:?}");
+    assert_eq!(
+        left.len(),
+        3,
+        "the 3-day set (2 members) and one loose snapshot"
+    );
+}
