@@ -54,18 +54,31 @@ def seed(moto, clock, n, k):
         iid, az, root = item
         vid = ec2.create_volume(AvailabilityZone=az, Size=1)["VolumeId"]
         ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdb")
-        return [root, vid]
+        return [(iid, root, "/dev/sda1"), (iid, vid, "/dev/sdb")]
+
+    def old_snapshot(volume):
+        # ec2snap's own description, so that --copy-to takes it as one of its backups.
+        iid, vid, dev = volume
+        ec2.create_snapshot(VolumeId=vid, Description=f"{iid} (bench) - Hot {dev} ({vid})")
 
     with ThreadPoolExecutor(8) as pool:
         volumes = [v for vs in pool.map(add_volume, ids) for v in vs]
         for days in ALL_AGES_DAYS[:k]:
             ec2lab.set_clock(clock, -days * 86400)
-            list(pool.map(lambda vid: ec2.create_snapshot(VolumeId=vid, Description="bench old"), volumes))
+            list(pool.map(old_snapshot, volumes))
         ec2lab.set_clock(clock, 0)
     return len(ids), len(volumes)
 
 
-def floor(n, k, consistent):
+def floor(n, k, consistent, copy_to=None):
+    if copy_to:
+        # The copy step alone (-n, no source retention): the destination's listing, one copy per
+        # volume, and the source listing it needs.
+        return {
+            "DescribeInstances": 1 + math.ceil(n / 1000),
+            "DescribeSnapshots": math.ceil(n * V / 200) + 1,
+            "CopySnapshot": n * V,
+        }
     if consistent:
         # One CreateSnapshots per instance, no DescribeVolumes (EC2 copies the volume tags), and
         # every snapshot the account owns listed in pages of 1,000.
@@ -85,9 +98,10 @@ def floor(n, k, consistent):
     }
 
 
-def run(binary, proxy, parallel, consistent):
+def run(binary, proxy, parallel, consistent, copy_to=None):
     http(f"{proxy}/__stats", "DELETE")
-    args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d", "-u",
+    job = ["-n", "--copy-to", copy_to] if copy_to else ["-g", "7", "d"]
+    args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", *job, "-u",
             "--parallel", str(parallel)] + (["--consistent"] if consistent else [])
     start = time.monotonic()
     with tempfile.TemporaryFile() as err:
@@ -128,6 +142,7 @@ def main():
     p.add_argument("--latency-ms", type=float, default=20)
     p.add_argument("--old", type=int, default=3, choices=[1, 2, 3], help="old snapshots per volume (K)")
     p.add_argument("--consistent", action="store_true", help="run ec2snap with --consistent")
+    p.add_argument("--copy-to", help="measure the copy step instead: -n --copy-to REGION")
     a = p.parse_args()
     http(f"{a.proxy}/__faults", "DELETE")
     http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
@@ -138,8 +153,8 @@ def main():
     for n in [int(x) for x in a.sizes.split(",")]:
         for par in [int(x) for x in a.parallel.split(",")]:
             seed(a.moto, a.clock, n, a.old)
-            wall, rss, counts = run(a.binary, a.proxy, par, a.consistent)
-            fl = floor(n, a.old, a.consistent)
+            wall, rss, counts = run(a.binary, a.proxy, par, a.consistent, a.copy_to)
+            fl = floor(n, a.old, a.consistent, a.copy_to)
             got, want = sum(counts.values()), sum(fl.values())
             target = 2 * want * a.latency_ms / 1000 / par if par > 1 else float("nan")
             detail = ", ".join(f"{k} {counts.get(k, 0)}/{v}" for k, v in fl.items())

@@ -12,7 +12,7 @@ A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "tags": {"env": "prod"},     # more instance tags
                         "count": 1,                  # that many alike instances
                         "root": true,                # a root volume on /dev/sda1 (default true)
-                        "volumes": [{"device": "/dev/sdb", "tags": {"team": "a"}}],
+                        "volumes": [{"device": "/dev/sdb", "tags": {"team": "a"}, "encrypted": false}],
                         "snapshots": [{"device": "/dev/sdb", "age": 864000, "tags": {"type": "backup"}}],
                         "state": "running"}]}        # or stopped / terminated
 "age" is in seconds: with --clock (moto_server.py's MOTO_CLOCK_FILE) the emulator's clock is moved
@@ -83,7 +83,8 @@ def seed(ec2, spec, clock):
                         ec2.create_tags(Resources=[vid], Tags=tag_spec("volume", vol["tags"])[0]["Tags"])
                     continue
                 vid = ec2.create_volume(
-                    AvailabilityZone=az, Size=1, TagSpecifications=tag_spec("volume", vol.get("tags", {}))
+                    AvailabilityZone=az, Size=1, TagSpecifications=tag_spec("volume", vol.get("tags", {})),
+                    Encrypted=bool(vol.get("encrypted", False)),
                 )["VolumeId"]
                 ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device=vol["device"])
                 devices[vol["device"]] = vid
@@ -120,6 +121,8 @@ def snapshots(ec2):
                     "state": s.get("State"),
                     "start_time": s["StartTime"].isoformat(),
                     "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])},
+                    "encrypted": s.get("Encrypted", False),
+                    "kms_key": s.get("KmsKeyId"),
                 }
             )
     return out

@@ -129,6 +129,22 @@ pub struct Cli {
     #[arg(long = "consistent")]
     pub consistent: bool,
 
+    /// Copy each volume's newest completed snapshot to this region too (repeatable)
+    #[arg(long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
+    pub copy_to: Vec<String>,
+
+    /// Encrypt the copies with this KMS key (id, ARN or alias) of the destination region
+    #[arg(long = "copy-kms-key", value_name = "KEY")]
+    pub copy_kms_key: Option<String>,
+
+    /// Maximum age of the copies (<int> <s/m/h/d/w/M/y>); default: the -g of the source
+    #[arg(long = "copy-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub copy_max_age: Vec<String>,
+
+    /// Keep the N newest copies of each volume in each region; default: the -d of the source
+    #[arg(long = "copy-keep", value_name = "N", allow_negative_numbers = true)]
+    pub copy_keep: Option<i64>,
+
     /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
     #[arg(long = "no-stop-tag")]

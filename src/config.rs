@@ -41,6 +41,64 @@ pub struct Config {
     pub stop_tag: bool,
     /// `--consistent`: one CreateSnapshots call per instance, retention by set.
     pub consistent: bool,
+    /// `--copy-to`: copies in other regions, with their own retention.
+    pub copy: Option<CopyPolicy>,
+}
+
+/// `--copy-to` and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyPolicy {
+    pub regions: Vec<String>,
+    pub kms_key: Option<String>,
+    /// `--copy-max-age`/`--copy-keep`, each defaulting to `-g`/`-d`.
+    pub rule: Rule,
+}
+
+/// A region name as AWS writes them: lower-case letters, digits and dashes, e.g. `eu-west-1`.
+fn region_name(name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name.contains('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        bail!("--copy-to takes a region name such as eu-west-1 (here {name:?})");
+    }
+    Ok(name.to_string())
+}
+
+fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
+    if cli.copy_to.is_empty() {
+        if cli.copy_kms_key.is_some() || !cli.copy_max_age.is_empty() || cli.copy_keep.is_some() {
+            bail!("--copy-kms-key, --copy-max-age and --copy-keep go with --copy-to");
+        }
+        return Ok(None);
+    }
+    let mut regions = cli
+        .copy_to
+        .iter()
+        .map(|r| region_name(r))
+        .collect::<Result<Vec<_>>>()?;
+    regions.sort();
+    regions.dedup();
+    let max_age_secs = match cli.copy_max_age.as_slice() {
+        [] => source.max_age_secs,
+        [v, u] => Some(parse_max_age(v, u).map_err(|e| anyhow::anyhow!("--copy-max-age: {e}"))?),
+        _ => bail!("--copy-max-age takes two values: <int> <s/m/h/d/w/M/y>"),
+    };
+    let keep_last = match cli.copy_keep {
+        None => source.keep_last,
+        Some(n) if n < 0 => bail!("--copy-keep cannot be negative (here {n})"),
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    Ok(Some(CopyPolicy {
+        regions,
+        kms_key: cli.copy_kms_key.clone(),
+        rule: Rule {
+            max_age_secs,
+            keep_last,
+        },
+    }))
 }
 
 /// Bounds of the numeric flags, so that no accepted value can overflow a deadline or a semaphore.
@@ -181,6 +239,11 @@ impl Config {
             );
         }
         let selection = selection(cli)?;
+        let retention = Rule {
+            max_age_secs,
+            keep_last: cli.keep_last_snapshots as usize,
+        };
+        let copy = copy_policy(cli, retention)?;
         let (credentials, region) = credentials::resolve(cli)?;
         Ok(Config {
             dry_run: !cli.run,
@@ -191,10 +254,7 @@ impl Config {
             timeout: Duration::from_secs(cli.timeout),
             no_root_device: cli.no_root_device,
             no_snap: cli.no_snap,
-            retention: Rule {
-                max_age_secs,
-                keep_last: cli.keep_last_snapshots as usize,
-            },
+            retention,
             snap_filter: pairs(&cli.snap_filter, "--snap-filter")?,
             ignore_in_use: cli.ignore_in_use_snapshot,
             aws: AwsSettings {
@@ -206,6 +266,7 @@ impl Config {
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
             consistent: cli.consistent,
+            copy,
         })
     }
 }
@@ -306,6 +367,27 @@ mod tests {
             (&["-g", "1", "q", "-i", "i-1"], "choose between"),
             (&["-g", "x", "d", "-i", "i-1"], "whole number"),
             (&["-e", "novalue", "-i", "i-1"], "KEY:VALUE"),
+            (
+                &["--copy-to", "EU WEST", "-i", "i-1"],
+                "--copy-to takes a region name",
+            ),
+            (&["--copy-keep", "2", "-i", "i-1"], "go with --copy-to"),
+            (
+                &["--copy-to", "us-east-1", "--copy-keep", "-1", "-i", "i-1"],
+                "--copy-keep cannot be negative",
+            ),
+            (
+                &[
+                    "--copy-to",
+                    "us-east-1",
+                    "--copy-max-age",
+                    "0",
+                    "d",
+                    "-i",
+                    "i-1",
+                ],
+                "--copy-max-age: Max age value cannot be 0",
+            ),
             (&["-u"], "at least instance ID"),
             (&["-d", "-2", "-i", "i-1"], "cannot be negative"),
             (&["-l", "-5", "-i", "i-1"], "Limit"),
@@ -377,6 +459,44 @@ mod tests {
         assert!(
             dbg.contains("AKID") && !dbg.contains("SECRETVALUE"),
             "{dbg}"
+        );
+    }
+
+    /// `-i i-1 -g 7 d` and `extra`.
+    fn with_copy(extra: &[&str]) -> Config {
+        let mut args = vec!["-i", "i-1", "-g", "7", "d"];
+        args.extend_from_slice(extra);
+        Config::from_cli(&cli(&args)).unwrap()
+    }
+
+    #[test]
+    fn copy_rules_default_to_the_source_rules() {
+        let c = with_copy(&[
+            "-d",
+            "3",
+            "--copy-to",
+            "us-east-1",
+            "--copy-to",
+            "eu-central-1",
+            "--copy-to",
+            "us-east-1",
+        ]);
+        let copy = c.copy.unwrap();
+        assert_eq!(copy.regions, ["eu-central-1", "us-east-1"]);
+        assert_eq!(copy.rule, c.retention);
+        let c = with_copy(&[
+            "--copy-to",
+            "us-east-1",
+            "--copy-keep",
+            "30",
+            "--copy-max-age",
+            "1",
+            "y",
+        ]);
+        let rule = c.copy.unwrap().rule;
+        assert_eq!(
+            (rule.max_age_secs, rule.keep_last),
+            (Some(365 * 86_400), 30)
         );
     }
 

@@ -139,6 +139,7 @@ fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
         start_time: chrono::DateTime::from_timestamp(start.secs(), start.subsec_nanos())?,
         state: SnapshotState::from_name(s.state().map(|st| st.as_str()).unwrap_or("")),
         tags: tags_of(s.tags()),
+        description: s.description().unwrap_or("").to_string(),
     })
 }
 
@@ -156,6 +157,7 @@ fn snapshot_tags(tags: &Tags) -> TagSpecification {
 
 pub struct Ec2 {
     client: Client,
+    region: String,
 }
 
 impl Ec2 {
@@ -192,13 +194,67 @@ impl Ec2 {
             Credentials::Chain { profile: None } => loader,
         };
         let sdk = loader.load().await;
-        if sdk.region().is_none() {
+        let Some(region) = sdk.region().map(|r| r.to_string()) else {
             anyhow::bail!(
                 "No AWS region: give -r REGION, aws_region in the credentials file, AWS_REGION, or a region in the AWS profile"
             );
-        }
+        };
         Ok(Ec2 {
             client: Client::new(&sdk),
+            region,
+        })
+    }
+
+    /// The same client (credentials, endpoint override, retries) for another region.
+    pub fn in_region(&self, region: &str) -> Ec2 {
+        let conf = self
+            .client
+            .config()
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build();
+        Ec2 {
+            client: Client::from_conf(conf),
+            region: region.to_string(),
+        }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The copies this tool made in this region (they carry `tag_key`).
+    pub async fn snapshots_tagged(&self, tag_key: &str) -> Result<Vec<Snapshot>> {
+        self.describe_snapshots(Some(vec![filter("tag-key", [tag_key.to_string()])]))
+            .await
+            .with_context(|| format!("Cannot list the copies in {}", self.region))
+    }
+
+    /// Copies a snapshot of `source_region` into this client's region, tagged in the same call.
+    /// With `kms_key`, the copy is encrypted with it; else an encrypted source stays encrypted
+    /// with this region's default EBS key.
+    pub async fn copy_snapshot(
+        &self,
+        source_region: &str,
+        source_id: &str,
+        description: &str,
+        tags: &Tags,
+        kms_key: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let mut call = self
+            .client
+            .copy_snapshot()
+            .source_region(source_region)
+            .source_snapshot_id(source_id)
+            .description(description)
+            .tag_specifications(snapshot_tags(tags));
+        if let Some(key) = kms_key {
+            call = call.encrypted(true).kms_key_id(key);
+        }
+        let out = call.send().await?;
+        out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
+            code: None,
+            message: "CopySnapshot answered without a snapshot id".into(),
         })
     }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod cold;
 mod config;
+mod copies;
 mod credentials;
 mod ctx;
 mod ec2;
@@ -14,6 +15,7 @@ mod outcome;
 mod plan;
 mod prune;
 mod recovery;
+mod replicate;
 mod retention;
 mod run;
 mod select;

@@ -82,6 +82,33 @@ pub fn deleting_set(set_id: &str, snapshots: usize) -> String {
     format!("Deleting set {set_id} ({snapshots} snapshots)")
 }
 
+/// `Copying snapshot snap-.. (vol-..|/dev/..) to eu-west-1 - snap-..`; a dry run names no copy.
+pub fn copying(source_id: &str, disk: &Disk, region: &str, copy_id: Option<&str>) -> String {
+    let base = format!(
+        "Copying snapshot {source_id} ({}|{}) to {region}",
+        disk.volume_id, disk.device
+    );
+    match copy_id {
+        Some(id) => format!("{base} - {id}"),
+        None => base,
+    }
+}
+
+pub fn copy_deferred(source_id: &str, region: &str, error: &str) -> String {
+    format!("Copy of snapshot {source_id} to {region} left for a later run: {error}")
+}
+
+pub fn copy_failed(source_id: &str, region: &str, error: &str) -> String {
+    format!("Copying snapshot {source_id} to {region} failed: {error}")
+}
+
+pub fn deleting_copy(copy_id: &str, disk: &Disk, region: &str) -> String {
+    format!(
+        "Deleting copy {copy_id} ({}|{}) in {region}",
+        disk.volume_id, disk.device
+    )
+}
+
 pub fn deleting(snapshot_id: &str, disk: &Disk) -> String {
     format!(
         "Deleting snapshot {snapshot_id} ({}|{})",
@@ -191,6 +218,26 @@ mod tests {
                 "Ignoring : error deleting snapshot snap-1 with error E: m",
             ),
             (now_state("i-1", "stopped"), "Instance i-1 now stopped !"),
+            (
+                copying("snap-1", &d, "us-east-1", Some("snap-2")),
+                "Copying snapshot snap-1 (vol-fa415bfd|/dev/sdb) to us-east-1 - snap-2",
+            ),
+            (
+                copying("snap-1", &d, "us-east-1", None),
+                "Copying snapshot snap-1 (vol-fa415bfd|/dev/sdb) to us-east-1",
+            ),
+            (
+                copy_deferred("snap-1", "us-east-1", "E: m"),
+                "Copy of snapshot snap-1 to us-east-1 left for a later run: E: m",
+            ),
+            (
+                copy_failed("snap-1", "us-east-1", "E: m"),
+                "Copying snapshot snap-1 to us-east-1 failed: E: m",
+            ),
+            (
+                deleting_copy("snap-2", &d, "us-east-1"),
+                "Deleting copy snap-2 (vol-fa415bfd|/dev/sdb) in us-east-1",
+            ),
             (
                 set_made(SnapshotKind::Hot, Some("i-1@t"), "i-1", 3),
                 "Hot snapshot set i-1@t made for instance i-1 (3 volumes)",

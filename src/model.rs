@@ -134,6 +134,7 @@ pub struct Snapshot {
     pub start_time: DateTime<Utc>,
     pub state: SnapshotState,
     pub tags: Tags,
+    pub description: String,
 }
 
 /// `-t NAME VALUE` or `--snap-filter TAG VALUE`: the value may hold `*` and `?`, as EC2 filters do.

@@ -196,6 +196,7 @@ mod tests {
                 start_time: now() - chrono::Duration::seconds(*age),
                 state: SnapshotState::from_name(state),
                 tags: Default::default(),
+                description: String::new(),
             })
             .collect()
     }
@@ -434,6 +435,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            description: String::new(),
         }
     }
 
@@ -549,6 +551,7 @@ mod tests {
                         start_time: now() - chrono::Duration::seconds(*age),
                         state: SnapshotState::from_name(state),
                         tags: [(SET_TAG.to_string(), id.to_string())].into(),
+                        description: String::new(),
                     })
                     .collect(),
             })

@@ -13,6 +13,7 @@ use crate::outcome::Outcome;
 use crate::plan::{self, Plan};
 use crate::prune;
 use crate::recovery::STOP_TAG;
+use crate::replicate;
 use crate::retention::{self, Set};
 use crate::select;
 use crate::shutdown::{Shutdown, Signal};
@@ -74,9 +75,14 @@ pub async fn run(cfg: &Config, shutdown: Shutdown) -> Result<Outcome> {
     let Listed {
         by_volume,
         mut sets,
+        for_copies,
     } = listed;
     let shares = retention::share_out(processed, by_volume);
     let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags));
+    // Before retention can delete a snapshot that is to be copied.
+    if let Some(policy) = &cfg.copy {
+        replicate::replicate(&ctx, policy, processed, &for_copies, &mut outcome).await;
+    }
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.
     let mut tasks = JoinSet::new();
@@ -184,6 +190,9 @@ async fn work(
 struct Listed {
     by_volume: HashMap<String, Vec<Snapshot>>,
     sets: HashMap<String, Vec<Set>>,
+    /// `--copy-to`: every listed snapshot of each processed volume that passes `--snap-filter`,
+    /// set members included.
+    for_copies: HashMap<String, Vec<Snapshot>>,
 }
 
 /// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
@@ -192,7 +201,7 @@ struct Listed {
 /// by `--consistent` runs.
 async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance]) -> Result<Listed> {
     let mut listed = Listed::default();
-    if !cfg.retention.is_enabled() {
+    if !cfg.retention.is_enabled() && cfg.copy.is_none() {
         return Ok(listed);
     }
     let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
@@ -201,8 +210,19 @@ async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance]) -> 
     } else {
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
     };
-    let (loose, sets) = retention::group_sets(all);
     let volumes: HashSet<String> = volumes.into_iter().collect();
+    if cfg.copy.is_some() {
+        for snap in &all {
+            if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
+                listed
+                    .for_copies
+                    .entry(snap.volume_id.clone())
+                    .or_default()
+                    .push(snap.clone());
+            }
+        }
+    }
+    let (loose, sets) = retention::group_sets(all);
     for snap in loose {
         if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
             listed

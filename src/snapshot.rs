@@ -234,6 +234,7 @@ fn member(id: String, volume_id: &str, tags: Tags) -> Snapshot {
         start_time: Utc::now(),
         state: SnapshotState::Pending,
         tags,
+        description: String::new(),
     }
 }
 

@@ -17,13 +17,6 @@ fn db_lab() -> (Lab, Value) {
     (lab, seeded)
 }
 
-fn ids(snaps: &[Value]) -> BTreeSet<String> {
-    snaps
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn set_of(s: &Value) -> String {
     s["tags"]["ec2snap:set"].as_str().unwrap_or("").to_string()
 }
@@ -314,7 +307,7 @@ fn old_snapshots_without_the_set_tag_keep_the_per_volume_rules() {
         .map(|s| s["id"].as_str().unwrap().to_string())
         .chain([loose[2].clone()])
         .collect();
-    assert_eq!(ids(&left), want, "{r:?}");
+    assert_eq!(snapshot_ids(&left), want, "{r:?}");
     assert_eq!(
         left.len(),
         3,

@@ -8,13 +8,6 @@ use std::collections::BTreeSet;
 
 const DAY: i64 = 86_400;
 
-fn ids(snaps: &[Value]) -> BTreeSet<String> {
-    snaps
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// One instance "web" whose data volume has snapshots of these ages (days), oldest first.
 fn web_with_snapshots(lab: &Lab, ages: &[i64], tags: Value) -> Value {
     let snaps: Vec<Value> = ages
@@ -45,7 +38,10 @@ fn max_age_dry_run_then_run() {
     assert_eq!(lab.stats().get("DeleteSnapshot"), None);
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "10", "d", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(ids(&lab.snapshots()), BTreeSet::from([old[2].clone()]));
+    assert_eq!(
+        snapshot_ids(&lab.snapshots()),
+        BTreeSet::from([old[2].clone()])
+    );
 }
 
 #[test]
@@ -62,7 +58,7 @@ fn keep_last_counts_the_new_snapshot() {
         .filter(|s| s["volume"] == vol.as_str())
         .collect();
     assert_eq!(on_vol.len(), 2, "{after:?}");
-    let kept = ids(&after);
+    let kept = snapshot_ids(&after);
     assert!(kept.contains(&old[3]), "newest old one kept");
     assert!(
         on_vol
@@ -89,7 +85,7 @@ fn age_and_count_together_keep_a_floor() {
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "5", "d", "-d", "2", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
-        ids(&lab.snapshots()),
+        snapshot_ids(&lab.snapshots()),
         BTreeSet::from([old[1].clone(), old[2].clone()])
     );
     // And young snapshots beyond N stay under the age rule.
@@ -98,7 +94,10 @@ fn age_and_count_together_keep_a_floor() {
     let old = seeded_snapshot_ids(&seeded, "web");
     let r = lab.run(&["-t", "Name", "web", "-n", "-g", "5", "d", "-d", "1", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(ids(&lab.snapshots()), old[1..].iter().cloned().collect());
+    assert_eq!(
+        snapshot_ids(&lab.snapshots()),
+        old[1..].iter().cloned().collect()
+    );
 }
 
 #[test]
@@ -127,7 +126,7 @@ fn snap_filter_narrows_what_retention_sees() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
-        ids(&lab.snapshots()),
+        snapshot_ids(&lab.snapshots()),
         BTreeSet::from([s[1].clone(), s[3].clone()])
     );
     let r = lab.run(&[
@@ -162,7 +161,7 @@ fn new_snapshots_are_never_deleted_even_with_a_tiny_age() {
     assert_eq!(r.code, 0, "{r:?}");
     let after = lab.snapshots();
     assert_eq!(after.len(), 2, "both new snapshots stay: {after:?}");
-    assert!(!ids(&after).contains(&old[0]));
+    assert!(!snapshot_ids(&after).contains(&old[0]));
 }
 
 /// moto answers InvalidSnapshot.InUse only for CreateImage snapshots, whose volume is a
@@ -197,7 +196,10 @@ fn in_use_snapshot_is_an_error_unless_ignored() {
             assert_eq!(r.stdout, error_summary(0, 1));
         }
         // The other old snapshot was deleted either way.
-        assert_eq!(ids(&lab.snapshots()), BTreeSet::from([old[0].clone()]));
+        assert_eq!(
+            snapshot_ids(&lab.snapshots()),
+            BTreeSet::from([old[0].clone()])
+        );
     }
 }
 
@@ -216,7 +218,7 @@ fn deletion_errors_are_counted_on_both_paths_and_the_run_goes_on() {
         assert_eq!(r.stdout, error_summary(0, 1));
         // The next ones were still deleted.
         assert_eq!(
-            ids(&lab.snapshots()),
+            snapshot_ids(&lab.snapshots()),
             BTreeSet::from([old[0].clone(), old[3].clone()]),
             "{rule:?}"
         );
@@ -231,7 +233,7 @@ fn failed_snapshot_keeps_the_volumes_old_snapshots() {
     lab.faults(json!([{"action": "CreateSnapshot", "status": 400, "code": "SnapshotCreationPerVolumeRateExceeded", "message": "slow down"}]));
     let r = lab.run(&["-t", "Name", "web", "-o", "-g", "5", "d", "-u"]);
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(ids(&lab.snapshots()).contains(&old[0]));
+    assert!(snapshot_ids(&lab.snapshots()).contains(&old[0]));
     assert_eq!(r.deleting().len(), 0, "{r:?}");
 }
 
@@ -248,7 +250,7 @@ fn limit_limits_retention_too() {
     let second = if a < b { "b" } else { "a" };
     let r = lab.run(&["-i", &a, "-i", &b, "-n", "-g", "1", "d", "-l", "1", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let left = ids(&lab.snapshots());
+    let left = snapshot_ids(&lab.snapshots());
     assert!(!left.contains(&seeded_snapshot_ids(&seeded, first)[0]));
     assert!(left.contains(&seeded_snapshot_ids(&seeded, second)[0]));
 }
@@ -310,7 +312,7 @@ fn snapshots_in_error_do_not_count_among_the_kept() {
     assert_eq!(r.code, 0, "{r:?}");
     // Kept: the two newest usable ones; the error one is not among them, so it goes.
     assert_eq!(
-        ids(&lab.snapshots()),
+        snapshot_ids(&lab.snapshots()),
         BTreeSet::from([old[0].clone(), old[1].clone()])
     );
 }
@@ -358,7 +360,7 @@ fn original_readme_backup_example() {
     assert_eq!(lab.signer_keys(), ["AKIAADMIN/eu-west-1"]);
     let front1: Vec<String> = seeded_snapshot_ids(&seeded, "front1");
     let left = lab.snapshots();
-    let left_ids = ids(&left);
+    let left_ids = snapshot_ids(&left);
     assert!(
         !left_ids.contains(&front1[0]),
         "9-day-old backup of front1 pruned"

@@ -221,13 +221,18 @@ impl Lab {
     }
 
     fn ec2lab(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        self.ec2lab_at(self.moto_port, REGION, args, stdin)
+    }
+
+    /// ec2lab against a port (moto's, or the proxy's to see what ec2snap sees) and a region.
+    fn ec2lab_at(&self, port: u16, region: &str, args: &[&str], stdin: Option<&str>) -> Value {
         let mut cmd = Command::new(python());
         cmd.arg(repo().join("scripts/ec2lab.py"))
             .args([
                 "--endpoint",
-                &format!("http://127.0.0.1:{}", self.moto_port),
+                &format!("http://127.0.0.1:{port}"),
                 "--region",
-                REGION,
+                region,
             ])
             .args(["--clock", self.dir.path().join("clock").to_str().unwrap()])
             .args(args)
@@ -262,6 +267,12 @@ impl Lab {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    /// This account's snapshots in another region, as ec2snap sees them through the proxy.
+    pub fn snapshots_in(&self, region: &str) -> Vec<Value> {
+        let all = self.ec2lab_at(self.proxy_port, region, &["snapshots"], None);
+        all.as_array().unwrap().clone()
     }
 
     pub fn instances(&self) -> Vec<Value> {
@@ -456,6 +467,14 @@ pub fn seeded_snapshot_ids(seeded: &Value, name: &str) -> Vec<String> {
     let snaps = seeded_instance(seeded, name)["snapshots"]
         .as_array()
         .unwrap();
+    snaps
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The ids of snapshots as ec2lab lists them.
+pub fn snapshot_ids(snaps: &[Value]) -> std::collections::BTreeSet<String> {
     snaps
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_string())

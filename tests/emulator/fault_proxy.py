@@ -23,6 +23,8 @@ Requests are counted by Action whatever the rules do.
 Where moto differs from AWS, the proxy makes the answers AWS's:
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
   ignores the parameter); a key the request itself sets keeps the request's value.
+- A snapshot made by CopySnapshot has the VolumeId vol-ffffffff in DescribeSnapshots answers, as
+  on AWS (moto keeps the source's volume id).
 """
 import argparse
 import http.client
@@ -46,6 +48,8 @@ MAX_IN_FLIGHT = 0
 WRITES_IN_FLIGHT = 0
 MAX_WRITES_IN_FLIGHT = 0
 UPSTREAM = None
+# Snapshot ids made by CopySnapshot through this proxy.
+COPIES = set()
 
 # The list element of each paginated Describe answer.
 LIST_ELEMENT = {
@@ -113,6 +117,20 @@ def paginate(body, action, params, page_size):
         token = ET.SubElement(root, q("nextToken"))
         token.text = str(start + page_size)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def dummy_copy_volumes(body):
+    """The VolumeId AWS gives a copied snapshot: vol-ffffffff."""
+    root = ET.fromstring(body)
+    ns = root.tag[1 : root.tag.index("}")] if root.tag.startswith("{") else ""
+    ET.register_namespace("", ns)
+    changed = False
+    for item in root.iter():
+        sid, vol = item.find("{*}snapshotId"), item.find("{*}volumeId")
+        if sid is not None and vol is not None and sid.text in COPIES:
+            vol.text = "vol-ffffffff"
+            changed = True
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) if changed else body
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -215,6 +233,13 @@ class Handler(BaseHTTPRequestHandler):
             answer = paginate(answer, action, params, int(page_size))
         if action == "CreateSnapshots" and status == 200 and params.get("CopyTagsFromSource") == ["volume"]:
             self.copy_volume_tags(answer)
+        if action == "CopySnapshot" and status == 200:
+            made = ET.fromstring(answer).find("{*}snapshotId")
+            if made is not None:
+                with LOCK:
+                    COPIES.add(made.text)
+        if action == "DescribeSnapshots" and status == 200 and COPIES:
+            answer = dummy_copy_volumes(answer)
         for old, new in rule.get("rewrite", []):
             answer = answer.replace(old.encode(), new.encode())
         dropped = ("content-length", "transfer-encoding", "connection", "date", "server")

@@ -1,0 +1,270 @@
+//! Disaster-recovery copies, the decisions: which snapshot of a volume to copy to another region,
+//! the copy's tags, and which copies a destination region lets go.
+
+use crate::model::{Snapshot, SnapshotState, Tags, SET_TAG};
+use crate::retention::{self, Rule};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+pub const SOURCE_SNAPSHOT_TAG: &str = "ec2snap:source-snapshot";
+pub const SOURCE_VOLUME_TAG: &str = "ec2snap:source-volume";
+pub const SOURCE_REGION_TAG: &str = "ec2snap:source-region";
+
+/// EC2's limit of tags on one resource.
+const MAX_TAGS: usize = 50;
+
+/// Made by this tool (or the original): its description `<instance-id> (<Name>) - <Hot|Cold> ...`,
+/// or a set tag.
+pub fn is_ours(s: &Snapshot) -> bool {
+    s.tags.contains_key(SET_TAG)
+        || (s.description.starts_with("i-")
+            && (s.description.contains(") - Hot ") || s.description.contains(") - Cold ")))
+}
+
+/// The volume's newest `completed` snapshot made by this tool.
+pub fn newest_completed(listed: &[Snapshot]) -> Option<&Snapshot> {
+    listed
+        .iter()
+        .filter(|s| s.state == SnapshotState::Completed && is_ours(s))
+        .max_by(|a, b| {
+            a.start_time
+                .cmp(&b.start_time)
+                .then_with(|| a.id.cmp(&b.id))
+        })
+}
+
+/// What to copy for one volume: its newest completed snapshot, unless it has a copy already
+/// (`copied`: the source ids the destination's copies name). A snapshot still pending is copied
+/// by a later run.
+pub fn to_copy<'a>(listed: &'a [Snapshot], copied: &HashSet<String>) -> Option<&'a Snapshot> {
+    newest_completed(listed).filter(|s| !copied.contains(&s.id))
+}
+
+/// The copy's tags: the source's own (not `aws:`), then where it comes from; the source tags that
+/// do not fit in EC2's 50 are left out.
+pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
+    let ours: Tags = [
+        (SOURCE_SNAPSHOT_TAG.to_string(), source.id.clone()),
+        (SOURCE_VOLUME_TAG.to_string(), source.volume_id.clone()),
+        (SOURCE_REGION_TAG.to_string(), source_region.to_string()),
+    ]
+    .into();
+    let mut tags: Tags = source
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && !ours.contains_key(*k))
+        .take(MAX_TAGS - ours.len())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.extend(ours);
+    tags
+}
+
+/// The copies of one source volume in one region that go, oldest first: the rule (`-g`/`-d`, or
+/// `--copy-max-age`/`--copy-keep`) over them, never a copy made by this run (`protected`), and
+/// never the copies of the volume's newest completed snapshot (`newest_source`); when that one
+/// has no copy yet, the newest copy stays instead, so a deferred copy cannot empty the region.
+pub fn copies_to_delete<'a>(
+    copies: &'a [Snapshot],
+    rule: Rule,
+    now: DateTime<Utc>,
+    protected: &HashSet<String>,
+    newest_source: Option<&str>,
+) -> Vec<&'a Snapshot> {
+    let mut keep = protected.clone();
+    let of_newest: Vec<&Snapshot> = copies
+        .iter()
+        .filter(|c| {
+            newest_source.is_some()
+                && c.tags.get(SOURCE_SNAPSHOT_TAG).map(String::as_str) == newest_source
+        })
+        .collect();
+    if of_newest.is_empty() {
+        let newest = copies
+            .iter()
+            .filter(|c| c.state != SnapshotState::Error)
+            .max_by(|a, b| {
+                a.start_time
+                    .cmp(&b.start_time)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+        keep.extend(newest.map(|c| c.id.clone()));
+    } else {
+        keep.extend(of_newest.iter().map(|c| c.id.clone()));
+    }
+    retention::to_delete(copies, rule, now, &keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    const DAY: i64 = 86_400;
+
+    fn snap(id: &str, age: i64, state: &str, description: &str, tags: &[(&str, &str)]) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            volume_id: "vol-1".into(),
+            start_time: now() - chrono::Duration::seconds(age),
+            state: SnapshotState::from_name(state),
+            tags: crate::model::tags(tags),
+            description: description.into(),
+        }
+    }
+
+    const OURS: &str = "i-1 (web) - Hot /dev/sdb (vol-1)";
+
+    #[test]
+    fn which_snapshot_is_copied() {
+        let listed = vec![
+            snap("old", 3 * DAY, "completed", OURS, &[]),
+            snap(
+                "newer",
+                DAY,
+                "completed",
+                "i-1 (web) - Cold /dev/sdb (vol-1)",
+                &[],
+            ),
+            snap("pending", 0, "pending", OURS, &[]),
+            snap("manual", 10, "completed", "taken by hand", &[]),
+            snap(
+                "set",
+                20,
+                "error",
+                "i-1 (web) - Hot set x",
+                &[(SET_TAG, "i-1@x")],
+            ),
+        ];
+        let none = HashSet::new();
+        let done: HashSet<String> = ["newer".to_string()].into();
+        // (copied already, expected)
+        let cases: [(&HashSet<String>, Option<&str>); 2] = [(&none, Some("newer")), (&done, None)];
+        for (copied, want) in cases {
+            assert_eq!(
+                to_copy(&listed, copied).map(|s| s.id.as_str()),
+                want,
+                "{copied:?}"
+            );
+        }
+        assert_eq!(
+            to_copy(&listed[2..4], &none),
+            None,
+            "pending and foreign ones are not"
+        );
+        assert!(is_ours(&listed[4]));
+    }
+
+    #[test]
+    fn tags_of_a_copy() {
+        let mut many: Vec<(String, String)> =
+            (0..50).map(|i| (format!("k{i:02}"), "v".into())).collect();
+        many.push(("aws:x".into(), "y".into()));
+        let pairs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let source = snap("snap-1", 0, "completed", OURS, &pairs);
+        let tags = copy_tags(&source, "eu-west-1");
+        assert_eq!(tags.len(), 50);
+        assert_eq!(
+            tags.get(SOURCE_SNAPSHOT_TAG).map(String::as_str),
+            Some("snap-1")
+        );
+        assert_eq!(
+            tags.get(SOURCE_VOLUME_TAG).map(String::as_str),
+            Some("vol-1")
+        );
+        assert_eq!(
+            tags.get(SOURCE_REGION_TAG).map(String::as_str),
+            Some("eu-west-1")
+        );
+        assert!(
+            !tags.contains_key("aws:x") && tags.contains_key("k46") && !tags.contains_key("k47")
+        );
+    }
+
+    #[test]
+    fn copies_retention() {
+        let c = |id: &str, age: i64, src: &str| {
+            snap(
+                id,
+                age * DAY,
+                "completed",
+                OURS,
+                &[(SOURCE_SNAPSHOT_TAG, src)],
+            )
+        };
+        let copies = vec![c("c1", 8, "s1"), c("c2", 6, "s2"), c("c3", 4, "s3")];
+        let keep = |n| Rule {
+            max_age_secs: None,
+            keep_last: n,
+        };
+        let age = |d: i64| Rule {
+            max_age_secs: Some(d * DAY),
+            keep_last: 0,
+        };
+        let made: HashSet<String> = ["c4".to_string()].into();
+        let mut with_new = copies.clone();
+        with_new.push(c("c4", 0, "s4"));
+        // (name, copies, rule, made this run, newest source, expected)
+        type Case<'a> = (
+            &'a str,
+            &'a [Snapshot],
+            Rule,
+            HashSet<String>,
+            Option<&'a str>,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "keep 1 counts the new copy",
+                &with_new,
+                keep(1),
+                made.clone(),
+                Some("s4"),
+                vec!["c1", "c2", "c3"],
+            ),
+            (
+                "age 5 d",
+                &with_new,
+                age(5),
+                made.clone(),
+                Some("s4"),
+                vec!["c1", "c2"],
+            ),
+            (
+                "age 1 d spares the copy of the newest source",
+                &copies,
+                age(1),
+                HashSet::new(),
+                Some("s3"),
+                vec!["c1", "c2"],
+            ),
+            (
+                "newest source not copied yet: the newest copy stays",
+                &copies,
+                age(1),
+                HashSet::new(),
+                Some("s9"),
+                vec!["c1", "c2"],
+            ),
+            (
+                "no rule",
+                &copies,
+                keep(0),
+                HashSet::new(),
+                Some("s3"),
+                vec![],
+            ),
+        ];
+        for (name, list, rule, protected, newest, want) in cases {
+            let got: Vec<&str> = copies_to_delete(list, rule, now(), &protected, newest)
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `--copy-to`: copies in another region (two regions of one moto server), matched by their tags
+//! (the proxy gives copies AWS's dummy VolumeId), with their own retention, deferred on copy
+//! limits, and encryption kept.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+const DAY: i64 = 86_400;
+const DR: &str = "us-east-1";
+
+/// web1 with a data volume, and backups made by ec2snap itself at these ages (days, oldest
+/// first), so that they carry its descriptions.
+fn web_with_backups(lab: &Lab, ages: &[i64], volume: Value) -> Value {
+    let seeded = lab.seed(json!({"instances": [{"name": "web1", "volumes": [volume]}]}));
+    for age in ages {
+        lab.set_clock(-age * DAY);
+        let r = lab.run(&["-t", "Name", "web1", "-o", "-u", "-e", "backup:yes"]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    lab.set_clock(0);
+    seeded
+}
+
+fn newest(snaps: &[Value]) -> Value {
+    snaps
+        .iter()
+        .max_by_key(|s| s["start_time"].as_str().unwrap().to_string())
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn copies_the_newest_completed_backup_once_with_its_tags() {
+    let lab = Lab::start();
+    let seeded = web_with_backups(&lab, &[3, 2], json!({"device": "/dev/sdb"}));
+    let vol = vol_of(&seeded, "web1", "/dev/sdb");
+    let source = newest(&lab.snapshots());
+    let sid = source["id"].as_str().unwrap();
+    // Dry run: the line without an id, nothing copied.
+    let dry = lab.run(&["-t", "Name", "web1", "-o", "-n", "--copy-to", DR]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.has(&format!(
+            "[INFO] Copying snapshot {sid} ({vol}|/dev/sdb) to {DR}"
+        )),
+        "{dry:?}"
+    );
+    assert!(lab.snapshots_in(DR).is_empty());
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-n", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let copies = lab.snapshots_in(DR);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let copy = &copies[0];
+    let cid = copy["id"].as_str().unwrap();
+    assert!(
+        r.has(&format!(
+            "[INFO] Copying snapshot {sid} ({vol}|/dev/sdb) to {DR} - {cid}"
+        )),
+        "{r:?}"
+    );
+    // What AWS answers for a copy: the dummy volume id; the tags say where it comes from.
+    assert_eq!(copy["volume"], "vol-ffffffff");
+    assert_eq!(copy["tags"]["ec2snap:source-snapshot"], sid);
+    assert_eq!(copy["tags"]["ec2snap:source-volume"], vol.as_str());
+    assert_eq!(copy["tags"]["ec2snap:source-region"], REGION);
+    assert_eq!(copy["tags"]["backup"], "yes");
+    assert_eq!(copy["tags"]["device"], "/dev/sdb");
+    assert_eq!(copy["description"], source["description"]);
+    // A second run finds the copy by its tags and copies nothing.
+    lab.reset_stats();
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-n", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lab.stats().get("CopySnapshot"), None, "{r:?}");
+    assert_eq!(lab.snapshots_in(DR).len(), 1);
+}
+
+#[test]
+fn a_copy_limit_defers_to_the_next_run() {
+    let lab = Lab::start();
+    web_with_backups(&lab, &[2], json!({"device": "/dev/sdb"}));
+    lab.faults(json!([{"action": "CopySnapshot", "times": 1, "status": 400,
+                       "code": "ResourceLimitExceeded", "message": "too many copies in progress"}]));
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-n", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 0, "a deferral is no error: {r:?}");
+    assert_eq!(r.count("[WARNING] Copy of snapshot"), 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("left for a later run: ResourceLimitExceeded"),
+        "{r:?}"
+    );
+    assert!(lab.snapshots_in(DR).is_empty());
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-n", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lab.snapshots_in(DR).len(), 1);
+    // Any other refusal is an error, counted: a new backup, then its copy refused.
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    lab.faults(json!([{"action": "CopySnapshot", "times": 1, "status": 403,
+                       "code": "UnauthorizedOperation", "message": "no"}]));
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-n", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("failed: UnauthorizedOperation: no"),
+        "{r:?}"
+    );
+    assert_eq!(r.stdout, error_summary(1, 0));
+}
+
+/// Four generations: each run makes a backup and copies the previous one.
+fn lab_with_copies() -> (Lab, Value) {
+    let lab = Lab::start();
+    let seeded =
+        lab.seed(json!({"instances": [{"name": "web1", "volumes": [{"device": "/dev/sdb"}]}]}));
+    for age in [10, 8, 6, 4] {
+        lab.set_clock(-age * DAY);
+        let r = lab.run(&["-t", "Name", "web1", "-o", "-u", "--copy-to", DR]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    lab.set_clock(0);
+    assert_eq!(
+        lab.snapshots_in(DR).len(),
+        3,
+        "copies of the 10, 8 and 6 day old backups"
+    );
+    (lab, seeded)
+}
+
+/// `ec2snap -t Name web1 -o -n --copy-to us-east-1` and `extra`, in run mode when `run`.
+fn copy_step(lab: &Lab, extra: &[&str], run: bool) -> Run {
+    let mut args = vec!["-t", "Name", "web1", "-o", "-n", "--copy-to", DR];
+    args.extend_from_slice(extra);
+    if run {
+        args.push("-u");
+    }
+    lab.run(&args)
+}
+
+#[test]
+fn copies_have_their_own_retention_and_the_source_is_untouched() {
+    // --copy-keep 1: the copy made by this run counts, the three older ones go.
+    let (lab, _) = lab_with_copies();
+    let source = snapshot_ids(&lab.snapshots());
+    let before = snapshot_ids(&lab.snapshots_in(DR));
+    let dry = copy_step(&lab, &["--copy-keep", "1"], false);
+    let r = copy_step(&lab, &["--copy-keep", "1"], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.count("[INFO] Deleting copy"), 3, "{r:?}");
+    assert_eq!(
+        dry.count("[INFO] Deleting copy"),
+        3,
+        "the dry run lists the same: {dry:?}"
+    );
+    let after = lab.snapshots_in(DR);
+    assert_eq!(after.len(), 1);
+    assert!(
+        !before.contains(after[0]["id"].as_str().unwrap()),
+        "the new copy stays"
+    );
+    assert_eq!(
+        snapshot_ids(&lab.snapshots()),
+        source,
+        "no source snapshot deleted"
+    );
+
+    // --copy-max-age 7 d: the 8-day-old copy goes; the 6- and 4-day-old ones and the new one stay.
+    let (lab, _) = lab_with_copies();
+    let source = snapshot_ids(&lab.snapshots());
+    let r = copy_step(&lab, &["--copy-max-age", "7", "d"], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.count("[INFO] Deleting copy"), 1, "{r:?}");
+    assert_eq!(lab.snapshots_in(DR).len(), 3);
+    assert_eq!(snapshot_ids(&lab.snapshots()), source);
+
+    // -d 2 with no copy rule of its own: the source keeps 2, the copies keep 2.
+    let (lab, seeded) = lab_with_copies();
+    let r = copy_step(&lab, &["-d", "2"], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    let vol = vol_of(&seeded, "web1", "/dev/sdb");
+    assert_eq!(
+        lab.snapshots()
+            .iter()
+            .filter(|s| s["volume"] == vol)
+            .count(),
+        2
+    );
+    assert_eq!(lab.snapshots_in(DR).len(), 2);
+}
+
+#[test]
+fn encryption_is_kept_and_the_kms_key_used() {
+    let lab = Lab::start();
+    web_with_backups(&lab, &[2], json!({"device": "/dev/sdb", "encrypted": true}));
+    assert_eq!(lab.snapshots()[0]["encrypted"], true);
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "web1",
+        "-o",
+        "-n",
+        "-u",
+        "--copy-to",
+        DR,
+        "--copy-kms-key",
+        "alias/dr-backups",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let copies = lab.snapshots_in(DR);
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0]["encrypted"], true);
+    assert_eq!(copies[0]["kms_key"], "alias/dr-backups");
+}
