@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Creates .venv with the EC2 emulator the tests, the demo and the benchmark use (moto server, with
-# flask and flask-cors, and boto3 for seeding). Idempotent: a ready .venv is left as it is.
+# flask and flask-cors, and boto3 for seeding), and prometheus_client, whose parser the tests use on
+# --metrics-file. Idempotent: a ready .venv is left as it is; a .venv missing a package gets it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! .venv/bin/python -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; then
+PACKAGES=('moto[ec2,server]==5.2.1' 'flask==3.1.3' 'flask-cors==6.0.2' 'prometheus-client==0.26.0')
+if .venv/bin/python -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; then
+    if ! .venv/bin/python -c 'import prometheus_client' 2>/dev/null; then
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}"
+    fi
+else
     # Debian's python3 comes without venv/ensurepip: install it when we may, else say how.
     if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
         if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -17,7 +23,6 @@ if ! .venv/bin/python -c 'import moto, flask, flask_cors, boto3' 2>/dev/null; th
     fi
     rm -rf .venv
     "$PY" -m venv .venv
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-        'moto[ec2,server]==5.2.1' 'flask==3.1.3' 'flask-cors==6.0.2'
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}"
 fi
 .venv/bin/python -c 'import moto; print("emulator ready: moto", moto.__version__)'

@@ -145,6 +145,23 @@ pub struct Cli {
     #[arg(long = "copy-keep", value_name = "N", allow_negative_numbers = true)]
     pub copy_keep: Option<i64>,
 
+    /// Write a JSON report of the run to FILE at its end (- for standard output)
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write Prometheus metrics of the run to FILE (node_exporter's textfile collector)
+    #[arg(long = "metrics-file", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The job label of the metrics (default: the selection, e.g. Name=front*)
+    #[arg(long = "metrics-job", value_name = "NAME")]
+    pub metrics_job: Option<String>,
+
+    /// Monitoring check, read-only: is there a completed snapshot younger than N UNIT of every
+    /// selected volume? Exit 0 OK, 2 CRITICAL, 3 UNKNOWN
+    #[arg(long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub check_max_age: Vec<String>,
+
     /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
     #[arg(long = "no-stop-tag")]

@@ -59,6 +59,7 @@ pub async fn cycle(
     // Not raced with a signal: the run must know whether the stop went through.
     if let Err(e) = ctx.ec2.stop_instance(id).await {
         critical!("{}", msg::failed_to("stop", &e.to_string()));
+        ctx.journal.error(Some(id), "StopInstances", id, &e);
         outcome.snapshot_errors += 1;
         after_failed_stop(ctx, instance, &e, marked, outcome).await;
         return None;
@@ -89,6 +90,7 @@ pub async fn cycle(
         }
         Ok(Waited::Failed(e)) => {
             critical!("{}", msg::state_unreadable(id, "stop", &e.to_string()));
+            ctx.journal.error(Some(id), "DescribeInstances", id, e);
             outcome.snapshot_errors += 1;
         }
         Err(_signal) => {}
@@ -161,6 +163,8 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         if left.is_zero() {
             critical!("{}", msg::failed_to("start", &last_error.to_string()));
             critical!("{}", msg::may_still_be_stopped(id));
+            ctx.journal
+                .error(Some(id), "StartInstances", id, &last_error);
             outcome.snapshot_errors += 1;
             return;
         }
@@ -181,6 +185,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         }
         Waited::Failed(e) => {
             critical!("{}", msg::state_unreadable(id, "start", &e.to_string()));
+            ctx.journal.error(Some(id), "DescribeInstances", id, &e);
             outcome.snapshot_errors += 1;
         }
     }

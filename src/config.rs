@@ -43,6 +43,49 @@ pub struct Config {
     pub consistent: bool,
     /// `--copy-to`: copies in other regions, with their own retention.
     pub copy: Option<CopyPolicy>,
+    /// `--check-max-age`, in seconds: the read-only freshness check instead of a run.
+    pub check_max_age: Option<i64>,
+}
+
+/// The metrics' job label: `--metrics-job`, else the selection as given, e.g. `Name=front*`,
+/// `all`, or the ids (read from the command line, so that it exists even when it is invalid).
+pub fn metrics_job(cli: &Cli) -> String {
+    if let Some(job) = &cli.metrics_job {
+        return job.clone();
+    }
+    cli.instance
+        .iter()
+        .cloned()
+        .chain(cli.tags.chunks(2).map(|c| c.join("=")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--check-max-age N UNIT` and the flags that cannot go with it (a check changes nothing).
+fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
+    let secs = match cli.check_max_age.as_slice() {
+        [] => return Ok(None),
+        [v, u] => parse_max_age(v, u).map_err(|e| anyhow::anyhow!("--check-max-age: {e}"))?,
+        _ => bail!("--check-max-age takes two values: <int> <s/m/h/d/w/M/y>"),
+    };
+    let clashes: Vec<&str> = [
+        (cli.run, "-u"),
+        (cli.cold_snap, "-H"),
+        (!cli.max_age.is_empty(), "-g"),
+        (cli.keep_last_snapshots != 0, "-d"),
+        (cli.no_snap, "-n"),
+        (!cli.copy_to.is_empty(), "--copy-to"),
+    ]
+    .into_iter()
+    .filter_map(|(set, flag)| set.then_some(flag))
+    .collect();
+    if !clashes.is_empty() {
+        bail!(
+            "--check-max-age is a read-only check: it cannot go with {}",
+            clashes.join(", ")
+        );
+    }
+    Ok(Some(secs))
 }
 
 /// `--copy-to` and its options.
@@ -244,6 +287,7 @@ impl Config {
             keep_last: cli.keep_last_snapshots as usize,
         };
         let copy = copy_policy(cli, retention)?;
+        let check_max_age = check_max_age(cli)?;
         let (credentials, region) = credentials::resolve(cli)?;
         Ok(Config {
             dry_run: !cli.run,
@@ -267,6 +311,7 @@ impl Config {
             stop_tag: !cli.no_stop_tag,
             consistent: cli.consistent,
             copy,
+            check_max_age,
         })
     }
 }
@@ -372,6 +417,24 @@ mod tests {
                 "--copy-to takes a region name",
             ),
             (&["--copy-keep", "2", "-i", "i-1"], "go with --copy-to"),
+            (
+                &[
+                    "--check-max-age",
+                    "1",
+                    "d",
+                    "-u",
+                    "-g",
+                    "1",
+                    "d",
+                    "-i",
+                    "i-1",
+                ],
+                "cannot go with -u, -g",
+            ),
+            (
+                &["--check-max-age", "1", "x", "-i", "i-1"],
+                "--check-max-age: Can't find",
+            ),
             (
                 &["--copy-to", "us-east-1", "--copy-keep", "-1", "-i", "i-1"],
                 "--copy-keep cannot be negative",
@@ -498,6 +561,18 @@ mod tests {
             (rule.max_age_secs, rule.keep_last),
             (Some(365 * 86_400), 30)
         );
+    }
+
+    #[test]
+    fn metrics_job_names_the_selection() {
+        let job = |args: &[&str]| metrics_job(&cli(args));
+        assert_eq!(job(&["-t", "Name", "front*"]), "Name=front*");
+        assert_eq!(
+            job(&["-i", "i-1", "-t", "Name", "a", "-t", "env", "prod"]),
+            "i-1,Name=a,env=prod"
+        );
+        assert_eq!(job(&["-i", "all"]), "all");
+        assert_eq!(job(&["-i", "all", "--metrics-job", "nightly"]), "nightly");
     }
 
     #[test]

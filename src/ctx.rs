@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::ec2::Ec2;
+use crate::journal::Journal;
 use crate::messages as msg;
 use crate::model::Tags;
 use crate::shutdown::Shutdown;
@@ -18,6 +19,8 @@ pub struct Ctx {
     pub shutdown: Shutdown,
     /// Tags of the volumes to snapshot, fetched in batches up front (see `run`).
     pub volume_tags: HashMap<String, Tags>,
+    /// What the run did, for `--report` and `--metrics-file`.
+    pub journal: Arc<Journal>,
     /// `--parallel` permits shared by every CreateSnapshot and DeleteSnapshot of the run, so that
     /// the last instances of a run can use the calls the finished ones no longer need.
     permits: Semaphore,
@@ -29,6 +32,7 @@ impl Ctx {
         ec2: Ec2,
         shutdown: Shutdown,
         volume_tags: HashMap<String, Tags>,
+        journal: Arc<Journal>,
     ) -> Ctx {
         let permits = Semaphore::new(cfg.parallel);
         Ctx {
@@ -36,6 +40,7 @@ impl Ctx {
             ec2,
             shutdown,
             volume_tags,
+            journal,
             permits,
         }
     }

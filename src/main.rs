@@ -1,6 +1,8 @@
 //! ec2snap: back up EC2 instances with EBS snapshots. Parses the command line, sets up the log,
-//! validates the config, runs the pipeline, prints any error once and gives the exit code.
+//! validates the config, runs the pipeline (or the freshness check), writes the report and the
+//! metrics, prints any error once and gives the exit code.
 
+mod check;
 mod cli;
 mod cold;
 mod config;
@@ -8,6 +10,8 @@ mod copies;
 mod credentials;
 mod ctx;
 mod ec2;
+mod fetch;
+mod journal;
 mod log;
 mod messages;
 mod model;
@@ -16,23 +20,28 @@ mod plan;
 mod prune;
 mod recovery;
 mod replicate;
+mod report;
 mod retention;
 mod run;
 mod select;
 mod shutdown;
 mod snapshot;
 
+use crate::ec2::AwsError;
+use crate::journal::Journal;
 use crate::log::critical;
-use crate::outcome::Failure;
+use crate::outcome::{Failure, Outcome, EXIT_CONFIG};
+use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let code = match try_main() {
         Ok(code) => code,
         Err(failure) => {
-            report(&failure);
+            report_failure(&failure);
             failure.exit_code()
         }
     };
@@ -66,29 +75,154 @@ fn try_main() -> Result<u8, Failure> {
             cli.verbosity.to_uppercase()
         );
     }
-    let config = config::Config::from_cli(&cli).map_err(Failure::Config)?;
+    if !cli.check_max_age.is_empty() {
+        return Ok(freshness_check(&cli));
+    }
+    let started = Utc::now();
+    let journal = Arc::new(Journal::default());
+    // A run that could not start still leaves its report and metrics, then fails.
+    let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Failure| {
+        write_outputs(
+            &cli,
+            started,
+            EXIT_CONFIG,
+            &journal,
+            &Outcome::default(),
+            Some(&e),
+        );
+        failure(e)
+    };
+    let config = config::Config::from_cli(&cli).map_err(|e| failed(e, Failure::Config))?;
+    let result = with_runtime(|shutdown| run::run(&config, shutdown, Arc::clone(&journal)));
+    let outcome = result.map_err(|e| failed(e, Failure::Setup))?;
+    if outcome.has_errors() {
+        let summary = messages::error_summary(outcome.snapshot_errors, outcome.deletion_errors);
+        // With `--report -`, standard output is the report's: the summary goes to the log's side.
+        if cli.report.as_deref() == Some(std::path::Path::new("-")) {
+            let _ = writeln!(std::io::stderr(), "{summary}");
+        } else {
+            // The exit code says it already; a failed write changes nothing.
+            let _ = print_stdout(&format!("{summary}\n"));
+        }
+    }
+    let code = outcome.exit_code(log::file_failed());
+    let written = write_outputs(&cli, started, code, &journal, &outcome, None);
+    Ok(if code == 0 && !written {
+        EXIT_CONFIG
+    } else {
+        code
+    })
+}
+
+/// Runs `work` on a runtime with the signal handlers installed before any AWS call.
+fn with_runtime<F, Fut, T>(work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(shutdown::Shutdown) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::Setup(anyhow::anyhow!("Cannot start the async runtime: {e}")))?;
+        .map_err(|e| anyhow::anyhow!("Cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async {
         // Before any AWS call, so a signal in a cold snapshot's stopped window is always caught.
         let shutdown = shutdown::Shutdown::listen()?;
-        run::run(&config, shutdown).await
+        work(shutdown).await
     });
     // Requests abandoned at a signal may still hold a blocking thread (a DNS lookup): do not wait.
     runtime.shutdown_background();
-    let outcome = result.map_err(Failure::Setup)?;
-    if outcome.has_errors() {
-        let summary = messages::error_summary(outcome.snapshot_errors, outcome.deletion_errors);
-        // The exit code says it already; a failed write changes nothing.
-        let _ = print_stdout(&format!("{summary}\n"));
+    result
+}
+
+/// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).
+fn freshness_check(cli: &cli::Cli) -> u8 {
+    let result = config::Config::from_cli(cli).and_then(|cfg| {
+        let max_age = cfg.check_max_age.unwrap_or(0);
+        with_runtime(|shutdown| async move { check::check(&cfg, max_age, &shutdown).await })
+    });
+    let (status, line) = match result {
+        Ok(found) => found,
+        Err(e) => (check::Status::Unknown, check::unknown(&format!("{e:#}"))),
+    };
+    let _ = print_stdout(&format!("{line}\n"));
+    status.exit_code()
+}
+
+/// Writes `--report` and `--metrics-file` when asked; false when one could not be written (said
+/// in the log).
+fn write_outputs(
+    cli: &cli::Cli,
+    started: DateTime<Utc>,
+    code: u8,
+    journal: &Journal,
+    outcome: &Outcome,
+    failure: Option<&anyhow::Error>,
+) -> bool {
+    if cli.report.is_none() && cli.metrics_file.is_none() {
+        return true;
     }
-    Ok(outcome.exit_code(log::file_failed()))
+    let finished = Utc::now();
+    if let Some(e) = failure {
+        let error = AwsError {
+            code: None,
+            message: format!("{e:#}"),
+        };
+        journal.error(None, "Setup", "", &error);
+    }
+    let (region, instances, errors) = journal.take();
+    let counted = (outcome.snapshot_errors, outcome.deletion_errors);
+    let report = report::build(
+        !cli.run, started, finished, code, region, instances, errors, counted,
+    );
+    let mut ok = true;
+    if let Some(path) = &cli.report {
+        let text = match serde_json::to_string_pretty(&report) {
+            Ok(t) => t + "\n",
+            Err(e) => format!("{{\"error\": \"{e}\"}}\n"),
+        };
+        let written = if path.as_os_str() == "-" {
+            print_stdout(&text).map_err(|_| std::io::Error::other("standard output"))
+        } else {
+            report::write_atomic(path, &text)
+        };
+        if let Err(e) = written {
+            critical!("Cannot write the report {}: {e}", path.display());
+            ok = false;
+        }
+    }
+    if let Some(path) = &cli.metrics_file {
+        let job = config::metrics_job(cli);
+        let now = finished.timestamp_millis() as f64 / 1000.0;
+        let last_success = if code == 0 && cli.run {
+            Some(now)
+        } else {
+            std::fs::read_to_string(path)
+                .ok()
+                .and_then(|old| report::previous_success(&old, &job))
+        };
+        let t = &report.totals;
+        let sample = report::Sample {
+            finished: now,
+            last_success,
+            duration: (finished - started).num_milliseconds() as f64 / 1000.0,
+            exit_code: code,
+            totals: (
+                t.snapshots_made,
+                t.snapshot_errors,
+                t.deleted,
+                t.deletion_errors,
+            ),
+        };
+        if let Err(e) = report::write_atomic(path, &report::metrics(&job, &sample)) {
+            critical!("Cannot write the metrics file {}: {e}", path.display());
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// Prints a failure once, where its reader looks for it.
-fn report(failure: &Failure) {
+fn report_failure(failure: &Failure) {
     match failure {
         Failure::Usage(e) => {
             let _ = e.print();

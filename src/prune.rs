@@ -2,6 +2,7 @@
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
 use crate::ctx::Ctx;
+use crate::journal::DeletedEntry;
 use crate::messages as msg;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::outcome::Outcome;
@@ -13,8 +14,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{error, info, warn};
 
-/// One deletion: the snapshot, its volume and device, and the set line to say first.
-type Doomed = (String, Disk, Option<String>);
+/// One deletion.
+struct Doomed {
+    snapshot: Snapshot,
+    disk: Disk,
+    /// The set line to say before it (the first member of a set).
+    header: Option<String>,
+}
 
 /// Retention for one instance: its volumes' snapshots without the set tag, in device order; then,
 /// with `--consistent`, its sets, each deleted whole.
@@ -50,17 +56,25 @@ pub async fn prune(
             continue;
         };
         let gone = retention::to_delete(&candidates, ctx.cfg.retention, now, &protected);
-        doomed.extend(gone.into_iter().map(|s| (s.id.clone(), disk.clone(), None)));
+        doomed.extend(gone.into_iter().map(|s| Doomed {
+            snapshot: s.clone(),
+            disk: disk.clone(),
+            header: None,
+        }));
     }
     if ctx.cfg.consistent {
         doomed.extend(doomed_sets(ctx, instance, sets, done, now));
     }
+    let instance_id = instance.id.clone();
     let failures = ctx
-        .calls(doomed, |ctx, (id, disk, header): Doomed| async move {
-            if let Some(line) = header {
-                info!("{line}");
+        .calls(doomed, move |ctx, doomed: Doomed| {
+            let instance_id = instance_id.clone();
+            async move {
+                if let Some(line) = &doomed.header {
+                    info!("{line}");
+                }
+                delete(&ctx, &instance_id, &doomed).await
             }
-            delete(&ctx, &id, &disk).await
         })
         .await;
     outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
@@ -122,16 +136,32 @@ fn doomed_sets(
                 device,
             };
             let header = (n == 0).then(|| msg::deleting_set(&set.id, set.members.len()));
-            out.push((m.id.clone(), disk, header));
+            out.push(Doomed {
+                snapshot: m.clone(),
+                disk,
+                header,
+            });
         }
     }
     out
 }
 
 /// Deletes one snapshot (or, in a dry run, announces it); true when that counts as an error.
-async fn delete(ctx: &Ctx, snapshot_id: &str, disk: &Disk) -> bool {
+async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
+    let (snapshot_id, disk) = (doomed.snapshot.id.as_str(), &doomed.disk);
     info!("{}", msg::deleting(snapshot_id, disk));
+    let gone = DeletedEntry {
+        id: snapshot_id.to_string(),
+        volume: doomed.snapshot.volume_id.clone(),
+        start_time: doomed.snapshot.start_time.to_rfc3339(),
+        reason: if ctx.cfg.retention.max_age_secs.is_some() {
+            "age"
+        } else {
+            "count"
+        },
+    };
     if ctx.cfg.dry_run {
+        ctx.journal.deleted(instance_id, gone);
         return false;
     }
     let answer = match ctx
@@ -144,7 +174,10 @@ async fn delete(ctx: &Ctx, snapshot_id: &str, disk: &Disk) -> bool {
         Err(_) => return false,
     };
     match answer {
-        Ok(()) => false,
+        Ok(()) => {
+            ctx.journal.deleted(instance_id, gone);
+            false
+        }
         Err(e) if e.is("InvalidSnapshot.InUse") && ctx.cfg.ignore_in_use => {
             warn!(
                 "{}",
@@ -158,6 +191,8 @@ async fn delete(ctx: &Ctx, snapshot_id: &str, disk: &Disk) -> bool {
         }
         Err(e) => {
             error!("{}", msg::delete_error(snapshot_id, &e.to_string()));
+            ctx.journal
+                .error(Some(instance_id), "DeleteSnapshot", snapshot_id, &e);
             true
         }
     }

@@ -160,6 +160,7 @@ async fn make_copies(
             }
             Ok(Err(e)) => {
                 error!("{}", msg::copy_failed(&source.id, &region, &e.to_string()));
+                ctx.journal.error(None, "CopySnapshot", &source.id, &e);
                 outcome.snapshot_errors += 1;
             }
             Err(_) => {}
@@ -214,6 +215,7 @@ async fn prune_copies(
                     Ok(Err(e)) if e.is("InvalidSnapshot.NotFound") => false,
                     Ok(Err(e)) => {
                         error!("{}", msg::delete_error(&id, &e.to_string()));
+                        ctx.journal.error(None, "DeleteSnapshot", &id, &e);
                         true
                     }
                 }

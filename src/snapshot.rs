@@ -4,6 +4,7 @@
 
 use crate::ctx::Ctx;
 use crate::ec2::AwsError;
+use crate::journal::SnapshotEntry;
 use crate::log::critical;
 use crate::messages as msg;
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
@@ -40,6 +41,30 @@ enum Failure {
     Abandoned(Duration),
 }
 
+impl Failure {
+    /// For the report: the AWS error, or one without a code saying what happened.
+    fn as_aws(&self) -> AwsError {
+        match self {
+            Failure::Aws(e) => e.clone(),
+            other => AwsError {
+                code: None,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// The report's line for one snapshot.
+fn entry(id: Option<&str>, disk: &Disk, description: &str, state: &str) -> SnapshotEntry {
+    SnapshotEntry {
+        id: id.map(String::from),
+        volume: disk.volume_id.clone(),
+        device: disk.device.clone(),
+        description: description.to_string(),
+        state: state.to_string(),
+    }
+}
+
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -67,7 +92,9 @@ pub async fn make(
     outcome: &mut Outcome,
 ) {
     match plan {
-        Plan::Volumes(requests) => make_all(ctx, kind, requests, limit, done, outcome).await,
+        Plan::Volumes(requests) => {
+            make_all(ctx, kind, instance, requests, limit, done, outcome).await
+        }
         Plan::Set(set) => make_set(ctx, kind, instance, set, limit, done, outcome).await,
     }
 }
@@ -77,6 +104,7 @@ pub async fn make(
 async fn make_all(
     ctx: &Arc<Ctx>,
     kind: SnapshotKind,
+    instance: &Instance,
     requests: &[SnapshotRequest],
     limit: Option<(Instant, Duration)>,
     done: &mut Done,
@@ -88,6 +116,8 @@ async fn make_all(
     if ctx.cfg.dry_run {
         for req in requests {
             info!("{}", msg::snapshot_made(kind, &req.disk, None));
+            let planned = entry(None, &req.disk, &req.description, "planned");
+            ctx.journal.snapshot(&instance.id, planned);
             // Counted among the newest as the real one would be, so that the dry run lists
             // exactly the deletions of the real run.
             let id = format!("(planned for {})", req.disk.volume_id);
@@ -114,10 +144,17 @@ async fn make_all(
     for (req, result) in results {
         match result {
             Ok(id) => {
+                let made = entry(Some(&id), &req.disk, &req.description, "pending");
+                ctx.journal.snapshot(&instance.id, made);
                 done.created
                     .insert(req.disk.volume_id.clone(), just_made(id, &req));
             }
-            Err(_) => {
+            Err(e) => {
+                let failed = entry(None, &req.disk, &req.description, "failed");
+                ctx.journal.snapshot(&instance.id, failed);
+                let resource = &req.disk.volume_id;
+                ctx.journal
+                    .error(Some(&instance.id), "CreateSnapshot", resource, &e.as_aws());
                 outcome.snapshot_errors += 1;
                 done.failed.insert(req.disk.volume_id);
             }
@@ -145,6 +182,8 @@ async fn make_set(
     if ctx.cfg.dry_run {
         for disk in &set.members {
             info!("{}", msg::snapshot_made(kind, disk, None));
+            let planned = entry(None, disk, &set.description, "planned");
+            ctx.journal.snapshot(&instance.id, planned);
             let id = format!("(planned for {})", disk.volume_id);
             let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
             done.created.insert(disk.volume_id.clone(), planned);
@@ -176,6 +215,8 @@ async fn make_set(
                     device,
                 };
                 info!("{}", msg::snapshot_made(kind, &disk, Some(snapshot_id)));
+                let made = entry(Some(snapshot_id), &disk, &set.description, "pending");
+                ctx.journal.snapshot(&instance.id, made);
                 let snap = member(snapshot_id.clone(), volume_id, member_tags(volume_id));
                 done.created.insert(volume_id.clone(), snap);
             }
@@ -187,6 +228,13 @@ async fn make_set(
         }
         Err(e) => {
             critical!("{}", msg::set_failed(kind, &instance.id, &e.to_string()));
+            let id = &instance.id;
+            ctx.journal
+                .error(Some(id), "CreateSnapshots", id, &e.as_aws());
+            for disk in &set.members {
+                let failed = entry(None, disk, &set.description, "failed");
+                ctx.journal.snapshot(id, failed);
+            }
             outcome.snapshot_errors += 1;
             done.set_failed = true;
             done.failed

@@ -473,6 +473,39 @@ pub fn seeded_snapshot_ids(seeded: &Value, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// A Prometheus text file read by the Prometheus client library's own parser: one entry per
+/// sample, `{"name": ..., "labels": {...}, "value": ...}`.
+pub fn parse_metrics(path: &Path) -> Vec<Value> {
+    let script = "import json, sys\n\
+from prometheus_client.parser import text_string_to_metric_families\n\
+out = [{'name': s.name, 'labels': s.labels, 'value': s.value}\n\
+       for f in text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples]\n\
+print(json.dumps(out))\n";
+    let out = Command::new(python())
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The value of one metric in parsed samples.
+pub fn metric(samples: &[Value], name: &str) -> f64 {
+    let found = samples.iter().find(|s| s["name"] == name);
+    found.unwrap_or_else(|| panic!("no {name} in {samples:?}"))["value"]
+        .as_f64()
+        .unwrap()
+}
+
 /// The ids of snapshots as ec2lab lists them.
 pub fn snapshot_ids(snaps: &[Value]) -> std::collections::BTreeSet<String> {
     snaps

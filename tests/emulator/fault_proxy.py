@@ -17,6 +17,7 @@ A rule: {"action": "CreateSnapshot",   # EC2 Action it applies to ("*" for any)
          "delay": 0.5,                 # seconds to wait before answering
          "status": 503, "code": "RequestLimitExceeded", "message": "...",   # answer an error
          "rewrite": [["<name>stopped</name>", "<name>stopping</name>"]],     # edit the answer
+         "rewrite_re": [["(snap-1</snapshotId>.*?<status>)completed", "\\1pending"]],  # by regex
          "page_size": 10}              # serve a Describe* list in pages of this size (NextToken)
 Requests are counted by Action whatever the rules do.
 
@@ -29,6 +30,7 @@ Where moto differs from AWS, the proxy makes the answers AWS's:
 import argparse
 import http.client
 import json
+import re
 import sys
 import threading
 import time
@@ -242,6 +244,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = dummy_copy_volumes(answer)
         for old, new in rule.get("rewrite", []):
             answer = answer.replace(old.encode(), new.encode())
+        for pattern, new in rule.get("rewrite_re", []):
+            answer = re.sub(pattern.encode(), new.encode(), answer, flags=re.DOTALL)
         dropped = ("content-length", "transfer-encoding", "connection", "date", "server")
         return status, [(k, v) for k, v in headers if k.lower() not in dropped], answer
 

@@ -1,0 +1,246 @@
+//! The freshness check (`--check-max-age N UNIT`): read-only, for Nagios, Icinga, Zabbix, Sensu or
+//! a cron `||`. Does every selected volume have a `completed` snapshot younger than N? One status
+//! line in the monitoring-plugin convention, exit 0 OK, 2 CRITICAL, 3 UNKNOWN.
+
+use crate::config::Config;
+use crate::ec2::Ec2;
+use crate::fetch;
+use crate::journal::Journal;
+use crate::model::{matches_all, SnapshotState};
+use crate::outcome::Outcome;
+use crate::plan;
+use crate::shutdown::Shutdown;
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use tracing::debug;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Critical,
+    Unknown,
+}
+
+impl Status {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Critical => "CRITICAL",
+            Status::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One selected volume and the age of its newest completed snapshot (`None`: it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeAge {
+    pub volume_id: String,
+    pub instance_id: String,
+    pub name: String,
+    pub device: String,
+    pub age_secs: Option<i64>,
+}
+
+/// `45m`, `31h`, `12d`.
+pub fn human(secs: i64) -> String {
+    match secs {
+        s if s < 3_600 => format!("{}m", s / 60),
+        s if s < 7 * 86_400 => format!("{}h", s / 3_600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// The status line of an unknown result.
+pub fn unknown(reason: &str) -> String {
+    format!("EC2SNAP UNKNOWN - {reason}")
+}
+
+/// The status and its line, e.g. `EC2SNAP CRITICAL - 1 of 3 volumes stale: vol-.. (i-.. web1
+/// /dev/sdb) 31h | volumes=3 stale=1 oldest=111600s`.
+pub fn evaluate(volumes: &[VolumeAge], max_age_secs: i64) -> (Status, String) {
+    if volumes.is_empty() {
+        return (Status::Unknown, unknown("no volume selected"));
+    }
+    let stale: Vec<&VolumeAge> = volumes
+        .iter()
+        .filter(|v| v.age_secs.is_none_or(|a| a > max_age_secs))
+        .collect();
+    let oldest = volumes.iter().filter_map(|v| v.age_secs).max();
+    let perf = format!(
+        "volumes={} stale={} oldest={}s",
+        volumes.len(),
+        stale.len(),
+        oldest.unwrap_or(0)
+    );
+    if stale.is_empty() {
+        let line = format!(
+            "EC2SNAP OK - {} volumes, newest snapshots at most {} old | {perf}",
+            volumes.len(),
+            human(oldest.unwrap_or(0))
+        );
+        return (Status::Ok, line);
+    }
+    let list: Vec<String> = stale
+        .iter()
+        .map(|v| {
+            let age = v.age_secs.map(human).unwrap_or_else(|| "none".into());
+            format!(
+                "{} ({} {} {}) {age}",
+                v.volume_id, v.instance_id, v.name, v.device
+            )
+        })
+        .collect();
+    let line = format!(
+        "EC2SNAP {} - {} of {} volumes stale: {} | {perf}",
+        Status::Critical.name(),
+        stale.len(),
+        volumes.len(),
+        list.join(", ")
+    );
+    (Status::Critical, line)
+}
+
+/// The check against AWS: the same Describe calls as a run (instances, then the volumes'
+/// snapshots), nothing else. `Err` is UNKNOWN.
+pub async fn check(
+    cfg: &Config,
+    max_age_secs: i64,
+    shutdown: &Shutdown,
+) -> Result<(Status, String)> {
+    let now = Utc::now();
+    let work = async {
+        let ec2 = Ec2::connect(&cfg.aws).await?;
+        let (mut outcome, journal) = (Outcome::default(), Journal::default());
+        let instances =
+            fetch::select_instances(&ec2, &cfg.selection, &mut outcome, &journal).await?;
+        if outcome.has_errors() {
+            bail!(
+                "{} instance(s) given with -i not found",
+                outcome.snapshot_errors
+            );
+        }
+        if instances.is_empty() {
+            bail!("no instance selected");
+        }
+        let processed = match cfg.limit {
+            Some(n) => &instances[..n.min(instances.len())],
+            None => &instances[..],
+        };
+        let disks: Vec<(&crate::model::Instance, &crate::model::Disk)> = processed
+            .iter()
+            .flat_map(|i| {
+                plan::disks_to_snapshot(i, cfg.no_root_device)
+                    .into_iter()
+                    .map(move |d| (i, d))
+            })
+            .collect();
+        let volumes = fetch::unique_volumes(disks.iter().map(|(_, d)| *d));
+        let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
+        Ok(ages(&disks, &snapshots, cfg, now))
+    };
+    let volumes = match shutdown.race(work).await {
+        Ok(result) => result?,
+        Err(sig) => bail!("interrupted by {}", sig.name()),
+    };
+    for v in &volumes {
+        let age = v.age_secs.map(human).unwrap_or_else(|| "none".into());
+        debug!(
+            "{} ({} {} {}): newest completed snapshot {age}",
+            v.volume_id, v.instance_id, v.name, v.device
+        );
+    }
+    Ok(evaluate(&volumes, max_age_secs))
+}
+
+/// The newest completed snapshot's age of each volume, each volume once.
+fn ages(
+    disks: &[(&crate::model::Instance, &crate::model::Disk)],
+    snapshots: &[crate::model::Snapshot],
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Vec<VolumeAge> {
+    let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for s in snapshots {
+        if s.state == SnapshotState::Completed && matches_all(&cfg.snap_filter, &s.tags) {
+            let t = newest.entry(s.volume_id.as_str()).or_insert(s.start_time);
+            *t = (*t).max(s.start_time);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    disks
+        .iter()
+        .filter(|(_, d)| seen.insert(d.volume_id.clone()))
+        .map(|(i, d)| VolumeAge {
+            volume_id: d.volume_id.clone(),
+            instance_id: i.id.clone(),
+            name: i.name().to_string(),
+            device: d.device.clone(),
+            age_secs: newest
+                .get(d.volume_id.as_str())
+                .map(|t| (now - *t).num_seconds().max(0)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vol(id: &str, age: Option<i64>) -> VolumeAge {
+        VolumeAge {
+            volume_id: id.into(),
+            instance_id: "i-1".into(),
+            name: "web1".into(),
+            device: "/dev/sdb".into(),
+            age_secs: age,
+        }
+    }
+
+    #[test]
+    fn status_lines() {
+        let h = 3_600;
+        // (volumes, expected status, expected line)
+        let cases = vec![
+            (
+                vec![vol("vol-a", Some(3 * h)), vol("vol-b", Some(h / 2))],
+                Status::Ok,
+                "EC2SNAP OK - 2 volumes, newest snapshots at most 3h old | volumes=2 stale=0 oldest=10800s",
+            ),
+            (
+                vec![vol("vol-a", Some(31 * h)), vol("vol-b", None), vol("vol-c", Some(h))],
+                Status::Critical,
+                "EC2SNAP CRITICAL - 2 of 3 volumes stale: vol-a (i-1 web1 /dev/sdb) 31h, vol-b (i-1 web1 /dev/sdb) none | volumes=3 stale=2 oldest=111600s",
+            ),
+            (vec![], Status::Unknown, "EC2SNAP UNKNOWN - no volume selected"),
+            (
+                vec![vol("vol-a", Some(24 * h))],
+                Status::Ok,
+                "EC2SNAP OK - 1 volumes, newest snapshots at most 24h old | volumes=1 stale=0 oldest=86400s",
+            ),
+        ];
+        for (volumes, status, line) in cases {
+            assert_eq!(evaluate(&volumes, 24 * h), (status, line.to_string()));
+        }
+    }
+
+    #[test]
+    fn ages_read_like_a_person_would() {
+        for (secs, want) in [
+            (59, "0m"),
+            (2_700, "45m"),
+            (111_600, "31h"),
+            (700_000, "8d"),
+        ] {
+            assert_eq!(human(secs), want);
+        }
+    }
+}

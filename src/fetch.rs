@@ -1,0 +1,149 @@
+//! Reading what a run (or a check) works on: the selected instances, the snapshots of their
+//! volumes, and the volumes' tags, in as few Describe calls as EC2 allows.
+
+use crate::config::{Config, Selection};
+use crate::ec2::{AwsError, Ec2};
+use crate::journal::Journal;
+use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
+use crate::outcome::Outcome;
+use crate::plan;
+use crate::retention::{self, Set};
+use crate::select;
+use anyhow::Result;
+use std::collections::{HashMap, HashSet};
+use tracing::{debug, error};
+
+/// What retention looks at: per volume, the snapshots without the set tag that pass
+/// `--snap-filter`; per instance, its sets (`--consistent`) whose members all pass it.
+#[derive(Default)]
+pub struct Listed {
+    pub by_volume: HashMap<String, Vec<Snapshot>>,
+    pub sets: HashMap<String, Vec<Set>>,
+    /// `--copy-to`: every listed snapshot of each processed volume that passes `--snap-filter`,
+    /// set members included.
+    pub for_copies: HashMap<String, Vec<Snapshot>>,
+}
+
+/// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
+/// volume id. With it: every snapshot this account owns, in pages, so that a set is found whole,
+/// members of volumes detached since included. Set members are pruned only by set rules, so only
+/// by `--consistent` runs.
+pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance]) -> Result<Listed> {
+    let mut listed = Listed::default();
+    if !cfg.retention.is_enabled() && cfg.copy.is_none() {
+        return Ok(listed);
+    }
+    let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
+    let all = if cfg.consistent {
+        ec2.own_snapshots().await?
+    } else {
+        ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
+    };
+    let volumes: HashSet<String> = volumes.into_iter().collect();
+    if cfg.copy.is_some() {
+        for snap in &all {
+            if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
+                listed
+                    .for_copies
+                    .entry(snap.volume_id.clone())
+                    .or_default()
+                    .push(snap.clone());
+            }
+        }
+    }
+    let (loose, sets) = retention::group_sets(all);
+    for snap in loose {
+        if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
+            listed
+                .by_volume
+                .entry(snap.volume_id.clone())
+                .or_default()
+                .push(snap);
+        }
+    }
+    if cfg.consistent {
+        let ids: HashSet<&str> = processed.iter().map(|i| i.id.as_str()).collect();
+        for set in retention::sets_matching(sets, &cfg.snap_filter) {
+            let instance = plan::set_instance(&set.id);
+            if ids.contains(instance) {
+                listed
+                    .sets
+                    .entry(instance.to_string())
+                    .or_default()
+                    .push(set);
+            }
+        }
+    }
+    Ok(listed)
+}
+
+/// Volume tags are needed to tag the snapshots of a real run, and in a dry run with `-d` to know
+/// whether the planned snapshots pass `--snap-filter` (they then count among the newest).
+pub async fn prefetch_volume_tags(
+    ec2: &Ec2,
+    cfg: &Config,
+    processed: &[Instance],
+) -> Result<HashMap<String, Tags>> {
+    // With --consistent, EC2 copies the volumes' tags itself (CopyTagsFromSource).
+    let filter_check = cfg.retention.keep_last > 0 && !cfg.snap_filter.is_empty();
+    let needed = if cfg.consistent {
+        cfg.dry_run && filter_check
+    } else {
+        !cfg.dry_run || filter_check
+    };
+    if cfg.no_snap || !needed {
+        return Ok(HashMap::new());
+    }
+    let volumes = unique_volumes(
+        processed
+            .iter()
+            .flat_map(|i| plan::disks_to_snapshot(i, cfg.no_root_device)),
+    );
+    ec2.volume_tags(&volumes).await
+}
+
+/// The union of `-i` ids and `-t` matches; unknown ids are logged and counted.
+pub async fn select_instances(
+    ec2: &Ec2,
+    selection: &Selection,
+    outcome: &mut Outcome,
+    journal: &Journal,
+) -> Result<Vec<Instance>> {
+    let (by_ids, by_tags, patterns) = match selection {
+        Selection::All => (ec2.all_instances().await?, vec![], vec![]),
+        Selection::Some { ids, tags } => {
+            let by_ids = if ids.is_empty() {
+                vec![]
+            } else {
+                ec2.instances_by_ids(ids).await?
+            };
+            for id in select::missing_ids(ids, &by_ids) {
+                error!("Instance {id} not found");
+                outcome.snapshot_errors += 1;
+                let missing = AwsError {
+                    code: Some("InvalidInstanceID.NotFound".into()),
+                    message: format!("Instance {id} not found"),
+                };
+                journal.error(None, "DescribeInstances", &id, &missing);
+            }
+            let by_tags = if tags.is_empty() {
+                vec![]
+            } else {
+                ec2.instances_by_tags(tags).await?
+            };
+            (by_ids, by_tags, tags.clone())
+        }
+    };
+    let selected = select::finalize(by_ids, by_tags, &patterns);
+    for (id, state) in &selected.skipped {
+        debug!("Skipping instance {id}: it is {state}");
+    }
+    Ok(selected.instances)
+}
+
+pub fn unique_volumes<'a>(disks: impl Iterator<Item = &'a Disk>) -> Vec<String> {
+    let mut v: Vec<String> = disks.map(|d| d.volume_id.clone()).collect();
+    v.sort();
+    v.dedup();
+    v
+}

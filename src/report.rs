@@ -1,0 +1,280 @@
+//! The JSON run report (`--report`) and the Prometheus metrics (`--metrics-file`): their shape,
+//! built from the journal and the outcome, and written atomically.
+
+use crate::journal::{ErrorEntry, InstanceEntry};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    pub instances: usize,
+    pub snapshots_made: usize,
+    pub snapshot_errors: usize,
+    pub deleted: usize,
+    pub deletion_errors: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: &'static str,
+    pub dry_run: bool,
+    pub started: String,
+    pub finished: String,
+    pub exit_code: u8,
+    pub region: Option<String>,
+    pub instances: Vec<InstanceEntry>,
+    /// Errors that belong to no instance (an `-i` id not found, a set-up failure).
+    pub errors: Vec<ErrorEntry>,
+    pub totals: Totals,
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The report of a run. In a dry run the lists say what the run would do, and the totals of made
+/// and deleted snapshots are 0.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    dry_run: bool,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    exit_code: u8,
+    region: Option<String>,
+    instances: Vec<InstanceEntry>,
+    errors: Vec<ErrorEntry>,
+    counted: (usize, usize),
+) -> Report {
+    let made = instances
+        .iter()
+        .flat_map(|i| &i.snapshots)
+        .filter(|s| s.id.is_some())
+        .count();
+    let deleted = if dry_run {
+        0
+    } else {
+        instances.iter().map(|i| i.deleted.len()).sum()
+    };
+    let totals = Totals {
+        instances: instances.len(),
+        snapshots_made: made,
+        snapshot_errors: counted.0,
+        deleted,
+        deletion_errors: counted.1,
+    };
+    Report {
+        version: env!("CARGO_PKG_VERSION"),
+        dry_run,
+        started: time(started),
+        finished: time(finished),
+        exit_code,
+        region,
+        instances,
+        errors,
+        totals,
+    }
+}
+
+/// What the metrics say about one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub finished: f64,
+    /// This run's end when it succeeded (a real run, exit 0); else the previous file's value.
+    pub last_success: Option<f64>,
+    pub duration: f64,
+    pub exit_code: u8,
+    pub totals: (usize, usize, usize, usize),
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the exposition format wants.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The text exposition format for node_exporter's textfile collector.
+pub fn metrics(job: &str, s: &Sample) -> String {
+    let job = label(job);
+    let rows: [(&str, &str, f64); 8] = [
+        (
+            "ec2snap_last_run_timestamp_seconds",
+            "When the last run ended (Unix time).",
+            s.finished,
+        ),
+        (
+            "ec2snap_last_success_timestamp_seconds",
+            "When the last real run that exited 0 ended (Unix time; 0: never).",
+            s.last_success.unwrap_or(0.0),
+        ),
+        (
+            "ec2snap_run_duration_seconds",
+            "How long the last run took.",
+            s.duration,
+        ),
+        (
+            "ec2snap_exit_code",
+            "Exit code of the last run.",
+            f64::from(s.exit_code),
+        ),
+        (
+            "ec2snap_snapshots_created",
+            "Snapshots made by the last run.",
+            s.totals.0 as f64,
+        ),
+        (
+            "ec2snap_snapshot_errors",
+            "Snapshot, stop and start errors of the last run.",
+            s.totals.1 as f64,
+        ),
+        (
+            "ec2snap_snapshots_deleted",
+            "Snapshots deleted by the last run.",
+            s.totals.2 as f64,
+        ),
+        (
+            "ec2snap_deletion_errors",
+            "Deletion errors of the last run.",
+            s.totals.3 as f64,
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in rows {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{job=\"{job}\"}} {value}\n"
+        ));
+    }
+    out
+}
+
+/// `ec2snap_last_success_timestamp_seconds` for this job in a previous metrics file.
+pub fn previous_success(text: &str, job: &str) -> Option<f64> {
+    let prefix = format!(
+        "ec2snap_last_success_timestamp_seconds{{job=\"{}\"}} ",
+        label(job)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| *v > 0.0)
+}
+
+/// Writes `contents` to `path` atomically: a temporary file beside it, then a rename, so that a
+/// reader (node_exporter, a monitoring check) never sees half a file.
+pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ec2snap".into());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::SnapshotEntry;
+    use chrono::TimeZone;
+
+    #[test]
+    fn metrics_text_and_carry_over() {
+        let s = Sample {
+            finished: 1_764_120_000.5,
+            last_success: None,
+            duration: 12.25,
+            exit_code: 2,
+            totals: (3, 1, 4, 0),
+        };
+        let text = metrics("Name=front*", &s);
+        assert!(
+            text.contains(
+                "# TYPE ec2snap_exit_code gauge\nec2snap_exit_code{job=\"Name=front*\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("ec2snap_last_success_timestamp_seconds{job=\"Name=front*\"} 0\n"));
+        assert_eq!(text.matches("# HELP ").count(), 8);
+        assert_eq!(
+            previous_success(&text, "Name=front*"),
+            None,
+            "0 means never"
+        );
+        let ok = metrics(
+            "a\"b",
+            &Sample {
+                last_success: Some(1_764_000_000.0),
+                ..s.clone()
+            },
+        );
+        assert!(ok.contains("{job=\"a\\\"b\"}"), "{ok}");
+        assert_eq!(previous_success(&ok, "a\"b"), Some(1_764_000_000.0));
+        assert_eq!(previous_success(&ok, "other"), None);
+    }
+
+    #[test]
+    fn totals_of_a_report() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 26, 2, 30, 0).unwrap();
+        let snap = |id: Option<&str>| SnapshotEntry {
+            id: id.map(String::from),
+            volume: "vol-1".into(),
+            device: "/dev/sdb".into(),
+            description: "d".into(),
+            state: "pending".into(),
+        };
+        let inst = InstanceEntry {
+            id: "i-1".into(),
+            name: "web".into(),
+            state: "running".into(),
+            cold: false,
+            snapshots: vec![snap(Some("snap-1")), snap(None)],
+            deleted: vec![crate::journal::DeletedEntry {
+                id: "snap-0".into(),
+                volume: "vol-1".into(),
+                start_time: "x".into(),
+                reason: "age",
+            }],
+            errors: vec![],
+        };
+        let r = build(
+            false,
+            t,
+            t,
+            2,
+            Some("eu-west-1".into()),
+            vec![inst.clone()],
+            vec![],
+            (1, 0),
+        );
+        assert_eq!(
+            r.totals,
+            Totals {
+                instances: 1,
+                snapshots_made: 1,
+                snapshot_errors: 1,
+                deleted: 1,
+                deletion_errors: 0
+            }
+        );
+        assert_eq!(r.started, "2026-11-26T02:30:00.000Z");
+        let dry = build(true, t, t, 0, None, vec![inst], vec![], (0, 0));
+        assert_eq!(dry.totals.deleted, 0);
+        let json = serde_json::to_value(&dry).unwrap();
+        assert_eq!(
+            json["instances"][0]["snapshots"][1]["id"],
+            serde_json::Value::Null
+        );
+        assert_eq!(json["instances"][0]["deleted"][0]["reason"], "age");
+    }
+}
