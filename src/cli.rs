@@ -162,6 +162,10 @@ pub struct Cli {
     #[arg(long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub check_max_age: Vec<String>,
 
+    /// In a dry run, do not send the calls of a real run with DryRun=true to check permissions
+    #[arg(long = "no-permission-check")]
+    pub no_permission_check: bool,
+
     /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
     #[arg(long = "no-stop-tag")]

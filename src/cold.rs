@@ -4,11 +4,12 @@
 
 use crate::config::Config;
 use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Ec2};
+use crate::ec2::{AwsError, Ec2, Write};
 use crate::log::critical;
 use crate::messages as msg;
 use crate::model::{Instance, InstanceState, SnapshotKind};
 use crate::outcome::Outcome;
+use crate::permissions;
 use crate::plan::Plan;
 use crate::recovery::{self, Here, Mark, Verdict, STOP_TAG};
 use crate::shutdown::{Shutdown, Signal};
@@ -42,6 +43,10 @@ pub async fn cycle(
     let mut done = Done::default();
     info!("{}", ctx.line(msg::GOING_DOWN, id));
     if ctx.cfg.dry_run {
+        if ctx.cfg.permission_check {
+            let refused = permissions::check(ctx, &ctx.ec2, &Write::StopInstances(id), id).await;
+            permissions::count(refused, outcome, false);
+        }
         snapshot::make(
             ctx,
             SnapshotKind::Cold,
@@ -53,6 +58,10 @@ pub async fn cycle(
         )
         .await;
         info!("{}", ctx.line(msg::GOING_UP, id));
+        if ctx.cfg.permission_check {
+            let refused = permissions::check(ctx, &ctx.ec2, &Write::StartInstances(id), id).await;
+            permissions::count(refused, outcome, false);
+        }
         return Some(done);
     }
     let marked = ctx.cfg.stop_tag && mark(&ctx.ec2, id, ctx.cfg.timeout).await;

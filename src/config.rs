@@ -45,6 +45,8 @@ pub struct Config {
     pub copy: Option<CopyPolicy>,
     /// `--check-max-age`, in seconds: the read-only freshness check instead of a run.
     pub check_max_age: Option<i64>,
+    /// A dry run checks each change's permission with `DryRun=true` (`--no-permission-check`).
+    pub permission_check: bool,
 }
 
 /// The metrics' job label: `--metrics-job`, else the selection as given, e.g. `Name=front*`,
@@ -312,6 +314,7 @@ impl Config {
             consistent: cli.consistent,
             copy,
             check_max_age,
+            permission_check: !cli.no_permission_check,
         })
     }
 }

@@ -143,6 +143,45 @@ fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> {
     })
 }
 
+/// A call that changes something, described for its permission check (sent with `DryRun=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write<'a> {
+    CreateSnapshot {
+        volume_id: &'a str,
+        description: &'a str,
+        tags: &'a Tags,
+    },
+    CreateSnapshots {
+        instance_id: &'a str,
+        exclude_boot: bool,
+        description: &'a str,
+        tags: &'a Tags,
+    },
+    DeleteSnapshot(&'a str),
+    StopInstances(&'a str),
+    StartInstances(&'a str),
+    CopySnapshot {
+        source_region: &'a str,
+        source_id: &'a str,
+        tags: &'a Tags,
+        kms_key: Option<&'a str>,
+    },
+}
+
+impl Write<'_> {
+    /// The EC2 action's name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Write::CreateSnapshot { .. } => "CreateSnapshot",
+            Write::CreateSnapshots { .. } => "CreateSnapshots",
+            Write::DeleteSnapshot(_) => "DeleteSnapshot",
+            Write::StopInstances(_) => "StopInstances",
+            Write::StartInstances(_) => "StartInstances",
+            Write::CopySnapshot { .. } => "CopySnapshot",
+        }
+    }
+}
+
 /// Tags given to a snapshot in the call that creates it.
 fn snapshot_tags(tags: &Tags) -> TagSpecification {
     TagSpecification::builder()
@@ -476,6 +515,90 @@ impl Ec2 {
             out.extend(page.snapshots().iter().filter_map(snapshot_of));
         }
         Ok(out)
+    }
+
+    /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
+    /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not).
+    pub async fn dry_run(&self, write: &Write<'_>) -> Result<(), AwsError> {
+        match *write {
+            Write::CreateSnapshot {
+                volume_id,
+                description,
+                tags,
+            } => {
+                self.client
+                    .create_snapshot()
+                    .dry_run(true)
+                    .volume_id(volume_id)
+                    .description(description)
+                    .tag_specifications(snapshot_tags(tags))
+                    .send()
+                    .await?;
+            }
+            Write::CreateSnapshots {
+                instance_id,
+                exclude_boot,
+                description,
+                tags,
+            } => {
+                let spec = aws_sdk_ec2::types::InstanceSpecification::builder()
+                    .instance_id(instance_id)
+                    .exclude_boot_volume(exclude_boot)
+                    .build();
+                self.client
+                    .create_snapshots()
+                    .dry_run(true)
+                    .instance_specification(spec)
+                    .description(description)
+                    .copy_tags_from_source(aws_sdk_ec2::types::CopyTagsFromSource::Volume)
+                    .tag_specifications(snapshot_tags(tags))
+                    .send()
+                    .await?;
+            }
+            Write::DeleteSnapshot(id) => {
+                self.client
+                    .delete_snapshot()
+                    .dry_run(true)
+                    .snapshot_id(id)
+                    .send()
+                    .await?;
+            }
+            Write::StopInstances(id) => {
+                self.client
+                    .stop_instances()
+                    .dry_run(true)
+                    .instance_ids(id)
+                    .send()
+                    .await?;
+            }
+            Write::StartInstances(id) => {
+                self.client
+                    .start_instances()
+                    .dry_run(true)
+                    .instance_ids(id)
+                    .send()
+                    .await?;
+            }
+            Write::CopySnapshot {
+                source_region,
+                source_id,
+                tags,
+                kms_key,
+            } => {
+                let mut call = self
+                    .client
+                    .copy_snapshot()
+                    .dry_run(true)
+                    .source_region(source_region)
+                    .source_snapshot_id(source_id)
+                    .tag_specifications(snapshot_tags(tags));
+                if let Some(key) = kms_key {
+                    call = call.encrypted(true).kms_key_id(key);
+                }
+                call.send().await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {

@@ -16,6 +16,7 @@ mod log;
 mod messages;
 mod model;
 mod outcome;
+mod permissions;
 mod plan;
 mod prune;
 mod recovery;

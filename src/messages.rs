@@ -109,6 +109,11 @@ pub fn deleting_copy(copy_id: &str, disk: &Disk, region: &str) -> String {
     )
 }
 
+/// A dry run's permission check that the real run would fail.
+pub fn permission_refused(action: &str, resource: &str, error: &str) -> String {
+    format!("The real run would be refused: {action} on {resource}: {error}")
+}
+
 pub fn deleting(snapshot_id: &str, disk: &Disk) -> String {
     format!(
         "Deleting snapshot {snapshot_id} ({}|{})",
@@ -218,6 +223,10 @@ mod tests {
                 "Ignoring : error deleting snapshot snap-1 with error E: m",
             ),
             (now_state("i-1", "stopped"), "Instance i-1 now stopped !"),
+            (
+                permission_refused("DeleteSnapshot", "snap-1", "UnauthorizedOperation: no"),
+                "The real run would be refused: DeleteSnapshot on snap-1: UnauthorizedOperation: no",
+            ),
             (
                 copying("snap-1", &d, "us-east-1", Some("snap-2")),
                 "Copying snapshot snap-1 (vol-fa415bfd|/dev/sdb) to us-east-1 - snap-2",

@@ -2,10 +2,12 @@
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
 use crate::ctx::Ctx;
+use crate::ec2::Write;
 use crate::journal::DeletedEntry;
 use crate::messages as msg;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::outcome::Outcome;
+use crate::permissions;
 use crate::plan;
 use crate::retention::{self, Set};
 use crate::snapshot::Done;
@@ -162,7 +164,10 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
     };
     if ctx.cfg.dry_run {
         ctx.journal.deleted(instance_id, gone);
-        return false;
+        // A refused deletion counts as the real one would.
+        let write = Write::DeleteSnapshot(snapshot_id);
+        return ctx.cfg.permission_check
+            && permissions::check(ctx, &ctx.ec2, &write, snapshot_id).await;
     }
     let answer = match ctx
         .shutdown

@@ -5,10 +5,11 @@
 use crate::config::CopyPolicy;
 use crate::copies::{self, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
 use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Ec2};
+use crate::ec2::{AwsError, Ec2, Write};
 use crate::messages as msg;
 use crate::model::{Disk, Instance, Snapshot, SnapshotState};
 use crate::outcome::Outcome;
+use crate::permissions;
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -118,14 +119,24 @@ async fn make_copies(
         description: source.description.clone(),
     };
     if ctx.cfg.dry_run {
-        return jobs
-            .into_iter()
-            .map(|(source, disk)| {
-                info!("{}", msg::copying(&source.id, &disk, &region, None));
-                let planned = format!("(planned copy of {})", source.id);
-                (copy_of(&source, planned), disk)
-            })
-            .collect();
+        let mut planned_copies = Vec::new();
+        for (source, disk) in jobs {
+            info!("{}", msg::copying(&source.id, &disk, &region, None));
+            if ctx.cfg.permission_check {
+                let tags = copies::copy_tags(&source, &source_region);
+                let write = Write::CopySnapshot {
+                    source_region: &source_region,
+                    source_id: &source.id,
+                    tags: &tags,
+                    kms_key: policy.kms_key.as_deref(),
+                };
+                let refused = permissions::check(ctx, dest, &write, &source.id).await;
+                permissions::count(refused, outcome, false);
+            }
+            let planned = format!("(planned copy of {})", source.id);
+            planned_copies.push((copy_of(&source, planned), disk));
+        }
+        return planned_copies;
     }
     let (dest_call, kms) = (Arc::clone(dest), policy.kms_key.clone());
     let results = ctx
@@ -208,7 +219,9 @@ async fn prune_copies(
             async move {
                 info!("{}", msg::deleting_copy(&id, &disk, dest.region()));
                 if ctx.cfg.dry_run {
-                    return false;
+                    let write = Write::DeleteSnapshot(&id);
+                    return ctx.cfg.permission_check
+                        && permissions::check(&ctx, &dest, &write, &id).await;
                 }
                 match ctx.shutdown.race(dest.delete_snapshot(&id)).await {
                     Ok(Ok(())) | Err(_) => false,

@@ -3,12 +3,13 @@
 //! past a deadline.
 
 use crate::ctx::Ctx;
-use crate::ec2::AwsError;
+use crate::ec2::{AwsError, Write};
 use crate::journal::SnapshotEntry;
 use crate::log::critical;
 use crate::messages as msg;
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
 use crate::outcome::Outcome;
+use crate::permissions;
 use crate::plan::{Plan, SetRequest, SnapshotRequest};
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
@@ -124,6 +125,21 @@ async fn make_all(
             done.created
                 .insert(req.disk.volume_id.clone(), just_made(id, req));
         }
+        if ctx.cfg.permission_check {
+            let refused = ctx
+                .calls(requests.to_vec(), |ctx, req: SnapshotRequest| async move {
+                    let write = Write::CreateSnapshot {
+                        volume_id: &req.disk.volume_id,
+                        description: &req.description,
+                        tags: &req.tags,
+                    };
+                    permissions::check(&ctx, &ctx.ec2, &write, &req.disk.volume_id).await
+                })
+                .await;
+            for r in refused {
+                permissions::count(r, outcome, false);
+            }
+        }
         return;
     }
     let results = ctx
@@ -193,6 +209,16 @@ async fn make_set(
             msg::set_made(kind, None, &instance.id, set.members.len())
         );
         done.set = Some(set.set_id.clone());
+        if ctx.cfg.permission_check {
+            let write = Write::CreateSnapshots {
+                instance_id: &instance.id,
+                exclude_boot: ctx.cfg.no_root_device,
+                description: &set.description,
+                tags: &set.tags,
+            };
+            let refused = permissions::check(ctx, &ctx.ec2, &write, &instance.id).await;
+            permissions::count(refused, outcome, false);
+        }
         return;
     }
     let call = ctx.ec2.create_snapshot_set(

@@ -325,6 +325,14 @@ impl Lab {
         self.counted("counts")
     }
 
+    /// The actions sent that change something: not Describe*, not a permission check (DryRun).
+    pub fn writes(&self) -> Vec<String> {
+        self.stats()
+            .into_keys()
+            .filter(|a| !a.starts_with("Describe") && !a.starts_with("DryRun:"))
+            .collect()
+    }
+
     /// `KEYID/region` of each signed request the binary sent, counted.
     pub fn signers(&self) -> BTreeMap<String, u64> {
         self.counted("signers")

@@ -18,7 +18,9 @@ A rule: {"action": "CreateSnapshot",   # EC2 Action it applies to ("*" for any)
          "status": 503, "code": "RequestLimitExceeded", "message": "...",   # answer an error
          "rewrite": [["<name>stopped</name>", "<name>stopping</name>"]],     # edit the answer
          "rewrite_re": [["(snap-1</snapshotId>.*?<status>)completed", "\\1pending"]],  # by regex
-         "page_size": 10}              # serve a Describe* list in pages of this size (NextToken)
+         "page_size": 10,              # serve a Describe* list in pages of this size (NextToken)
+         "match": "snap-123"}          # only requests whose body holds this text
+A request with DryRun=true (a permission check) is counted and matched as "DryRun:<Action>".
 Requests are counted by Action whatever the rules do.
 
 Where moto differs from AWS, the proxy makes the answers AWS's:
@@ -61,11 +63,13 @@ LIST_ELEMENT = {
 }
 
 
-def take_rule(action):
+def take_rule(action, body=b""):
     """The first rule that applies to this request, consuming one of its uses."""
     with LOCK:
         for rule in RULES:
             if rule.get("action", "*") not in ("*", action):
+                continue
+            if rule.get("match") and rule["match"].encode() not in body:
                 continue
             if rule.get("skip", 0) > 0:
                 rule["skip"] -= 1
@@ -190,7 +194,10 @@ class Handler(BaseHTTPRequestHandler):
         if not params:
             params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         action = params.get("Action", ["?"])[0]
-        write = 0 if action.startswith("Describe") else 1
+        # A permission check (DryRun=true) is counted, and matched by rules, as "DryRun:<Action>".
+        if params.get("DryRun", [""])[0].lower() == "true":
+            action = f"DryRun:{action}"
+        write = 0 if action.startswith(("Describe", "DryRun:")) else 1
         with LOCK:
             IN_FLIGHT += 1
             MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
@@ -218,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
             COUNTS[action] = COUNTS.get(action, 0) + 1
             if signer:
                 SIGNERS[signer] = SIGNERS.get(signer, 0) + 1
-        rule = take_rule(action) or {}
+        rule = take_rule(action, body) or {}
         if rule.get("delay"):
             time.sleep(float(rule["delay"]))
         if rule.get("status"):
