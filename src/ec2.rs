@@ -163,9 +163,17 @@ pub enum Write<'a> {
     CopySnapshot {
         source_region: &'a str,
         source_id: &'a str,
+        description: &'a str,
         tags: &'a Tags,
         kms_key: Option<&'a str>,
     },
+}
+
+/// What a changing call answered.
+enum Sent {
+    Snapshot(Option<String>),
+    Set(Vec<(String, String)>),
+    Done,
 }
 
 impl Write<'_> {
@@ -267,34 +275,6 @@ impl Ec2 {
         self.describe_snapshots(Some(vec![filter("tag-key", [tag_key.to_string()])]))
             .await
             .with_context(|| format!("Cannot list the copies in {}", self.region))
-    }
-
-    /// Copies a snapshot of `source_region` into this client's region, tagged in the same call.
-    /// With `kms_key`, the copy is encrypted with it; else an encrypted source stays encrypted
-    /// with this region's default EBS key.
-    pub async fn copy_snapshot(
-        &self,
-        source_region: &str,
-        source_id: &str,
-        description: &str,
-        tags: &Tags,
-        kms_key: Option<&str>,
-    ) -> Result<String, AwsError> {
-        let mut call = self
-            .client
-            .copy_snapshot()
-            .source_region(source_region)
-            .source_snapshot_id(source_id)
-            .description(description)
-            .tag_specifications(snapshot_tags(tags));
-        if let Some(key) = kms_key {
-            call = call.encrypted(true).kms_key_id(key);
-        }
-        let out = call.send().await?;
-        out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
-            code: None,
-            message: "CopySnapshot answered without a snapshot id".into(),
-        })
     }
 
     async fn describe_instances(&self, filters: Vec<Filter>) -> Result<Vec<Instance>, AwsError> {
@@ -441,57 +421,6 @@ impl Ec2 {
         Ok(out)
     }
 
-    /// One snapshot, tagged in the same call so a crash can never leave it untagged.
-    pub async fn create_snapshot(
-        &self,
-        volume_id: &str,
-        description: &str,
-        tags: &Tags,
-    ) -> Result<String, AwsError> {
-        let out = self
-            .client
-            .create_snapshot()
-            .volume_id(volume_id)
-            .description(description)
-            .tag_specifications(snapshot_tags(tags))
-            .send()
-            .await?;
-        out.snapshot_id().map(String::from).ok_or_else(|| AwsError {
-            code: None,
-            message: "CreateSnapshot answered without a snapshot id".into(),
-        })
-    }
-
-    /// Every volume of an instance (its root left out with `exclude_boot`) at one point in time:
-    /// one CreateSnapshots call, each snapshot tagged in the same call with `tags` and, on AWS,
-    /// its volume's own tags (`CopyTagsFromSource=volume`). The `(snapshot id, volume id)` pairs.
-    pub async fn create_snapshot_set(
-        &self,
-        instance_id: &str,
-        exclude_boot: bool,
-        description: &str,
-        tags: &Tags,
-    ) -> Result<Vec<(String, String)>, AwsError> {
-        let spec = aws_sdk_ec2::types::InstanceSpecification::builder()
-            .instance_id(instance_id)
-            .exclude_boot_volume(exclude_boot)
-            .build();
-        let out = self
-            .client
-            .create_snapshots()
-            .instance_specification(spec)
-            .description(description)
-            .copy_tags_from_source(aws_sdk_ec2::types::CopyTagsFromSource::Volume)
-            .tag_specifications(snapshot_tags(tags))
-            .send()
-            .await?;
-        Ok(out
-            .snapshots()
-            .iter()
-            .filter_map(|s| Some((s.snapshot_id()?.to_string(), s.volume_id()?.to_string())))
-            .collect())
-    }
-
     /// Every snapshot this account owns in the region, in pages.
     pub async fn own_snapshots(&self) -> Result<Vec<Snapshot>> {
         self.describe_snapshots(None).await
@@ -517,23 +446,23 @@ impl Ec2 {
         Ok(out)
     }
 
-    /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
-    /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not).
-    pub async fn dry_run(&self, write: &Write<'_>) -> Result<(), AwsError> {
-        match *write {
+    /// Sends a changing call, for real or with `DryRun=true`: the one place each is built, so that
+    /// a permission check asks for exactly what the real run sends.
+    async fn send(&self, write: &Write<'_>, dry_run: bool) -> Result<Sent, AwsError> {
+        let c = &self.client;
+        Ok(match *write {
             Write::CreateSnapshot {
                 volume_id,
                 description,
                 tags,
             } => {
-                self.client
-                    .create_snapshot()
-                    .dry_run(true)
-                    .volume_id(volume_id)
+                let call = c.create_snapshot().dry_run(dry_run).volume_id(volume_id);
+                let out = call
                     .description(description)
                     .tag_specifications(snapshot_tags(tags))
                     .send()
                     .await?;
+                Sent::Snapshot(out.snapshot_id().map(String::from))
             }
             Write::CreateSnapshots {
                 instance_id,
@@ -545,82 +474,153 @@ impl Ec2 {
                     .instance_id(instance_id)
                     .exclude_boot_volume(exclude_boot)
                     .build();
-                self.client
+                let out = c
                     .create_snapshots()
-                    .dry_run(true)
+                    .dry_run(dry_run)
                     .instance_specification(spec)
                     .description(description)
                     .copy_tags_from_source(aws_sdk_ec2::types::CopyTagsFromSource::Volume)
                     .tag_specifications(snapshot_tags(tags))
                     .send()
                     .await?;
+                let pairs = out.snapshots().iter().filter_map(|s| {
+                    Some((s.snapshot_id()?.to_string(), s.volume_id()?.to_string()))
+                });
+                Sent::Set(pairs.collect())
             }
             Write::DeleteSnapshot(id) => {
-                self.client
-                    .delete_snapshot()
-                    .dry_run(true)
-                    .snapshot_id(id)
-                    .send()
-                    .await?;
+                let call = c.delete_snapshot().dry_run(dry_run).snapshot_id(id);
+                call.send().await?;
+                Sent::Done
             }
             Write::StopInstances(id) => {
-                self.client
-                    .stop_instances()
-                    .dry_run(true)
+                c.stop_instances()
+                    .dry_run(dry_run)
                     .instance_ids(id)
                     .send()
                     .await?;
+                Sent::Done
             }
             Write::StartInstances(id) => {
-                self.client
-                    .start_instances()
-                    .dry_run(true)
+                c.start_instances()
+                    .dry_run(dry_run)
                     .instance_ids(id)
                     .send()
                     .await?;
+                Sent::Done
             }
             Write::CopySnapshot {
                 source_region,
                 source_id,
+                description,
                 tags,
                 kms_key,
             } => {
-                let mut call = self
-                    .client
+                let mut call = c
                     .copy_snapshot()
-                    .dry_run(true)
+                    .dry_run(dry_run)
                     .source_region(source_region)
                     .source_snapshot_id(source_id)
+                    .description(description)
                     .tag_specifications(snapshot_tags(tags));
                 if let Some(key) = kms_key {
                     call = call.encrypted(true).kms_key_id(key);
                 }
-                call.send().await?;
+                Sent::Snapshot(call.send().await?.snapshot_id().map(String::from))
             }
+        })
+    }
+
+    /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
+    /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not).
+    pub async fn dry_run(&self, write: &Write<'_>) -> Result<(), AwsError> {
+        self.send(write, true).await.map(|_| ())
+    }
+
+    /// A call that answers with a new snapshot's id.
+    async fn new_snapshot(&self, write: &Write<'_>) -> Result<String, AwsError> {
+        match self.send(write, false).await? {
+            Sent::Snapshot(Some(id)) => Ok(id),
+            _ => Err(AwsError {
+                code: None,
+                message: format!("{} answered without a snapshot id", write.action()),
+            }),
         }
-        Ok(())
+    }
+
+    /// One snapshot, tagged in the same call so a crash can never leave it untagged.
+    pub async fn create_snapshot(
+        &self,
+        volume_id: &str,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<String, AwsError> {
+        self.new_snapshot(&Write::CreateSnapshot {
+            volume_id,
+            description,
+            tags,
+        })
+        .await
+    }
+
+    /// Every volume of an instance (its root left out with `exclude_boot`) at one point in time:
+    /// one CreateSnapshots call, each snapshot tagged in the same call with `tags` and, on AWS,
+    /// its volume's own tags (`CopyTagsFromSource=volume`). The `(snapshot id, volume id)` pairs.
+    pub async fn create_snapshot_set(
+        &self,
+        instance_id: &str,
+        exclude_boot: bool,
+        description: &str,
+        tags: &Tags,
+    ) -> Result<Vec<(String, String)>, AwsError> {
+        let write = Write::CreateSnapshots {
+            instance_id,
+            exclude_boot,
+            description,
+            tags,
+        };
+        match self.send(&write, false).await? {
+            Sent::Set(pairs) => Ok(pairs),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Copies a snapshot of `source_region` into this client's region, tagged in the same call.
+    /// With `kms_key`, the copy is encrypted with it; else an encrypted source stays encrypted
+    /// with this region's default EBS key.
+    pub async fn copy_snapshot(
+        &self,
+        source_region: &str,
+        source_id: &str,
+        description: &str,
+        tags: &Tags,
+        kms_key: Option<&str>,
+    ) -> Result<String, AwsError> {
+        self.new_snapshot(&Write::CopySnapshot {
+            source_region,
+            source_id,
+            description,
+            tags,
+            kms_key,
+        })
+        .await
     }
 
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
-        self.client
-            .delete_snapshot()
-            .snapshot_id(snapshot_id)
-            .send()
-            .await?;
-        Ok(())
+        self.send(&Write::DeleteSnapshot(snapshot_id), false)
+            .await
+            .map(|_| ())
     }
 
     pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.client.stop_instances().instance_ids(id).send().await?;
-        Ok(())
+        self.send(&Write::StopInstances(id), false)
+            .await
+            .map(|_| ())
     }
 
     pub async fn start_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.client
-            .start_instances()
-            .instance_ids(id)
-            .send()
-            .await?;
-        Ok(())
+        self.send(&Write::StartInstances(id), false)
+            .await
+            .map(|_| ())
     }
 }

@@ -127,6 +127,7 @@ async fn make_copies(
                 let write = Write::CopySnapshot {
                     source_region: &source_region,
                     source_id: &source.id,
+                    description: &source.description,
                     tags: &tags,
                     kms_key: policy.kms_key.as_deref(),
                 };
