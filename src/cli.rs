@@ -162,6 +162,18 @@ pub struct Cli {
     #[arg(long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub check_max_age: Vec<String>,
 
+    /// Wait until each new snapshot is completed before applying retention to its volume
+    #[arg(long = "wait")]
+    pub wait: bool,
+
+    /// With --wait: how long to wait at most, in seconds (default 7200)
+    #[arg(long = "wait-timeout", value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
+
+    /// With --wait: seconds between two polls of the pending snapshots (default 15)
+    #[arg(long = "wait-interval", value_name = "SECONDS")]
+    pub wait_interval: Option<u64>,
+
     /// In a dry run, do not send the calls of a real run with DryRun=true to check permissions
     #[arg(long = "no-permission-check")]
     pub no_permission_check: bool,

@@ -47,6 +47,35 @@ pub struct Config {
     pub check_max_age: Option<i64>,
     /// A dry run checks each change's permission with `DryRun=true` (`--no-permission-check`).
     pub permission_check: bool,
+    /// `--wait`: retention for a volume only once its new snapshot is completed.
+    pub wait: Option<WaitPolicy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitPolicy {
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+fn wait_policy(cli: &Cli) -> Result<Option<WaitPolicy>> {
+    if !cli.wait {
+        if cli.wait_timeout.is_some() || cli.wait_interval.is_some() {
+            bail!("--wait-timeout and --wait-interval go with --wait");
+        }
+        return Ok(None);
+    }
+    let timeout = cli.wait_timeout.unwrap_or(7_200);
+    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout) {
+        bail!("--wait-timeout must be from 1 to {MAX_TIMEOUT_SECS} seconds (here {timeout})");
+    }
+    let interval = cli.wait_interval.unwrap_or(15);
+    if !(1..=3_600).contains(&interval) {
+        bail!("--wait-interval must be from 1 to 3600 seconds (here {interval})");
+    }
+    Ok(Some(WaitPolicy {
+        timeout: Duration::from_secs(timeout),
+        interval: Duration::from_secs(interval),
+    }))
 }
 
 /// The metrics' job label: `--metrics-job`, else the selection as given, e.g. `Name=front*`,
@@ -315,6 +344,7 @@ impl Config {
             copy,
             check_max_age,
             permission_check: !cli.no_permission_check,
+            wait: wait_policy(cli)?,
         })
     }
 }
@@ -420,6 +450,15 @@ mod tests {
                 "--copy-to takes a region name",
             ),
             (&["--copy-keep", "2", "-i", "i-1"], "go with --copy-to"),
+            (&["--wait-timeout", "9", "-i", "i-1"], "go with --wait"),
+            (
+                &["--wait", "--wait-timeout", "0", "-i", "i-1"],
+                "--wait-timeout must be",
+            ),
+            (
+                &["--wait", "--wait-interval", "99999", "-i", "i-1"],
+                "--wait-interval must be",
+            ),
             (
                 &[
                     "--check-max-age",

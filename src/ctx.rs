@@ -7,6 +7,7 @@ use crate::journal::Journal;
 use crate::messages as msg;
 use crate::model::Tags;
 use crate::shutdown::Shutdown;
+use crate::waiter::Waiter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -15,12 +16,14 @@ use tokio::task::JoinSet;
 
 pub struct Ctx {
     pub cfg: Config,
-    pub ec2: Ec2,
+    pub ec2: Arc<Ec2>,
     pub shutdown: Shutdown,
     /// Tags of the volumes to snapshot, fetched in batches up front (see `run`).
     pub volume_tags: HashMap<String, Tags>,
     /// What the run did, for `--report` and `--metrics-file`.
     pub journal: Arc<Journal>,
+    /// `--wait`: the snapshots being waited for.
+    pub waiter: Arc<Waiter>,
     /// `--parallel` permits shared by every CreateSnapshot and DeleteSnapshot of the run, so that
     /// the last instances of a run can use the calls the finished ones no longer need.
     permits: Semaphore,
@@ -37,10 +40,11 @@ impl Ctx {
         let permits = Semaphore::new(cfg.parallel);
         Ctx {
             cfg,
-            ec2,
+            ec2: Arc::new(ec2),
             shutdown,
             volume_tags,
             journal,
+            waiter: Arc::new(Waiter::default()),
             permits,
         }
     }

@@ -422,6 +422,36 @@ impl Ec2 {
     }
 
     /// Every snapshot this account owns in the region, in pages.
+    /// The state and EC2's `Progress` (e.g. `40%`) of these snapshots, in batches (a filter: a
+    /// snapshot gone meanwhile is just missing).
+    pub async fn snapshot_progress(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(String, SnapshotState, String)>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let mut pages = self
+                .client
+                .describe_snapshots()
+                .owner_ids("self")
+                .filters(filter("snapshot-id", chunk.iter().cloned()))
+                .max_results(SNAPSHOT_PAGE)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map_err(AwsError::from)
+                    .context("Cannot look at the pending snapshots")?;
+                out.extend(page.snapshots().iter().filter_map(|s| {
+                    let state = SnapshotState::from_name(s.state()?.as_str());
+                    let progress = s.progress().unwrap_or("").to_string();
+                    Some((s.snapshot_id()?.to_string(), state, progress))
+                }));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn own_snapshots(&self) -> Result<Vec<Snapshot>> {
         self.describe_snapshots(None).await
     }

@@ -105,6 +105,28 @@ struct LogFile {
     file: Mutex<File>,
 }
 
+/// `--wait`'s progress bar while it is drawn on a terminal: log lines are printed above it.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Shows `bar` (or, with `None`, stops showing one) under the log lines of standard error.
+pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
+    if let Ok(mut slot) = BAR.lock() {
+        *slot = bar;
+    }
+}
+
+/// One line to standard error, above the progress bar when there is one.
+fn to_stderr(line: &str) {
+    let bar = BAR.lock().ok().and_then(|b| b.clone());
+    let write = || {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    };
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
 /// Set when a line could not be written to `-f FILE`: the run then ends with exit code 1 at least,
 /// so that a log lost to a full disk is never silent.
 static FILE_FAILED: AtomicBool = AtomicBool::new(false);
@@ -152,7 +174,7 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         let mut line = format_line(&Local::now(), level, &visitor.0);
         line.push('\n');
         // One write per line so that lines from concurrent tasks never interleave.
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        to_stderr(&line);
         if let Some(file) = &self.file {
             file.write(&line);
         }

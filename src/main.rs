@@ -27,6 +27,7 @@ mod run;
 mod select;
 mod shutdown;
 mod snapshot;
+mod waiter;
 
 use crate::ec2::AwsError;
 use crate::journal::Journal;

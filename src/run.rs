@@ -19,12 +19,13 @@ use crate::replicate;
 use crate::retention::{self, Set};
 use crate::shutdown::{Shutdown, Signal};
 use crate::snapshot::{self, Done};
+use crate::waiter::Ended;
 use anyhow::Result;
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 /// The run. `Err` only for what stops it before any instance's work (no region, instances cannot
 /// be listed); every failure after that is counted in the outcome.
@@ -86,6 +87,11 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
     } = listed;
     let shares = retention::share_out(processed, by_volume);
     let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags, journal));
+    // --wait: one poller for every instance's pending snapshots.
+    let poller = cfg.wait.map(|w| {
+        let waiter = Arc::clone(&ctx.waiter);
+        tokio::spawn(waiter.poll(Arc::clone(&ctx.ec2), w.interval, ctx.shutdown.clone()))
+    });
     // Before retention can delete a snapshot that is to be copied.
     if let Some(policy) = &cfg.copy {
         replicate::replicate(&ctx, policy, processed, &for_copies, &mut outcome).await;
@@ -110,10 +116,67 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
         tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets));
     }
     drain(&mut tasks, 0, &mut outcome).await;
+    if let Some(p) = poller {
+        p.abort();
+    }
     Ok(match ctx.shutdown.signal() {
         Some(sig) => interrupted(outcome, sig),
         None => outcome,
     })
+}
+
+/// `--wait`: until this instance's new snapshots are completed. One that ends in `error`, or is
+/// still pending at the timeout, is counted and its volume keeps its old snapshots (for a set,
+/// the instance keeps its old sets).
+async fn wait_for(
+    ctx: &Ctx,
+    instance: &Instance,
+    done: &mut Done,
+    timeout: std::time::Duration,
+    outcome: &mut Outcome,
+) {
+    let device = |vol: &str| {
+        let d = instance.disks.iter().find(|d| d.volume_id == vol);
+        d.map(|d| d.device.clone()).unwrap_or_else(|| "?".into())
+    };
+    let snapshots: Vec<(String, String)> = done
+        .created
+        .values()
+        .map(|s| {
+            (
+                s.id.clone(),
+                format!("{}|{}", s.volume_id, device(&s.volume_id)),
+            )
+        })
+        .collect();
+    if snapshots.is_empty() {
+        return;
+    }
+    let ended = ctx.waiter.wait(snapshots, timeout).await;
+    let by_id: HashMap<String, String> = done
+        .created
+        .values()
+        .map(|s| (s.id.clone(), s.volume_id.clone()))
+        .collect();
+    for (id, end) in ended {
+        let vol = by_id.get(&id).cloned().unwrap_or_default();
+        let what = format!("{id} of {vol}({})", device(&vol));
+        match end {
+            Ended::Completed | Ended::Interrupted => continue,
+            Ended::Error => {
+                error!("Snapshot {what} ended in state error: the volume's old snapshots are kept")
+            }
+            Ended::TimedOut => warn!(
+                "Snapshot {what} is still pending after {} s: the volume's old snapshots are kept",
+                timeout.as_secs()
+            ),
+        }
+        outcome.snapshot_errors += 1;
+        done.failed.insert(vol);
+        if done.set.is_some() {
+            done.set_failed = true;
+        }
+    }
 }
 
 /// The outcome of a run that a signal cut short.
@@ -183,6 +246,13 @@ async fn work(
             snapshot::make(&ctx, kind, &instance, &plan, None, &mut done, &mut outcome).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }
+    };
+    let done = match (done, ctx.cfg.wait) {
+        (Some(mut done), Some(policy)) if !ctx.cfg.dry_run => {
+            wait_for(&ctx, &instance, &mut done, policy.timeout, &mut outcome).await;
+            (!ctx.shutdown.is_set()).then_some(done)
+        }
+        (done, _) => done,
     };
     if let Some(done) = done {
         if ctx.cfg.retention.is_enabled() && !ctx.shutdown.is_set() {

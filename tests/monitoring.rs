@@ -8,16 +8,6 @@ use std::path::Path;
 
 const DAY: i64 = 86_400;
 
-/// web1: root and /dev/sdb, whose only snapshot is 10 days old.
-fn web_lab() -> (Lab, Value) {
-    let lab = Lab::start();
-    let seeded = lab.seed(
-        json!({"instances": [{"name": "web1", "volumes": [{"device": "/dev/sdb"}],
-        "snapshots": [{"device": "/dev/sdb", "age": 10 * DAY}]}]}),
-    );
-    (lab, seeded)
-}
-
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
@@ -25,7 +15,7 @@ fn read_json(path: &Path) -> Value {
 
 #[test]
 fn report_of_a_dry_run_then_of_the_real_run() {
-    let (lab, seeded) = web_lab();
+    let (lab, seeded) = web_lab_with_old_snapshot();
     let id = id_of(&seeded, "web1");
     let sdb = vol_of(&seeded, "web1", "/dev/sdb");
     let old = seeded_snapshot_ids(&seeded, "web1");
@@ -108,7 +98,7 @@ fn report_of_a_dry_run_then_of_the_real_run() {
 
 #[test]
 fn report_lists_errors_with_their_aws_codes_and_goes_to_stdout_with_dash() {
-    let (lab, seeded) = web_lab();
+    let (lab, seeded) = web_lab_with_old_snapshot();
     let root = vol_of(&seeded, "web1", "/dev/sda1");
     let old = seeded_snapshot_ids(&seeded, "web1");
     // The root's snapshot is refused; the data volume's is made and its old one cannot be deleted.
@@ -165,7 +155,7 @@ fn report_is_written_when_a_signal_ends_a_cold_run() {
 
 #[test]
 fn metrics_are_parsed_by_prometheus_and_last_success_survives_a_failure() {
-    let (lab, _) = web_lab();
+    let (lab, _) = web_lab_with_old_snapshot();
     let file = lab.dir.path().join("ec2snap.prom");
     let f = file.to_str().unwrap();
     let r = lab.run(&[

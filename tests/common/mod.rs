@@ -463,6 +463,16 @@ pub fn fleet(prefix: &str, n: usize) -> Value {
     json!({ "instances": list })
 }
 
+/// A lab with web1: its root, and /dev/sdb whose only snapshot is 10 days old.
+pub fn web_lab_with_old_snapshot() -> (Lab, Value) {
+    let lab = Lab::start();
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "web1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 10 * 86_400}]}]}),
+    );
+    (lab, seeded)
+}
+
 /// The seeded instance with this Name.
 pub fn seeded_instance<'a>(seeded: &'a Value, name: &str) -> &'a Value {
     let all = seeded["instances"].as_array().unwrap();
