@@ -118,6 +118,12 @@ impl Instance {
         self.tags.get("Name").map(String::as_str).unwrap_or("")
     }
 
+    /// The device an attached volume is on, as the block device mapping names it.
+    pub fn device_of(&self, volume_id: &str) -> Option<&str> {
+        let disk = self.disks.iter().find(|d| d.volume_id == volume_id);
+        disk.map(|d| d.device.as_str())
+    }
+
     /// Terminated and shutting-down instances have no volumes worth saving.
     pub fn is_gone(&self) -> bool {
         matches!(

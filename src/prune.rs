@@ -125,13 +125,7 @@ fn doomed_sets(
             // The device from the set's own tags: the volume may be detached by now.
             let device = plan::devices_of(&m.tags)
                 .remove(&m.volume_id)
-                .or_else(|| {
-                    instance
-                        .disks
-                        .iter()
-                        .find(|d| d.volume_id == m.volume_id)
-                        .map(|d| d.device.clone())
-                })
+                .or_else(|| instance.device_of(&m.volume_id).map(String::from))
                 .unwrap_or_else(|| "?".into());
             let disk = Disk {
                 volume_id: m.volume_id.clone(),

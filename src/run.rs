@@ -135,10 +135,7 @@ async fn wait_for(
     timeout: std::time::Duration,
     outcome: &mut Outcome,
 ) {
-    let device = |vol: &str| {
-        let d = instance.disks.iter().find(|d| d.volume_id == vol);
-        d.map(|d| d.device.clone()).unwrap_or_else(|| "?".into())
-    };
+    let device = |vol: &str| instance.device_of(vol).unwrap_or("?").to_string();
     let snapshots: Vec<(String, String)> = done
         .created
         .values()

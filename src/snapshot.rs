@@ -230,12 +230,7 @@ async fn make_set(
     match bounded(ctx, call, limit).await {
         Ok(made) => {
             for (snapshot_id, volume_id) in &made {
-                let device = instance
-                    .disks
-                    .iter()
-                    .find(|d| &d.volume_id == volume_id)
-                    .map(|d| d.device.clone())
-                    .unwrap_or_else(|| "?".into());
+                let device = instance.device_of(volume_id).unwrap_or("?").to_string();
                 let disk = Disk {
                     volume_id: volume_id.clone(),
                     device,
