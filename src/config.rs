@@ -94,10 +94,8 @@ pub fn metrics_job(cli: &Cli) -> String {
 
 /// `--check-max-age N UNIT` and the flags that cannot go with it (a check changes nothing).
 fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
-    let secs = match cli.check_max_age.as_slice() {
-        [] => return Ok(None),
-        [v, u] => parse_max_age(v, u).map_err(|e| anyhow::anyhow!("--check-max-age: {e}"))?,
-        _ => bail!("--check-max-age takes two values: <int> <s/m/h/d/w/M/y>"),
+    let Some(secs) = age_flag(&cli.check_max_age, "--check-max-age")? else {
+        return Ok(None);
     };
     let clashes: Vec<&str> = [
         (cli.run, "-u"),
@@ -155,11 +153,7 @@ fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
         .collect::<Result<Vec<_>>>()?;
     regions.sort();
     regions.dedup();
-    let max_age_secs = match cli.copy_max_age.as_slice() {
-        [] => source.max_age_secs,
-        [v, u] => Some(parse_max_age(v, u).map_err(|e| anyhow::anyhow!("--copy-max-age: {e}"))?),
-        _ => bail!("--copy-max-age takes two values: <int> <s/m/h/d/w/M/y>"),
-    };
+    let max_age_secs = age_flag(&cli.copy_max_age, "--copy-max-age")?.or(source.max_age_secs);
     let keep_last = match cli.copy_keep {
         None => source.keep_last,
         Some(n) if n < 0 => bail!("--copy-keep cannot be negative (here {n})"),
@@ -211,6 +205,20 @@ pub fn parse_max_age(value: &str, unit: &str) -> Result<i64> {
     };
     n.checked_mul(unit_secs)
         .with_context(|| format!("Max age {n} {unit} is too large"))
+}
+
+/// A flag taking `<int> <unit>` (`-g`, `--copy-max-age`, `--check-max-age`) in seconds; `None`
+/// when it is not given. `-g` keeps the original's messages; the new flags name themselves.
+fn age_flag(values: &[String], flag: &str) -> Result<Option<i64>> {
+    match values {
+        [] => Ok(None),
+        [v, u] => match parse_max_age(v, u) {
+            Ok(secs) => Ok(Some(secs)),
+            Err(e) if flag == "-g" => Err(e),
+            Err(e) => bail!("{flag}: {e}"),
+        },
+        _ => bail!("{flag} takes two values: <int> <s/m/h/d/w/M/y>"),
+    }
 }
 
 /// `-e KEY:VALUE`: split at the first colon, so values may hold colons. EC2's rules are checked
@@ -277,11 +285,7 @@ fn selection(cli: &Cli) -> Result<Selection> {
 
 impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Config> {
-        let max_age_secs = match cli.max_age.as_slice() {
-            [] => None,
-            [v, u] => Some(parse_max_age(v, u)?),
-            _ => bail!("-g takes two values: <int> <s/m/h/d/w/M/y>"),
-        };
+        let max_age_secs = age_flag(&cli.max_age, "-g")?;
         if cli.keep_last_snapshots < 0 {
             bail!(
                 "Number of snapshots to keep cannot be negative (here {})",
@@ -319,6 +323,18 @@ impl Config {
         };
         let copy = copy_policy(cli, retention)?;
         let check_max_age = check_max_age(cli)?;
+        for (flag, path) in [
+            ("--report", &cli.report),
+            ("--metrics-file", &cli.metrics_file),
+        ] {
+            if let Some(p) = path
+                .as_deref()
+                .filter(|p| p.as_os_str() != "-" || flag != "--report")
+            {
+                crate::report::check_output_path(p)
+                    .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))?;
+            }
+        }
         let (credentials, region) = credentials::resolve(cli)?;
         Ok(Config {
             dry_run: !cli.run,

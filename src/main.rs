@@ -198,9 +198,7 @@ fn write_outputs(
         let last_success = if code == 0 && cli.run {
             Some(now)
         } else {
-            std::fs::read_to_string(path)
-                .ok()
-                .and_then(|old| report::previous_success(&old, &job))
+            report::read_previous(path).and_then(|old| report::previous_success(&old, &job))
         };
         let t = &report.totals;
         let sample = report::Sample {

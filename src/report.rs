@@ -162,6 +162,31 @@ pub fn previous_success(text: &str, job: &str) -> Option<f64> {
         .filter(|v| *v > 0.0)
 }
 
+/// The most of a previous metrics file read back (it is a few hundred bytes).
+const PREVIOUS_MAX: u64 = 1 << 20;
+
+/// A previous metrics file's text, when `path` is a regular file (never a device or a FIFO,
+/// which could be endless), at most 1 MiB of it.
+pub fn read_previous(path: &Path) -> Option<String> {
+    use std::io::Read;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    let file = std::fs::File::open(path).ok()?;
+    file.take(PREVIOUS_MAX).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// An output file must be a regular file or not exist yet: the atomic rename would replace a
+/// device, a FIFO or a directory entry of another kind.
+pub fn check_output_path(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => Err(std::io::Error::other("it exists and is not a regular file")),
+        _ => Ok(()),
+    }
+}
+
 /// Writes `contents` to `path` atomically: a temporary file beside it, then a rename, so that a
 /// reader (node_exporter, a monitoring check) never sees half a file.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
@@ -169,6 +194,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "ec2snap".into());
+    check_output_path(path)?;
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -221,6 +247,21 @@ mod tests {
         assert!(ok.contains("{job=\"a\\\"b\"}"), "{ok}");
         assert_eq!(previous_success(&ok, "a\"b"), Some(1_764_000_000.0));
         assert_eq!(previous_success(&ok, "other"), None);
+    }
+
+    #[test]
+    fn previous_files_and_output_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.prom");
+        assert_eq!(read_previous(&file), None);
+        assert!(check_output_path(&file).is_ok(), "absent is fine");
+        std::fs::write(&file, "x").unwrap();
+        assert_eq!(read_previous(&file).as_deref(), Some("x"));
+        assert!(check_output_path(&file).is_ok());
+        for odd in [Path::new("/dev/full"), Path::new("/dev/zero"), dir.path()] {
+            assert_eq!(read_previous(odd), None, "{odd:?}");
+            assert!(check_output_path(odd).is_err(), "{odd:?}");
+        }
     }
 
     #[test]

@@ -302,3 +302,26 @@ fn freshness_check_ok_critical_and_unknown() {
         "{r:?}"
     );
 }
+
+#[test]
+fn output_files_must_be_regular_files() {
+    let (lab, _) = web_lab_with_old_snapshot();
+    lab.reset_stats();
+    // A device would be read without end for its previous value, or replaced by the rename.
+    for (flag, path) in [("--metrics-file", "/dev/full"), ("--report", "/dev/null")] {
+        let r = lab.run(&["-t", "Name", "web1", "-u", flag, path]);
+        assert_eq!(r.code, 1, "{r:?}");
+        assert!(
+            r.stderr.contains(&format!(
+                "{flag} {path}: it exists and is not a regular file"
+            )),
+            "{r:?}"
+        );
+    }
+    assert_eq!(lab.stats(), Default::default(), "no request may be sent");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/full")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+}
