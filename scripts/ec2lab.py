@@ -16,12 +16,15 @@ A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "snapshots": [{"device": "/dev/sdb", "age": 864000, "tags": {"type": "backup"}}],
                         "state": "running"}]}        # or stopped / terminated
 "age" is in seconds: with --clock (moto_server.py's MOTO_CLOCK_FILE) the emulator's clock is moved
-back that far while the snapshot is made.
+back that far while the snapshot is made. "at" instead (ISO 8601, e.g. "2026-11-25T03:00:00Z")
+moves it to that time.
 """
 import argparse
+import datetime
 import json
 import os
 import sys
+import time
 
 import boto3
 
@@ -90,7 +93,11 @@ def seed(ec2, spec, clock):
                 devices[vol["device"]] = vid
             snaps = []
             for s in item.get("snapshots", []):
-                set_clock(clock, -float(s.get("age", 0)))
+                if "at" in s:
+                    at = datetime.datetime.fromisoformat(s["at"].replace("Z", "+00:00"))
+                    set_clock(clock, at.timestamp() - time.time())
+                else:
+                    set_clock(clock, -float(s.get("age", 0)))
                 try:
                     sid = ec2.create_snapshot(
                         VolumeId=devices[s["device"]],

@@ -85,6 +85,32 @@ pub struct Cli {
     )]
     pub keep_last_snapshots: i64,
 
+    /// Keep the newest snapshot of each of the last N hours that have one (restic's rules; with
+    /// them, -d is --keep-last and -g a window that is never pruned)
+    #[arg(long = "keep-hourly", value_name = "N", allow_negative_numbers = true)]
+    pub keep_hourly: Option<String>,
+
+    /// Keep the newest snapshot of each of the last N days that have one
+    #[arg(long = "keep-daily", value_name = "N", allow_negative_numbers = true)]
+    pub keep_daily: Option<String>,
+
+    /// Keep the newest snapshot of each of the last N ISO weeks (Monday to Sunday) that have one
+    #[arg(long = "keep-weekly", value_name = "N", allow_negative_numbers = true)]
+    pub keep_weekly: Option<String>,
+
+    /// Keep the newest snapshot of each of the last N months that have one
+    #[arg(long = "keep-monthly", value_name = "N", allow_negative_numbers = true)]
+    pub keep_monthly: Option<String>,
+
+    /// Keep the newest snapshot of each of the last N years that have one
+    #[arg(long = "keep-yearly", value_name = "N", allow_negative_numbers = true)]
+    pub keep_yearly: Option<String>,
+
+    /// Hours, days, weeks, months and years of the --keep-* rules in UTC (default: local time,
+    /// like the log)
+    #[arg(long = "utc")]
+    pub utc: bool,
+
     /// Do not make snapshot (useful when combined with -g or -d)
     #[arg(short = 'n', long = "no_snap")]
     pub no_snap: bool,

@@ -3,8 +3,9 @@
 
 use crate::cli::Cli;
 use crate::credentials::{self, AwsSettings};
+use crate::keep::Keep;
 use crate::model::TagPattern;
-use crate::retention::Rule;
+use crate::retention::{Rule, Zone};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub struct Config {
     pub timeout: Duration,
     pub no_root_device: bool,
     pub no_snap: bool,
-    /// `-g` and `-d`.
+    /// `-g`, `-d`, the `--keep-*` rules and `--utc`.
     pub retention: Rule,
     /// `--snap-filter`: only snapshots with these tags are looked at by retention.
     pub snap_filter: Vec<TagPattern>,
@@ -102,6 +103,7 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         (cli.cold_snap, "-H"),
         (!cli.max_age.is_empty(), "-g"),
         (cli.keep_last_snapshots != 0, "-d"),
+        (keep_flags(cli).iter().any(|(_, v)| v.is_some()), "--keep-*"),
         (cli.no_snap, "-n"),
         (!cli.copy_to.is_empty(), "--copy-to"),
     ]
@@ -155,18 +157,63 @@ fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
     regions.dedup();
     let max_age_secs = age_flag(&cli.copy_max_age, "--copy-max-age")?.or(source.max_age_secs);
     let keep_last = match cli.copy_keep {
-        None => source.keep_last,
+        None => source.keep.last,
         Some(n) if n < 0 => bail!("--copy-keep cannot be negative (here {n})"),
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
     };
     Ok(Some(CopyPolicy {
         regions,
         kms_key: cli.copy_kms_key.clone(),
+        // The calendar rules and their time zone are the source's.
         rule: Rule {
             max_age_secs,
-            keep_last,
+            keep: Keep {
+                last: keep_last,
+                ..source.keep
+            },
+            zone: source.zone,
         },
     }))
+}
+
+/// The calendar rules' flags and values, as given.
+fn keep_flags(cli: &Cli) -> [(&'static str, Option<&str>); 5] {
+    [
+        ("--keep-hourly", cli.keep_hourly.as_deref()),
+        ("--keep-daily", cli.keep_daily.as_deref()),
+        ("--keep-weekly", cli.keep_weekly.as_deref()),
+        ("--keep-monthly", cli.keep_monthly.as_deref()),
+        ("--keep-yearly", cli.keep_yearly.as_deref()),
+    ]
+}
+
+/// `-g`, `-d`, the `--keep-*` rules and `--utc`.
+fn retention(cli: &Cli, max_age_secs: Option<i64>) -> Result<Rule> {
+    let mut counts = [0usize; 5];
+    for (slot, (flag, value)) in counts.iter_mut().zip(keep_flags(cli)) {
+        if let Some(v) = value {
+            *slot = v.trim().parse().map_err(|_| {
+                anyhow::anyhow!("{flag} takes a whole number of periods, 0 or more (here {v:?})")
+            })?;
+        }
+    }
+    let [hourly, daily, weekly, monthly, yearly] = counts;
+    let keep = Keep {
+        last: usize::try_from(cli.keep_last_snapshots).unwrap_or(0),
+        hourly,
+        daily,
+        weekly,
+        monthly,
+        yearly,
+    };
+    if cli.utc && counts.iter().all(|n| *n == 0) {
+        bail!("--utc goes with --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly");
+    }
+    Ok(Rule {
+        max_age_secs,
+        keep,
+        zone: if cli.utc { Zone::Utc } else { Zone::Local },
+    })
 }
 
 /// Bounds of the numeric flags, so that no accepted value can overflow a deadline or a semaphore.
@@ -317,10 +364,7 @@ impl Config {
             );
         }
         let selection = selection(cli)?;
-        let retention = Rule {
-            max_age_secs,
-            keep_last: cli.keep_last_snapshots as usize,
-        };
+        let retention = retention(cli, max_age_secs)?;
         let copy = copy_policy(cli, retention)?;
         let check_max_age = check_max_age(cli)?;
         for (flag, path) in [
@@ -510,6 +554,33 @@ mod tests {
                 "--copy-max-age: Max age value cannot be 0",
             ),
             (&["-u"], "at least instance ID"),
+            (
+                &["--keep-daily", "-1", "-i", "i-1"],
+                "--keep-daily takes a whole number of periods, 0 or more (here \"-1\")",
+            ),
+            (&["--keep-weekly", "x", "-i", "i-1"], "--keep-weekly takes"),
+            (
+                &["--keep-monthly", "1.5", "-i", "i-1"],
+                "--keep-monthly takes",
+            ),
+            (&["--keep-yearly", "", "-i", "i-1"], "--keep-yearly takes"),
+            (
+                &["--keep-hourly", "1e3", "-i", "i-1"],
+                "--keep-hourly takes",
+            ),
+            (&["--utc", "-d", "3", "-i", "i-1"], "--utc goes with"),
+            (
+                &[
+                    "--check-max-age",
+                    "1",
+                    "d",
+                    "--keep-daily",
+                    "7",
+                    "-i",
+                    "i-1",
+                ],
+                "cannot go with --keep-*",
+            ),
             (&["-d", "-2", "-i", "i-1"], "cannot be negative"),
             (&["-l", "-5", "-i", "i-1"], "Limit"),
             (&["-k", "AKIA", "-i", "i-1"], "without its secret"),
@@ -616,8 +687,49 @@ mod tests {
         ]);
         let rule = c.copy.unwrap().rule;
         assert_eq!(
-            (rule.max_age_secs, rule.keep_last),
+            (rule.max_age_secs, rule.keep.last),
             (Some(365 * 86_400), 30)
+        );
+    }
+
+    #[test]
+    fn keep_rules_and_their_zone() {
+        let c = with_copy(&[
+            "-d",
+            "2",
+            "--keep-daily",
+            "7",
+            "--keep-weekly",
+            " 4 ",
+            "--keep-monthly",
+            "12",
+            "--keep-yearly",
+            "0",
+            "--utc",
+            "--copy-to",
+            "us-east-1",
+            "--copy-keep",
+            "1",
+        ]);
+        let want = Keep {
+            last: 2,
+            hourly: 0,
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+            yearly: 0,
+        };
+        assert_eq!(c.retention.keep, want);
+        assert_eq!(c.retention.zone, Zone::Utc);
+        assert_eq!(c.retention.max_age_secs, Some(7 * 86_400));
+        // Copies follow the same calendar rules, with their own -d.
+        let copy = c.copy.unwrap().rule;
+        assert_eq!(copy.keep, Keep { last: 1, ..want });
+        assert_eq!(copy.zone, Zone::Utc);
+        let c = with_copy(&["--keep-hourly", "24"]);
+        assert_eq!(
+            (c.retention.keep.hourly, c.retention.zone),
+            (24, Zone::Local)
         );
     }
 

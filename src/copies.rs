@@ -197,14 +197,8 @@ mod tests {
             )
         };
         let copies = vec![c("c1", 8, "s1"), c("c2", 6, "s2"), c("c3", 4, "s3")];
-        let keep = |n| Rule {
-            max_age_secs: None,
-            keep_last: n,
-        };
-        let age = |d: i64| Rule {
-            max_age_secs: Some(d * DAY),
-            keep_last: 0,
-        };
+        let keep = Rule::last;
+        let age = |d: i64| Rule::age(d * DAY);
         let made: HashSet<String> = ["c4".to_string()].into();
         let mut with_new = copies.clone();
         with_new.push(c("c4", 0, "s4"));

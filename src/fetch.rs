@@ -78,14 +78,15 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
 }
 
 /// Volume tags are needed to tag the snapshots of a real run, and in a dry run with `-d` to know
-/// whether the planned snapshots pass `--snap-filter` (they then count among the newest).
+/// or keep rules to know whether the planned snapshots pass `--snap-filter` (they then count for
+/// the rules).
 pub async fn prefetch_volume_tags(
     ec2: &Ec2,
     cfg: &Config,
     processed: &[Instance],
 ) -> Result<HashMap<String, Tags>> {
     // With --consistent, EC2 copies the volumes' tags itself (CopyTagsFromSource).
-    let filter_check = cfg.retention.keep_last > 0 && !cfg.snap_filter.is_empty();
+    let filter_check = cfg.retention.keep.any() && !cfg.snap_filter.is_empty();
     let needed = if cfg.consistent {
         cfg.dry_run && filter_check
     } else {

@@ -23,8 +23,23 @@ pub struct DeletedEntry {
     pub id: String,
     pub volume: String,
     pub start_time: String,
-    /// `age` (`-g`) or `count` (`-d`).
+    /// `age` (`-g`), `count` (`-d` alone) or `calendar` (`--keep-*` rules without `-g`).
     pub reason: &'static str,
+}
+
+/// A snapshot that retention looked at and kept, with the rules that keep it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeptEntry {
+    /// `None` for the snapshot a dry run would make.
+    pub id: Option<String>,
+    pub volume: String,
+    pub device: String,
+    pub start_time: String,
+    /// `--consistent`: the set it belongs to (kept whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// E.g. `made by this run`, `younger than -g`, `last 1`, `daily 2026-11-25`, `weekly 2026-W48`.
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -44,6 +59,8 @@ pub struct InstanceEntry {
     pub cold: bool,
     pub snapshots: Vec<SnapshotEntry>,
     pub deleted: Vec<DeletedEntry>,
+    /// Newest first per volume (or set), volumes in device order.
+    pub kept: Vec<KeptEntry>,
     pub errors: Vec<ErrorEntry>,
 }
 
@@ -80,6 +97,7 @@ impl Journal {
             cold,
             snapshots: Vec::new(),
             deleted: Vec::new(),
+            kept: Vec::new(),
             errors: Vec::new(),
         };
         self.with(|i| {
@@ -99,6 +117,14 @@ impl Journal {
         self.with(|i| {
             if let Some(inst) = i.instances.get_mut(instance_id) {
                 inst.deleted.push(entry);
+            }
+        });
+    }
+
+    pub fn kept(&self, instance_id: &str, entries: Vec<KeptEntry>) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.kept.extend(entries);
             }
         });
     }

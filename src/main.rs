@@ -12,6 +12,7 @@ mod ctx;
 mod ec2;
 mod fetch;
 mod journal;
+mod keep;
 mod log;
 mod messages;
 mod model;

@@ -121,6 +121,26 @@ pub fn deleting(snapshot_id: &str, disk: &Disk) -> String {
     )
 }
 
+/// `Keeping snap-.. (vol-..|/dev/sdb): daily 2026-11-25, weekly 2026-W48` (DEBUG); a dry run's
+/// planned snapshot is `the new snapshot`.
+pub fn keeping(snapshot_id: Option<&str>, disk: &Disk, reasons: &[String]) -> String {
+    format!(
+        "Keeping {} ({}|{}): {}",
+        snapshot_id.unwrap_or("the new snapshot"),
+        disk.volume_id,
+        disk.device,
+        reasons.join(", ")
+    )
+}
+
+/// `Keeping set ec2snap-.. (2 snapshots): monthly 2026-10` (DEBUG).
+pub fn keeping_set(set_id: &str, snapshots: usize, reasons: &[String]) -> String {
+    format!(
+        "Keeping set {set_id} ({snapshots} snapshots): {}",
+        reasons.join(", ")
+    )
+}
+
 pub fn delete_error(snapshot_id: &str, error: &str) -> String {
     format!("Error deleting snapshot {snapshot_id} with error {error}")
 }

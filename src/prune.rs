@@ -3,7 +3,8 @@
 
 use crate::ctx::Ctx;
 use crate::ec2::Write;
-use crate::journal::DeletedEntry;
+use crate::journal::{DeletedEntry, KeptEntry};
+use crate::keep::Reason;
 use crate::messages as msg;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::outcome::Outcome;
@@ -14,7 +15,7 @@ use crate::snapshot::Done;
 use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// One deletion.
 struct Doomed {
@@ -37,6 +38,7 @@ pub async fn prune(
     let now = Utc::now();
     let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
     let mut doomed: Vec<Doomed> = Vec::new();
+    let mut kept: Vec<KeptEntry> = Vec::new();
     for disk in &instance.disks {
         let listed = snapshots.remove(&disk.volume_id).unwrap_or_default();
         // A set member made by this run counts in its set, not among the volume's loose ones.
@@ -57,16 +59,24 @@ pub async fn prune(
             );
             continue;
         };
-        let gone = retention::to_delete(&candidates, ctx.cfg.retention, now, &protected);
-        doomed.extend(gone.into_iter().map(|s| Doomed {
+        let decision =
+            retention::decide_snapshots(&candidates, &ctx.cfg.retention, now, &protected);
+        for (s, why) in &decision.keep {
+            let planned = ctx.cfg.dry_run && protected.contains(&s.id);
+            kept.push(kept_entry(s, disk, why, planned));
+        }
+        doomed.extend(decision.delete.into_iter().map(|s| Doomed {
             snapshot: s.clone(),
             disk: disk.clone(),
             header: None,
         }));
     }
     if ctx.cfg.consistent {
-        doomed.extend(doomed_sets(ctx, instance, sets, done, now));
+        let (gone, stay) = doomed_sets(ctx, instance, sets, done, now);
+        doomed.extend(gone);
+        kept.extend(stay);
     }
+    ctx.journal.kept(&instance.id, kept);
     let instance_id = instance.id.clone();
     let failures = ctx
         .calls(doomed, move |ctx, doomed: Doomed| {
@@ -82,22 +92,22 @@ pub async fn prune(
     outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
 }
 
-/// The members of the instance's sets that go, set by set, oldest set first. The set this run made
-/// (or would make) is never deleted and counts among the newest; when it failed, every old set
-/// is kept this time.
+/// The members of the instance's sets that go, set by set, oldest set first, and the members of
+/// the sets that stay, with why. The set this run made (or would make) is never deleted and counts
+/// for the rules; when it failed, every old set is kept this time.
 fn doomed_sets(
     ctx: &Ctx,
     instance: &Instance,
     mut sets: Vec<Set>,
     done: &Done,
     now: chrono::DateTime<Utc>,
-) -> Vec<Doomed> {
+) -> (Vec<Doomed>, Vec<KeptEntry>) {
     if done.set_failed {
         warn!(
             "Keeping the old snapshot sets of instance {}: its new set failed",
             instance.id
         );
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     if let Some(id) = &done.set {
         let members: Vec<Snapshot> = done
@@ -116,30 +126,73 @@ fn doomed_sets(
             });
         }
     }
-    let gone = retention::sets_to_delete(&sets, ctx.cfg.retention, now, done.set.as_deref());
+    let decision = retention::decide_sets(&sets, &ctx.cfg.retention, now, done.set.as_deref());
+    let mut kept = Vec::new();
+    for (set, why) in &decision.keep {
+        let planned = ctx.cfg.dry_run && done.set.as_deref() == Some(set.id.as_str());
+        let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
+        debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
+        for m in sorted_members(set) {
+            let disk = member_disk(instance, m);
+            kept.push(entry(m, &disk, Some(&set.id), reasons.clone(), planned));
+        }
+    }
     let mut out = Vec::new();
-    for set in gone {
-        let mut members: Vec<&Snapshot> = set.members.iter().collect();
-        members.sort_by(|a, b| a.volume_id.cmp(&b.volume_id).then_with(|| a.id.cmp(&b.id)));
-        for (n, m) in members.into_iter().enumerate() {
-            // The device from the set's own tags: the volume may be detached by now.
-            let device = plan::devices_of(&m.tags)
-                .remove(&m.volume_id)
-                .or_else(|| instance.device_of(&m.volume_id).map(String::from))
-                .unwrap_or_else(|| "?".into());
-            let disk = Disk {
-                volume_id: m.volume_id.clone(),
-                device,
-            };
+    for set in decision.delete {
+        for (n, m) in sorted_members(set).into_iter().enumerate() {
             let header = (n == 0).then(|| msg::deleting_set(&set.id, set.members.len()));
             out.push(Doomed {
                 snapshot: m.clone(),
-                disk,
+                disk: member_disk(instance, m),
                 header,
             });
         }
     }
-    out
+    (out, kept)
+}
+
+/// A set's members in volume order.
+fn sorted_members(set: &Set) -> Vec<&Snapshot> {
+    let mut members: Vec<&Snapshot> = set.members.iter().collect();
+    members.sort_by(|a, b| a.volume_id.cmp(&b.volume_id).then_with(|| a.id.cmp(&b.id)));
+    members
+}
+
+/// A set member's disk, its device from the set's own tags: the volume may be detached by now.
+fn member_disk(instance: &Instance, m: &Snapshot) -> Disk {
+    let device = plan::devices_of(&m.tags)
+        .remove(&m.volume_id)
+        .or_else(|| instance.device_of(&m.volume_id).map(String::from))
+        .unwrap_or_else(|| "?".into());
+    Disk {
+        volume_id: m.volume_id.clone(),
+        device,
+    }
+}
+
+/// A kept snapshot: said at DEBUG, and its entry for the report.
+fn kept_entry(s: &Snapshot, disk: &Disk, why: &[Reason], planned: bool) -> KeptEntry {
+    let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
+    let id = (!planned).then_some(s.id.as_str());
+    debug!("{}", msg::keeping(id, disk, &reasons));
+    entry(s, disk, None, reasons, planned)
+}
+
+fn entry(
+    s: &Snapshot,
+    disk: &Disk,
+    set: Option<&str>,
+    reasons: Vec<String>,
+    planned: bool,
+) -> KeptEntry {
+    KeptEntry {
+        id: (!planned).then(|| s.id.clone()),
+        volume: s.volume_id.clone(),
+        device: disk.device.clone(),
+        start_time: s.start_time.to_rfc3339(),
+        set: set.map(String::from),
+        reasons,
+    }
 }
 
 /// Deletes one snapshot (or, in a dry run, announces it); true when that counts as an error.
@@ -150,11 +203,7 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
         id: snapshot_id.to_string(),
         volume: doomed.snapshot.volume_id.clone(),
         start_time: doomed.snapshot.start_time.to_rfc3339(),
-        reason: if ctx.cfg.retention.max_age_secs.is_some() {
-            "age"
-        } else {
-            "count"
-        },
+        reason: ctx.cfg.retention.deletion_reason(),
     };
     if ctx.cfg.dry_run {
         ctx.journal.deleted(instance_id, gone);

@@ -286,6 +286,7 @@ mod tests {
                 start_time: "x".into(),
                 reason: "age",
             }],
+            kept: vec![],
             errors: vec![],
         };
         let r = build(

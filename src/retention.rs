@@ -1,23 +1,120 @@
-//! Retention decisions: which instance prunes a volume, which snapshots of a volume are looked
-//! at, and which of them go, by age (`-g`), by count (`-d`) or both, with `now` passed in.
+//! Retention decisions: which instance prunes a volume, which snapshots of a volume (or sets of an
+//! instance) are looked at, and which of them stay and why, by the rule of `keep` (`-g`, `-d`, the
+//! calendar rules) in the rule's time zone, with `now` passed in.
 
+use crate::keep::{self, Item, Keep, Reason};
 use crate::model::{matches_all, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Local, Utc};
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The time zone of the calendar periods: the machine's (like the log), or UTC with `--utc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    #[default]
+    Local,
+    Utc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rule {
-    /// Delete snapshots strictly older than this (whole seconds, like the original).
+    /// `-g`: delete snapshots strictly older than this (whole seconds, like the original); with
+    /// keep rules, the window that is never pruned.
     pub max_age_secs: Option<i64>,
-    /// Always keep this many of the newest usable (not `error`) snapshots.
-    pub keep_last: usize,
+    /// `-d` and the calendar rules.
+    pub keep: Keep,
+    pub zone: Zone,
 }
 
 impl Rule {
     pub fn is_enabled(&self) -> bool {
-        self.max_age_secs.is_some() || self.keep_last > 0
+        self.max_age_secs.is_some() || self.keep.any()
     }
+
+    /// `-d N` alone.
+    #[cfg(test)]
+    pub fn last(n: usize) -> Rule {
+        Rule {
+            keep: Keep {
+                last: n,
+                ..Keep::default()
+            },
+            ..Rule::default()
+        }
+    }
+
+    /// `-g` alone.
+    #[cfg(test)]
+    pub fn age(secs: i64) -> Rule {
+        Rule {
+            max_age_secs: Some(secs),
+            ..Rule::default()
+        }
+    }
+
+    /// Why each item stays, in the rule's time zone.
+    fn reasons(&self, items: &[Item], now: DateTime<Utc>) -> Vec<Vec<Reason>> {
+        match self.zone {
+            Zone::Utc => keep::reasons(items, self.max_age_secs, &self.keep, now, &Utc),
+            Zone::Local => keep::reasons(items, self.max_age_secs, &self.keep, now, &Local),
+        }
+    }
+
+    /// What the report says of a deletion: `age` with `-g`, `count` with `-d` alone, else
+    /// `calendar`.
+    pub fn deletion_reason(&self) -> &'static str {
+        let calendar = Keep {
+            last: 0,
+            ..self.keep
+        };
+        if self.max_age_secs.is_some() {
+            "age"
+        } else if calendar.any() {
+            "calendar"
+        } else {
+            "count"
+        }
+    }
+}
+
+/// What retention decided for a list of snapshots or sets.
+#[derive(Debug)]
+pub struct Decision<'a, T> {
+    /// Newest first, each with the reasons it stays.
+    pub keep: Vec<(&'a T, Vec<Reason>)>,
+    /// Oldest first.
+    pub delete: Vec<&'a T>,
+}
+
+/// Applies `rule` to `all`; with no rule set, everything stays without a reason.
+fn decide<'a, T>(
+    all: &'a [T],
+    item: impl Fn(&'a T) -> Item<'a>,
+    rule: &Rule,
+    now: DateTime<Utc>,
+) -> Decision<'a, T> {
+    let mut items: Vec<(Item<'a>, &'a T)> = all.iter().map(|t| (item(t), t)).collect();
+    // Oldest first; ties in time broken by id so that the same input always gives the same answer.
+    items.sort_by(|a, b| a.0.time.cmp(&b.0.time).then_with(|| a.0.id.cmp(b.0.id)));
+    let only: Vec<Item> = items.iter().map(|(i, _)| i.clone()).collect();
+    let reasons = if rule.is_enabled() {
+        rule.reasons(&only, now)
+    } else {
+        vec![Vec::new(); only.len()]
+    };
+    let mut decision = Decision {
+        keep: Vec::new(),
+        delete: Vec::new(),
+    };
+    for ((_, t), why) in items.into_iter().zip(reasons) {
+        if why.is_empty() && rule.is_enabled() {
+            decision.delete.push(t);
+        } else {
+            decision.keep.push((t, why));
+        }
+    }
+    decision.keep.reverse();
+    decision
 }
 
 /// Hands each instance the listed snapshots of its volumes. A volume attached to two instances goes
@@ -58,45 +155,36 @@ pub fn candidates(
     Some(all)
 }
 
+/// Retention over the snapshots of one volume (see `keep::reasons` for the rules):
+/// snapshots in `protected` (made by this run) always stay and count for their periods;
+/// snapshots in state `error` fill no rule, so they go unless younger than `-g`.
+pub fn decide_snapshots<'a>(
+    snapshots: &'a [Snapshot],
+    rule: &Rule,
+    now: DateTime<Utc>,
+    protected: &HashSet<String>,
+) -> Decision<'a, Snapshot> {
+    decide(
+        snapshots,
+        |s| Item {
+            id: &s.id,
+            time: Some(s.start_time),
+            usable: s.state != SnapshotState::Error,
+            protected: protected.contains(&s.id),
+        },
+        rule,
+        now,
+    )
+}
+
 /// The snapshots of one volume to delete, oldest first.
-///
-/// - age only: those older than the age;
-/// - count only: all but the `keep_last` newest;
-/// - both: those older than the age, except the `keep_last` newest (the floor the original lacked);
-/// - snapshots in `protected` (made by this run) are never deleted, and count among the newest;
-/// - snapshots in state `error` never count among the kept.
 pub fn to_delete<'a>(
     snapshots: &'a [Snapshot],
     rule: Rule,
     now: DateTime<Utc>,
     protected: &HashSet<String>,
 ) -> Vec<&'a Snapshot> {
-    if !rule.is_enabled() {
-        return Vec::new();
-    }
-    let mut newest_first: Vec<&Snapshot> = snapshots.iter().collect();
-    // Ties in start time are broken by id so that the same input always gives the same answer.
-    newest_first.sort_by(|a, b| {
-        b.start_time
-            .cmp(&a.start_time)
-            .then_with(|| b.id.cmp(&a.id))
-    });
-    let kept: HashSet<&str> = newest_first
-        .iter()
-        .filter(|s| s.state != SnapshotState::Error)
-        .take(rule.keep_last)
-        .map(|s| s.id.as_str())
-        .collect();
-    let mut out: Vec<&Snapshot> = newest_first
-        .into_iter()
-        .filter(|s| !protected.contains(&s.id) && !kept.contains(s.id.as_str()))
-        .filter(|s| match rule.max_age_secs {
-            Some(max) => (now - s.start_time).num_seconds() > max,
-            None => true,
-        })
-        .collect();
-    out.reverse();
-    out
+    decide_snapshots(snapshots, &rule, now, protected).delete
 }
 
 /// The snapshots of one `--consistent` set, all made by one CreateSnapshots call.
@@ -142,40 +230,37 @@ pub fn sets_matching(sets: Vec<Set>, snap_filter: &[TagPattern]) -> Vec<Set> {
         .collect()
 }
 
-/// The sets of one instance to delete, whole, oldest first:
-///
-/// - `-d N` keeps the N newest sets that have no member in state `error`;
-/// - `-g` deletes a set only when all its members are older than the age;
-/// - both: older than the age, except the N newest;
-/// - the set `protected` (made by this run) is never deleted, and counts among the N newest.
+/// Retention over the sets of one instance, each kept or deleted whole: a set's time is its
+/// newest member's; a set with a member in state `error` fills no rule; the set `protected` (made
+/// by this run) always stays and counts for its periods.
+pub fn decide_sets<'a>(
+    sets: &'a [Set],
+    rule: &Rule,
+    now: DateTime<Utc>,
+    protected: Option<&str>,
+) -> Decision<'a, Set> {
+    decide(
+        sets,
+        |s| Item {
+            id: &s.id,
+            time: s.time(),
+            usable: !s.has_error(),
+            protected: Some(s.id.as_str()) == protected,
+        },
+        rule,
+        now,
+    )
+}
+
+/// The sets of one instance to delete, whole, oldest first.
+#[cfg(test)]
 pub fn sets_to_delete<'a>(
     sets: &'a [Set],
     rule: Rule,
     now: DateTime<Utc>,
     protected: Option<&str>,
 ) -> Vec<&'a Set> {
-    if !rule.is_enabled() {
-        return Vec::new();
-    }
-    let mut newest_first: Vec<&Set> = sets.iter().collect();
-    newest_first.sort_by(|a, b| b.time().cmp(&a.time()).then_with(|| b.id.cmp(&a.id)));
-    let kept: HashSet<&str> = newest_first
-        .iter()
-        .filter(|s| !s.has_error())
-        .take(rule.keep_last)
-        .map(|s| s.id.as_str())
-        .collect();
-    let mut out: Vec<&Set> = newest_first
-        .into_iter()
-        .filter(|s| Some(s.id.as_str()) != protected && !kept.contains(s.id.as_str()))
-        .filter(|s| match (rule.max_age_secs, s.time()) {
-            (Some(max), Some(t)) => (now - t).num_seconds() > max,
-            (Some(_), None) => true,
-            (None, _) => true,
-        })
-        .collect();
-    out.reverse();
-    out
+    decide_sets(sets, &rule, now, protected).delete
 }
 
 #[cfg(test)]
@@ -203,6 +288,18 @@ mod tests {
 
     const DAY: i64 = 86_400;
 
+    /// `-g` (seconds) and `-d`.
+    fn rule(max_age_secs: Option<i64>, keep_last: usize) -> Rule {
+        Rule {
+            max_age_secs,
+            keep: Keep {
+                last: keep_last,
+                ..Keep::default()
+            },
+            zone: Zone::Utc,
+        }
+    }
+
     #[test]
     fn table() {
         let age = |d: i64| Some(d * DAY);
@@ -215,23 +312,11 @@ mod tests {
             Vec<&'a str>,
         );
         let cases: Vec<Case> = vec![
-            (
-                "empty input",
-                vec![],
-                Rule {
-                    max_age_secs: age(1),
-                    keep_last: 2,
-                },
-                &[],
-                vec![],
-            ),
+            ("empty input", vec![], rule(age(1), 2), &[], vec![]),
             (
                 "no rule",
                 vec![("a", 9 * DAY, "completed")],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 0,
-                },
+                rule(None, 0),
                 &[],
                 vec![],
             ),
@@ -242,20 +327,14 @@ mod tests {
                     ("edge", 5 * DAY, "completed"),
                     ("new", 10, "completed"),
                 ],
-                Rule {
-                    max_age_secs: age(5),
-                    keep_last: 0,
-                },
+                rule(age(5), 0),
                 &[],
                 vec!["old"],
             ),
             (
                 "age: every snapshot may go without -d",
                 vec![("a", 30 * DAY, "completed"), ("b", 20 * DAY, "completed")],
-                Rule {
-                    max_age_secs: age(5),
-                    keep_last: 0,
-                },
+                rule(age(5), 0),
                 &[],
                 vec!["a", "b"],
             ),
@@ -267,20 +346,14 @@ mod tests {
                     ("s3", 2 * DAY, "completed"),
                     ("s4", DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 2,
-                },
+                rule(None, 2),
                 &[],
                 vec!["s1", "s2"],
             ),
             (
                 "count: fewer than N, nothing goes",
                 vec![("s1", 4 * DAY, "completed")],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 3,
-                },
+                rule(None, 3),
                 &[],
                 vec![],
             ),
@@ -291,10 +364,7 @@ mod tests {
                     ("b", 20 * DAY, "completed"),
                     ("c", 10 * DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: age(5),
-                    keep_last: 2,
-                },
+                rule(age(5), 2),
                 &[],
                 vec!["a"],
             ),
@@ -306,10 +376,7 @@ mod tests {
                     ("c", 2 * DAY, "completed"),
                     ("d", DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: age(5),
-                    keep_last: 1,
-                },
+                rule(age(5), 1),
                 &[],
                 vec!["a"],
             ),
@@ -320,10 +387,7 @@ mod tests {
                     ("err-new", DAY, "error"),
                     ("good-new", 2 * DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 2,
-                },
+                rule(None, 2),
                 &[],
                 vec!["err-new"],
             ),
@@ -334,20 +398,14 @@ mod tests {
                     ("e", 8 * DAY, "error"),
                     ("g2", 7 * DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: age(1),
-                    keep_last: 2,
-                },
+                rule(age(1), 2),
                 &[],
                 vec!["e"],
             ),
             (
                 "pending counts among the kept",
                 vec![("old", 9 * DAY, "completed"), ("p", 0, "pending")],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 1,
-                },
+                rule(None, 1),
                 &[],
                 vec!["old"],
             ),
@@ -358,10 +416,7 @@ mod tests {
                     ("snap-a", DAY, "completed"),
                     ("snap-c", DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 1,
-                },
+                rule(None, 1),
                 &[],
                 vec!["snap-a", "snap-b"],
             ),
@@ -372,20 +427,14 @@ mod tests {
                     ("mine", 0, "pending"),
                     ("mid", 3 * DAY, "completed"),
                 ],
-                Rule {
-                    max_age_secs: None,
-                    keep_last: 2,
-                },
+                rule(None, 2),
                 &["mine"],
                 vec!["old"],
             ),
             (
                 "protected even by age with tiny max age",
                 vec![("mine", 5, "completed")],
-                Rule {
-                    max_age_secs: Some(1),
-                    keep_last: 0,
-                },
+                rule(Some(1), 0),
                 &["mine"],
                 vec![],
             ),
@@ -408,10 +457,7 @@ mod tests {
             ("b", 4 * DAY, "completed"),
             ("c", 3 * DAY, "completed"),
         ]);
-        let rule = Rule {
-            max_age_secs: None,
-            keep_last: 1,
-        };
+        let rule = rule(None, 1);
         let first: Vec<String> = to_delete(&s, rule, now(), &HashSet::new())
             .iter()
             .map(|s| s.id.clone())
@@ -562,10 +608,6 @@ mod tests {
     fn set_table() {
         let ok = "completed";
         let age = |d: i64| Some(d * DAY);
-        let rule = |max_age_secs, keep_last| Rule {
-            max_age_secs,
-            keep_last,
-        };
         // (name, sets, rule, protected, expected deletions)
         type Case<'a> = (&'a str, Vec<Set>, Rule, Option<&'a str>, Vec<&'a str>);
         let cases: Vec<Case> = vec![
@@ -683,14 +725,14 @@ mod tests {
                 .map(|(id, m)| (id.as_str(), m.as_slice()))
                 .collect();
             let all = sets(&borrowed);
-            let rule = Rule {
-                max_age_secs: if next(2) == 0 {
+            let rule = rule(
+                if next(2) == 0 {
                     None
                 } else {
                     Some(next(30) as i64 * DAY)
                 },
-                keep_last: next(4) as usize,
-            };
+                next(4) as usize,
+            );
             let protected = if count > 0 && next(2) == 0 {
                 Some("s0")
             } else {
@@ -703,7 +745,7 @@ mod tests {
             assert!(protected.is_none_or(|p| !gone.contains(p)));
             let mut complete: Vec<&Set> = all.iter().filter(|s| !s.has_error()).collect();
             complete.sort_by(|a, b| b.time().cmp(&a.time()).then_with(|| b.id.cmp(&a.id)));
-            for kept in complete.iter().take(rule.keep_last) {
+            for kept in complete.iter().take(rule.keep.last) {
                 assert!(!gone.contains(kept.id.as_str()), "{rule:?} {all:?}");
             }
             let left: Vec<Set> = all

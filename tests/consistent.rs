@@ -219,6 +219,64 @@ fn keep_last_keeps_the_newest_sets_whole() {
     assert_eq!(r.deleting().len(), 6);
 }
 
+/// The calendar rules on sets: each set is one item (its time is its newest member's), kept or
+/// deleted whole, with its reasons at DEBUG; the set this run makes counts for today.
+#[test]
+fn calendar_rules_keep_whole_sets() {
+    let (lab, _) = db_lab();
+    let sets = make_sets(&lab, &[10, 8, 6, 4]);
+    let args = [
+        "-t",
+        "Name",
+        "db1",
+        "--consistent",
+        "--keep-daily",
+        "2",
+        "--utc",
+    ];
+    let mut dry = args.to_vec();
+    dry.extend(["-n", "-v", "DEBUG"]);
+    let r = lab.run(&dry);
+    assert_eq!(r.code, 0, "{r:?}");
+    let keeping: Vec<String> = r.starting_with("[DEBUG] Keeping set ");
+    assert_eq!(keeping.len(), 2, "{r:?}");
+    assert!(keeping[0].starts_with(&format!(
+        "[DEBUG] Keeping set {} (3 snapshots): daily ",
+        sets[3]
+    )));
+    assert_eq!(r.count("[INFO] Deleting set"), 2);
+    // A run that makes a set: it is today's, so only the 4-day-old one stays beside it.
+    let mut dry = args.to_vec();
+    dry.push("-v");
+    dry.push("DEBUG");
+    let planned = lab.run(&dry);
+    assert!(
+        planned.has(&format!("[INFO] Deleting set {} (3 snapshots)", sets[2])),
+        "{planned:?}"
+    );
+    let mut real = args.to_vec();
+    real.push("-u");
+    let r = lab.run(&real);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.deleting(),
+        planned.deleting(),
+        "the dry run named exactly these"
+    );
+    let left: Vec<String> = sets_left(&lab)
+        .into_iter()
+        .map(|(id, n)| {
+            assert_eq!(n, 3);
+            id
+        })
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.contains(&sets[3]) && !left.contains(&sets[2]),
+        "{left:?} {sets:?}"
+    );
+}
+
 #[test]
 fn max_age_and_both_rules_on_sets() {
     let (lab, _) = db_lab();
