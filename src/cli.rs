@@ -3,6 +3,19 @@
 use clap::Parser;
 use std::path::PathBuf;
 
+/// What `--generate` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generate {
+    /// The man page (roff): `ec2snap --generate man | man -l -`
+    Man,
+    /// Bash completions
+    CompleteBash,
+    /// Zsh completions
+    CompleteZsh,
+    /// Fish completions
+    CompleteFish,
+}
+
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "ec2snap",
@@ -36,7 +49,7 @@ pub struct Cli {
     pub instance: Vec<String>,
 
     /// Select tags with values (ex: tagname value), wildcards * and ? allowed
-    #[arg(short = 't', long = "tags", num_args = 2, value_names = ["ARG", "ARG"], action = clap::ArgAction::Append)]
+    #[arg(short = 't', long = "tags", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
     pub tags: Vec<String>,
 
     /// Filter snapshot by tags to select on which one you want to apply retention
@@ -52,7 +65,7 @@ pub struct Cli {
     pub run: bool,
 
     /// Limit the number of instances processed (can be useful with auto-scaling groups)
-    #[arg(short = 'l', long = "limit", default_value_t = -1, allow_negative_numbers = true)]
+    #[arg(short = 'l', long = "limit", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
     pub limit: i64,
 
     /// Make cold snapshot for a better consistency (stop, snapshot, start)
@@ -73,13 +86,14 @@ pub struct Cli {
     pub no_root_device: bool,
 
     /// Maximum snapshot age to keep (<int> <s/m/h/d/w/M/y>) (ex: 1 h for one hour)
-    #[arg(short = 'g', long = "max_age", num_args = 2, value_names = ["ARG", "ARG"], allow_negative_numbers = true)]
+    #[arg(short = 'g', long = "max_age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub max_age: Vec<String>,
 
     /// Keep the x last snapshots of each volume
     #[arg(
         short = 'd',
         long = "keep_last_snapshots",
+        value_name = "N",
         default_value_t = 0,
         allow_negative_numbers = true
     )]
@@ -208,6 +222,10 @@ pub struct Cli {
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
     #[arg(long = "no-stop-tag")]
     pub no_stop_tag: bool,
+
+    /// Print a man page or a shell completion script on standard output, then exit
+    #[arg(long = "generate", value_name = "KIND", value_enum)]
+    pub generate: Option<Generate>,
 
     /// Print version number
     #[arg(short = 'V', long = "version")]

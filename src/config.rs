@@ -255,13 +255,15 @@ pub fn parse_max_age(value: &str, unit: &str) -> Result<i64> {
 }
 
 /// A flag taking `<int> <unit>` (`-g`, `--copy-max-age`, `--check-max-age`) in seconds; `None`
-/// when it is not given. `-g` keeps the original's messages; the new flags name themselves.
+/// when it is not given. `-g` keeps the original's messages and names itself after them; the new
+/// flags name themselves first.
 fn age_flag(values: &[String], flag: &str) -> Result<Option<i64>> {
     match values {
         [] => Ok(None),
         [v, u] => match parse_max_age(v, u) {
             Ok(secs) => Ok(Some(secs)),
-            Err(e) if flag == "-g" => Err(e),
+            // The original's text first (a log watcher may look for it), then what was given.
+            Err(e) if flag == "-g" => bail!("{e} (in -g {v} {u})"),
             Err(e) => bail!("{flag}: {e}"),
         },
         _ => bail!("{flag} takes two values: <int> <s/m/h/d/w/M/y>"),

@@ -11,6 +11,7 @@ mod credentials;
 mod ctx;
 mod ec2;
 mod fetch;
+mod generate;
 mod journal;
 mod keep;
 mod log;
@@ -59,6 +60,11 @@ fn try_main() -> Result<u8, Failure> {
         return Ok(0);
     }
     let cli = cli::Cli::try_parse().map_err(Failure::Usage)?;
+    if let Some(kind) = cli.generate {
+        let text = generate::render(kind).map_err(Failure::Setup)?;
+        print_stdout(&text)?;
+        return Ok(0);
+    }
     if cli.version {
         print_stdout(&format!(
             "ec2snap v{} Licence MIT\n",

@@ -68,15 +68,15 @@ fn invalid_arguments_exit_1_before_any_call() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["-t", "Name", "front*", "-g", "0", "d", "-u"],
-            "[ERROR] Max age value cannot be 0",
+            "[ERROR] Max age value cannot be 0 (in -g 0 d)",
         ),
         (
             &["-t", "Name", "front*", "-g", "5", "x", "-u"],
-            "[ERROR] Can't find the correct value (here x), please choose between s/m/h/d/w/M/y",
+            "[ERROR] Can't find the correct value (here x), please choose between s/m/h/d/w/M/y (in -g 5 x)",
         ),
         (
             &["-t", "Name", "front*", "-g", "five", "d", "-u"],
-            "[ERROR] Max age value must be a whole number (here five)",
+            "[ERROR] Max age value must be a whole number (here five) (in -g five d)",
         ),
         (
             &["-t", "Name", "front*", "-e", "nocolon", "-u"],
