@@ -5,12 +5,12 @@
 set -euo pipefail
 source "$(dirname "$0")/lab.sh"
 cd "$ROOT"
-cargo build --quiet --locked
+echo "== Building ec2snap (the first time: about 5 minutes on 2 cores, then seconds)"
+cargo build --locked
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/ec2snap"
+echo
 
-show() { lab table; }
-
-echo "== Seeding: front1 and front2 (2 volumes each, snapshots 12, 9 and 2 days old), and back1"
+echo "== Seeding front1, front2 and back1: each a root volume and /dev/sdb, whose snapshots are 12, 9 and 2 days old"
 old='[{"device": "/dev/sdb", "age": 1036800}, {"device": "/dev/sdb", "age": 777600}, {"device": "/dev/sdb", "age": 172800}]'
 lab seed >/dev/null <<JSON
 {"instances": [
@@ -19,13 +19,15 @@ lab seed >/dev/null <<JSON
   {"name": "back1", "tags": {"env": "prod"}, "volumes": [{"device": "/dev/sdb"}], "snapshots": $old}
 ]}
 JSON
-show
+lab table
 echo
 echo "== Dry run (the default): ec2snap -t Name 'front*' -g 5 d"
 "$BIN" --endpoint-url "$MOTO_URL" -t Name 'front*' -g 5 d
 echo
+lab snapshots >"$LAB_DIR/before.json"
 echo "== Run mode: ec2snap -t Name 'front*' -g 5 d -u"
 "$BIN" --endpoint-url "$MOTO_URL" -t Name 'front*' -g 5 d -u
 echo
-echo "== Snapshots now: 4 new ones, the 12- and 9-day-old ones of front1 and front2 pruned, back1's untouched"
-show
+echo "== Snapshots now: front1 and front2 each have 2 new ones (root and /dev/sdb), keep the 2-day-old"
+echo "   one, and lost those older than 5 days; back1 was not selected: its snapshots are untouched"
+lab table "$LAB_DIR/before.json"

@@ -3,7 +3,11 @@
 
     ec2lab.py --endpoint URL [--clock FILE] seed < spec.json   -> JSON of what was made
     ec2lab.py --endpoint URL snapshots                         -> JSON list of all own snapshots
-    ec2lab.py --endpoint URL table                             -> the same, as a table for people
+    ec2lab.py --endpoint URL table [BEFORE.json]               -> the same, as a table for people:
+                                                                  by instance and device, newest
+                                                                  first; with the output of an
+                                                                  earlier `snapshots`, each row says
+                                                                  NEW, kept or PRUNED
     ec2lab.py --endpoint URL instances                         -> JSON list of instances
     ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
     ec2lab.py --endpoint URL detach VOLUME_ID                  -> detaches a volume from its instance
@@ -164,6 +168,41 @@ def detach(ec2, volume_id):
     return {"detached": volume_id, "instance": att["InstanceId"], "device": att["Device"]}
 
 
+def table(ec2, before_path):
+    now = snapshots(ec2)
+    before = json.load(open(before_path, encoding="utf-8")) if before_path else None
+    where = {}
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for r in page["Reservations"]:
+            for i in r["Instances"]:
+                name = next((t["Value"] for t in i.get("Tags", []) if t["Key"] == "Name"), i["InstanceId"])
+                for m in i.get("BlockDeviceMappings", []):
+                    if "Ebs" in m:
+                        where[m["Ebs"]["VolumeId"]] = (name, m["DeviceName"])
+    rows = []
+    if before is None:
+        rows = [(s, "") for s in now]
+    else:
+        old = {b["id"] for b in before}
+        current = {s["id"] for s in now}
+        rows = [(s, "kept" if s["id"] in old else "NEW") for s in now]
+        rows += [(b, "PRUNED") for b in before if b["id"] not in current]
+    rows.sort(key=lambda r: r[0]["start_time"], reverse=True)
+    rows.sort(key=lambda r: where.get(r[0]["volume"], ("?", r[0]["volume"])))
+    clock = datetime.datetime.now(datetime.timezone.utc)
+    print(f"  {'INSTANCE':<9} {'DEVICE':<10} {'AGE':>7}  {'SNAPSHOT':<24} {'STATUS' if before else ''}")
+    for s, status in rows:
+        name, device = where.get(s["volume"], ("?", s["volume"]))
+        age = (clock - datetime.datetime.fromisoformat(s["start_time"])).total_seconds()
+        age = f"{age / 86400:.0f} days" if age >= 86400 else f"{age / 60:.0f} min"
+        print(f"  {name:<9} {device:<10} {age:>7}  {s['id']:<24} {status}")
+    if before is not None:
+        count = {k: sum(1 for _, st in rows if st == k) for k in ("NEW", "kept", "PRUNED")}
+        print(f"  {count['NEW']} new, {count['kept']} kept, {count['PRUNED']} pruned")
+    else:
+        print(f"  {len(rows)} snapshots")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", required=True)
@@ -178,10 +217,7 @@ def main():
     elif a.command == "snapshots":
         result = snapshots(ec2)
     elif a.command == "table":
-        snaps = sorted(snapshots(ec2), key=lambda s: (s["volume"], s["start_time"]))
-        print(f"  {len(snaps)} snapshots")
-        for s in snaps:
-            print(f"  {s['id']}  {s['start_time'][:16]}  {s['description']}")
+        table(ec2, a.arg)
         return
     elif a.command == "instances":
         result = instances(ec2)
