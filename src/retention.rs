@@ -761,4 +761,44 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// Over a volume's snapshots: kept and deleted split the input; every kept snapshot has a
+        /// reason; this run's snapshots are never deleted; deletions are oldest first.
+        #[test]
+        fn decisions_split_the_input_and_say_why(
+            ages in proptest::collection::vec((0..800i64, 0..8u8), 0..30),
+            last in 0..3usize, daily in 0..8usize, weekly in 0..5usize, monthly in 0..13usize,
+            window in proptest::option::of(1..60i64),
+            mine in 0..3usize,
+            utc in proptest::bool::ANY,
+        ) {
+            let spec: Vec<(String, i64, &str)> = ages
+                .iter()
+                .enumerate()
+                .map(|(n, (days, state))| {
+                    let state = if *state == 0 { "error" } else { "completed" };
+                    (format!("snap-{n:02}"), days * DAY + n as i64, state)
+                })
+                .collect();
+            let borrowed: Vec<(&str, i64, &str)> =
+                spec.iter().map(|(id, age, st)| (id.as_str(), *age, *st)).collect();
+            let all = snaps(&borrowed);
+            let protected: HashSet<String> = all.iter().take(mine).map(|s| s.id.clone()).collect();
+            let rule = Rule {
+                max_age_secs: window.map(|d| d * DAY),
+                keep: Keep { last, daily, weekly, monthly, ..Keep::default() },
+                zone: if utc { Zone::Utc } else { Zone::Local },
+            };
+            let d = decide_snapshots(&all, &rule, now(), &protected);
+            proptest::prop_assert_eq!(d.keep.len() + d.delete.len(), all.len());
+            let kept: HashSet<&str> = d.keep.iter().map(|(s, _)| s.id.as_str()).collect();
+            proptest::prop_assert!(d.delete.iter().all(|s| !kept.contains(s.id.as_str())));
+            if rule.is_enabled() {
+                proptest::prop_assert!(d.keep.iter().all(|(_, why)| !why.is_empty()));
+            }
+            proptest::prop_assert!(d.delete.iter().all(|s| !protected.contains(&s.id)));
+            proptest::prop_assert!(d.delete.windows(2).all(|w| w[0].start_time <= w[1].start_time));
+        }
+    }
 }
