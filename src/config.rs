@@ -206,7 +206,7 @@ fn retention(cli: &Cli, max_age_secs: Option<i64>) -> Result<Rule> {
         monthly,
         yearly,
     };
-    if cli.utc && counts.iter().all(|n| *n == 0) {
+    if cli.utc && !keep.has_calendar() {
         bail!("--utc goes with --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly");
     }
     Ok(Rule {

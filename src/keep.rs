@@ -19,7 +19,12 @@ pub struct Keep {
 impl Keep {
     /// Whether any rule keeps something (`-d` or a calendar rule).
     pub fn any(&self) -> bool {
-        self.last > 0 || self.calendar().iter().any(|(_, n)| *n > 0)
+        self.last > 0 || self.has_calendar()
+    }
+
+    /// Whether a calendar rule (`--keep-hourly` ... `--keep-yearly`) is set.
+    pub fn has_calendar(&self) -> bool {
+        self.calendar().iter().any(|(_, n)| *n > 0)
     }
 
     fn calendar(&self) -> [(Period, usize); 5] {

@@ -63,13 +63,9 @@ impl Rule {
     /// What the report says of a deletion: `age` with `-g`, `count` with `-d` alone, else
     /// `calendar`.
     pub fn deletion_reason(&self) -> &'static str {
-        let calendar = Keep {
-            last: 0,
-            ..self.keep
-        };
         if self.max_age_secs.is_some() {
             "age"
-        } else if calendar.any() {
+        } else if self.keep.has_calendar() {
             "calendar"
         } else {
             "count"

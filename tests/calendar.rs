@@ -64,6 +64,16 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// The run said at DEBUG why each of these (date, reasons) stays: `Keeping snap-.. (vol-..|/dev/sdb):
+/// reasons`.
+fn assert_keeping(lab: &Lab, r: &Run, by_date: &BTreeMap<String, String>, want: &[(&str, &str)]) {
+    let vol = lab.snapshots()[0]["volume"].as_str().unwrap().to_string();
+    for (date, why) in want {
+        let line = format!("[DEBUG] Keeping {} ({vol}|/dev/sdb): {why}", by_date[*date]);
+        assert!(r.has(&line), "{line}\n{r:?}");
+    }
+}
+
 /// The snapshot ids named by the run's `Deleting snapshot` lines, in order.
 fn deleted_ids(r: &Run) -> Vec<String> {
     r.deleting()
@@ -107,20 +117,21 @@ fn seven_daily_four_weekly_twelve_monthly_over_400_days() {
     // Oldest first.
     assert_eq!(planned[0], by_date["2025-10-22"]);
     // The reasons, at DEBUG.
-    let vol = lab.snapshots()[0]["volume"].as_str().unwrap().to_string();
-    for (date, why) in [
-        (
-            "2026-11-25",
-            "daily 2026-11-25, weekly 2026-W48, monthly 2026-11",
-        ),
-        ("2026-11-22", "daily 2026-11-22, weekly 2026-W47"),
-        ("2026-11-15", "weekly 2026-W46"),
-        ("2026-02-28", "monthly 2026-02"),
-        ("2025-12-31", "monthly 2025-12"),
-    ] {
-        let line = format!("[DEBUG] Keeping {} ({vol}|/dev/sdb): {why}", by_date[date]);
-        assert!(r.has(&line), "{line}\n{r:?}");
-    }
+    assert_keeping(
+        &lab,
+        &r,
+        &by_date,
+        &[
+            (
+                "2026-11-25",
+                "daily 2026-11-25, weekly 2026-W48, monthly 2026-11",
+            ),
+            ("2026-11-22", "daily 2026-11-22, weekly 2026-W47"),
+            ("2026-11-15", "weekly 2026-W46"),
+            ("2026-02-28", "monthly 2026-02"),
+            ("2025-12-31", "monthly 2025-12"),
+        ],
+    );
     // And in the report.
     let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let kept = rep["instances"][0]["kept"].as_array().unwrap();
@@ -199,19 +210,20 @@ fn calendar_rules_with_keep_last_and_a_window() {
     let r = run(&["-n", "-v", "DEBUG"]);
     assert_eq!(r.code, 0, "{r:?}");
     let planned = deleted_ids(&r);
-    let vol = lab.snapshots()[0]["volume"].as_str().unwrap().to_string();
-    for (date, why) in [
-        (
-            "2026-11-25",
-            "younger than -g, last 1, weekly 2026-W48, monthly 2026-11",
-        ),
-        ("2026-11-22", "younger than -g, weekly 2026-W47"),
-        ("2026-11-21", "younger than -g"),
-        ("2026-10-31", "monthly 2026-10"),
-    ] {
-        let line = format!("[DEBUG] Keeping {} ({vol}|/dev/sdb): {why}", by_date[date]);
-        assert!(r.has(&line), "{line}\n{r:?}");
-    }
+    assert_keeping(
+        &lab,
+        &r,
+        &by_date,
+        &[
+            (
+                "2026-11-25",
+                "younger than -g, last 1, weekly 2026-W48, monthly 2026-11",
+            ),
+            ("2026-11-22", "younger than -g, weekly 2026-W47"),
+            ("2026-11-21", "younger than -g"),
+            ("2026-10-31", "monthly 2026-10"),
+        ],
+    );
     let r = run(&["-n", "-u"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(deleted_ids(&r), planned);
