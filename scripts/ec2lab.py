@@ -11,6 +11,7 @@
     ec2lab.py --endpoint URL instances                         -> JSON list of instances
     ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
     ec2lab.py --endpoint URL detach VOLUME_ID                  -> detaches a volume from its instance
+    ec2lab.py --endpoint URL delete SNAPSHOT_ID                -> deletes a snapshot (as by hand)
 
 A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "tags": {"env": "prod"},     # more instance tags
@@ -168,6 +169,11 @@ def detach(ec2, volume_id):
     return {"detached": volume_id, "instance": att["InstanceId"], "device": att["Device"]}
 
 
+def delete(ec2, snapshot_id):
+    ec2.delete_snapshot(SnapshotId=snapshot_id)
+    return {"deleted": snapshot_id}
+
+
 def table(ec2, before_path):
     now = snapshots(ec2)
     before = json.load(open(before_path, encoding="utf-8")) if before_path else None
@@ -208,7 +214,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region)
@@ -223,6 +229,8 @@ def main():
         result = instances(ec2)
     elif a.command == "detach":
         result = detach(ec2, a.arg)
+    elif a.command == "delete":
+        result = delete(ec2, a.arg)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

@@ -116,7 +116,7 @@ pub async fn check(
     max_age_secs: i64,
     shutdown: &Shutdown,
 ) -> Result<(Status, String)> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let work = async {
         let ec2 = Ec2::connect(&cfg.aws).await?;
         let (mut outcome, journal) = (Outcome::default(), Journal::default());
@@ -147,8 +147,13 @@ pub async fn check(
         let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
         Ok(ages(&disks, &snapshots, cfg, now))
     };
-    let volumes = match shutdown.race(work).await {
-        Ok(result) => result?,
+    let bounded = tokio::time::timeout(cfg.check_timeout, work);
+    let volumes = match shutdown.race(bounded).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(_)) => bail!(
+            "no answer within {} s (--check-timeout)",
+            cfg.check_timeout.as_secs()
+        ),
         Err(sig) => bail!("interrupted by {}", sig.name()),
     };
     for v in &volumes {

@@ -202,6 +202,11 @@ pub struct Cli {
     #[arg(long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub check_max_age: Vec<String>,
 
+    /// With --check-max-age: the most seconds the whole check may take, 1 to 3600; past it the
+    /// answer is UNKNOWN (default 30)
+    #[arg(long = "check-timeout", value_name = "SECONDS")]
+    pub check_timeout: Option<u64>,
+
     /// Wait until each new snapshot is completed before applying retention to its volume
     #[arg(long = "wait")]
     pub wait: bool,
@@ -224,7 +229,7 @@ pub struct Cli {
     pub no_stop_tag: bool,
 
     /// Print a man page or a shell completion script on standard output, then exit
-    #[arg(long = "generate", value_name = "KIND", value_enum)]
+    #[arg(long = "generate", value_name = "KIND", value_enum, exclusive = true)]
     pub generate: Option<Generate>,
 
     /// Print version number

@@ -67,7 +67,7 @@ pub async fn cycle(
     let marked = ctx.cfg.stop_tag && mark(&ctx.ec2, id, ctx.cfg.timeout).await;
     // Not raced with a signal: the run must know whether the stop went through.
     if let Err(e) = ctx.ec2.stop_instance(id).await {
-        critical!("{}", msg::failed_to("stop", &e.to_string()));
+        critical!("{}", ctx.line(&msg::failed_to("stop", &e.to_string()), id));
         ctx.journal.error(Some(id), "StopInstances", id, &e);
         outcome.snapshot_errors += 1;
         after_failed_stop(ctx, instance, &e, marked, outcome).await;
@@ -112,7 +112,7 @@ pub async fn cycle(
 /// next one. True when the tag is set; a failure is a warning and the cycle goes on, as it did
 /// before the tag existed.
 async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
-    let (here, now) = (Here::this_machine(), Utc::now());
+    let (here, now) = (Here::this_machine(), crate::clock::now());
     let mark = Mark {
         host: here.host,
         boot: here.boot,
@@ -170,7 +170,10 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         debug!("StartInstances {id} failed, will retry: {last_error}");
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            critical!("{}", msg::failed_to("start", &last_error.to_string()));
+            critical!(
+                "{}",
+                ctx.line(&msg::failed_to("start", &last_error.to_string()), id)
+            );
             critical!("{}", msg::may_still_be_stopped(id));
             ctx.journal
                 .error(Some(id), "StartInstances", id, &last_error);
@@ -189,7 +192,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         Waited::TimedOut => {
             error!("{}", ctx.line(msg::TIMEOUT, id));
             let why = format!("not running after {} s", timeout.as_secs());
-            critical!("{}", msg::failed_to("start", &why));
+            critical!("{}", ctx.line(&msg::failed_to("start", &why), id));
             outcome.snapshot_errors += 1;
         }
         Waited::Failed(e) => {
@@ -205,7 +208,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
 /// is not interrupted by a signal, like any restart.
 pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &mut Outcome) {
     let here = Here::this_machine();
-    let now = Utc::now();
+    let now = crate::clock::now();
     for instance in marked {
         let (id, name) = (&instance.id, instance.name());
         let value = instance
@@ -245,8 +248,9 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &m
                     "{}",
                     msg::left_stopped(id, name, value, "starting it again")
                 );
+                let line = |text: String| msg::for_instance(&text, id, cfg.parallel);
                 if let Err(e) = ec2.start_instance(id).await {
-                    critical!("{}", msg::failed_to("start", &e.to_string()));
+                    critical!("{}", line(msg::failed_to("start", &e.to_string())));
                     outcome.snapshot_errors += 1;
                     continue;
                 }
@@ -257,7 +261,7 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &m
                     }
                     Waited::TimedOut => {
                         let why = format!("not running after {} s", cfg.timeout.as_secs());
-                        critical!("{}", msg::failed_to("start", &why));
+                        critical!("{}", line(msg::failed_to("start", &why)));
                         outcome.snapshot_errors += 1;
                     }
                     Waited::Failed(e) => {

@@ -46,6 +46,8 @@ pub struct Config {
     pub copy: Option<CopyPolicy>,
     /// `--check-max-age`, in seconds: the read-only freshness check instead of a run.
     pub check_max_age: Option<i64>,
+    /// `--check-timeout`: the whole check's bound.
+    pub check_timeout: Duration,
     /// A dry run checks each change's permission with `DryRun=true` (`--no-permission-check`).
     pub permission_check: bool,
     /// `--wait`: retention for a volume only once its new snapshot is completed.
@@ -96,6 +98,9 @@ pub fn metrics_job(cli: &Cli) -> String {
 /// `--check-max-age N UNIT` and the flags that cannot go with it (a check changes nothing).
 fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
     let Some(secs) = age_flag(&cli.check_max_age, "--check-max-age")? else {
+        if cli.check_timeout.is_some() {
+            bail!("--check-timeout goes with --check-max-age");
+        }
         return Ok(None);
     };
     let clashes: Vec<&str> = [
@@ -106,6 +111,10 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         (keep_flags(cli).iter().any(|(_, v)| v.is_some()), "--keep-*"),
         (cli.no_snap, "-n"),
         (!cli.copy_to.is_empty(), "--copy-to"),
+        (cli.consistent, "--consistent"),
+        (cli.wait, "--wait"),
+        (cli.report.is_some(), "--report"),
+        (cli.metrics_file.is_some(), "--metrics-file"),
     ]
     .into_iter()
     .filter_map(|(set, flag)| set.then_some(flag))
@@ -117,6 +126,17 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         );
     }
     Ok(Some(secs))
+}
+
+/// The most seconds `--check-timeout` may give.
+const MAX_CHECK_TIMEOUT_SECS: u64 = 3_600;
+
+fn check_timeout(cli: &Cli) -> Result<Duration> {
+    let secs = cli.check_timeout.unwrap_or(30);
+    if !(1..=MAX_CHECK_TIMEOUT_SECS).contains(&secs) {
+        bail!("--check-timeout must be from 1 to {MAX_CHECK_TIMEOUT_SECS} seconds (here {secs})");
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `--copy-to` and its options.
@@ -174,6 +194,20 @@ fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
             zone: source.zone,
         },
     }))
+}
+
+impl CopyPolicy {
+    /// A copy into the region of the snapshots themselves is a usage error: checked as soon as
+    /// that region is known (from the flags or the credentials file here, else right after
+    /// connecting), before any request.
+    pub fn check_source_region(&self, source: &str) -> Result<()> {
+        if self.regions.iter().any(|r| r == source) {
+            bail!(
+                "--copy-to {source} is the region of the snapshots themselves: give another region"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The calendar rules' flags and values, as given.
@@ -266,6 +300,9 @@ fn age_flag(values: &[String], flag: &str) -> Result<Option<i64>> {
             Err(e) if flag == "-g" => bail!("{e} (in -g {v} {u})"),
             Err(e) => bail!("{flag}: {e}"),
         },
+        _ if values.len().is_multiple_of(2) => {
+            bail!("{flag} is given more than once: give it once")
+        }
         _ => bail!("{flag} takes two values: <int> <s/m/h/d/w/M/y>"),
     }
 }
@@ -382,6 +419,9 @@ impl Config {
             }
         }
         let (credentials, region) = credentials::resolve(cli)?;
+        if let (Some(policy), Some(region)) = (&copy, &region) {
+            policy.check_source_region(region)?;
+        }
         Ok(Config {
             dry_run: !cli.run,
             selection,
@@ -405,6 +445,7 @@ impl Config {
             consistent: cli.consistent,
             copy,
             check_max_age,
+            check_timeout: check_timeout(cli)?,
             permission_check: !cli.no_permission_check,
             wait: wait_policy(cli)?,
         })
@@ -641,7 +682,7 @@ mod tests {
             "-i",
             "i-1",
             "-k",
-            "AKID",
+            "AKIAIOSFODNN7EXAMPLE",
             "-a",
             "SECRETVALUE",
             "-r",
@@ -651,7 +692,9 @@ mod tests {
         assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
         let dbg = format!("{c:?}");
         assert!(
-            dbg.contains("AKID") && !dbg.contains("SECRETVALUE"),
+            dbg.contains("AKIA****MPLE")
+                && !dbg.contains("IOSFODNN7")
+                && !dbg.contains("SECRETVALUE"),
             "{dbg}"
         );
     }

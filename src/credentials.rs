@@ -23,12 +23,24 @@ pub enum Credentials {
     Chain { profile: Option<String> },
 }
 
-// Hand-written so that no Debug print can ever show a secret.
+/// An access key id as the log shows it: its first and last four characters (`AKIA****WXYZ`),
+/// enough to tell keys apart, not enough to use one; a short one is all stars.
+pub fn masked(key_id: &str) -> String {
+    let chars: Vec<char> = key_id.chars().collect();
+    if chars.len() < 12 {
+        return "*".repeat(chars.len().max(4));
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+// Hand-written so that no Debug print can ever show a secret, nor the whole key id.
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::Static { key_id, .. } => {
-                write!(f, "Static {{ key_id: {key_id}, secret: *** }}")
+                write!(f, "Static {{ key_id: {}, secret: *** }}", masked(key_id))
             }
             Credentials::Chain { profile } => write!(f, "Chain {{ profile: {profile:?} }}"),
         }
@@ -162,6 +174,19 @@ mod tests {
 
     #[test]
     fn legacy_profiles() {
+        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "AKIA****MPLE");
+        assert_eq!(masked("AK1"), "****");
+        let shown = format!(
+            "{:?}",
+            Credentials::Static {
+                key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+                secret: "wJalrXUtnFEMI/K7MDENG".into()
+            }
+        );
+        assert!(
+            !shown.contains("IOSFODNN7EXA") && !shown.contains("wJalr"),
+            "{shown}"
+        );
         let text = "[default]\naws_region = eu-west-1\naws_access_key_id = AK1\naws_secret_access_key = S1\n\n\
                     [profile p1]\naws_region = us-east-1\naws_access_key_id = AK2\naws_secret_access_key = S2\n\n\
                     [plain]\naws_access_key_id = AK3\naws_secret_access_key = S3\n";

@@ -22,6 +22,13 @@ impl Keep {
         self.last > 0 || self.has_calendar()
     }
 
+    /// The floor: how many of a volume's newest usable snapshots no decision may delete, whatever
+    /// the mode (per volume, sets, copies): `-d N`, and at least 1 when a calendar rule is set.
+    /// `-g` alone has none (the original's `-g` deletes everything older).
+    pub fn floor(&self) -> usize {
+        self.last.max(usize::from(self.has_calendar()))
+    }
+
     /// Whether a calendar rule (`--keep-hourly` ... `--keep-yearly`) is set.
     pub fn has_calendar(&self) -> bool {
         self.calendar().iter().any(|(_, n)| *n > 0)
@@ -97,6 +104,9 @@ pub enum Reason {
         label: String,
         oldest: bool,
     },
+    /// One of the newest usable snapshots of this volume that the floor keeps (a set stays whole
+    /// for it).
+    Floor(String),
 }
 
 impl fmt::Display for Reason {
@@ -115,6 +125,7 @@ impl fmt::Display for Reason {
                 label,
                 oldest: true,
             } => write!(f, "{} {label} (oldest)", period.name()),
+            Reason::Floor(volume) => write!(f, "floor of {volume}"),
         }
     }
 }

@@ -59,13 +59,13 @@ macro_rules! critical {
 }
 pub(crate) use critical;
 
-/// One log line, without its newline.
+/// One log line, without its newline: one event is one line, whatever its text holds.
 pub fn format_line(time: &DateTime<Local>, level: Level, message: &str) -> String {
     format!(
         "{} [{}] {}",
         time.format("%Y-%m-%d %H:%M:%S,%3f"),
         level.name(),
-        message
+        crate::messages::one_line(message)
     )
 }
 

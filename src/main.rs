@@ -4,6 +4,7 @@
 
 mod check;
 mod cli;
+mod clock;
 mod cold;
 mod config;
 mod copies;
@@ -34,7 +35,7 @@ mod waiter;
 use crate::ec2::AwsError;
 use crate::journal::Journal;
 use crate::log::critical;
-use crate::outcome::{Failure, Outcome, EXIT_CONFIG};
+use crate::outcome::{Failure, Outcome, EXIT_CONFIG, EXIT_ERRORS};
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
 use std::io::Write;
@@ -87,7 +88,7 @@ fn try_main() -> Result<u8, Failure> {
     if !cli.check_max_age.is_empty() {
         return Ok(freshness_check(&cli));
     }
-    let started = Utc::now();
+    let started = crate::clock::now();
     let journal = Arc::new(Journal::default());
     // A run that could not start still leaves its report and metrics, then fails.
     let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Failure| {
@@ -116,8 +117,10 @@ fn try_main() -> Result<u8, Failure> {
     }
     let code = outcome.exit_code(log::file_failed());
     let written = write_outputs(&cli, started, code, &journal, &outcome, None);
-    Ok(if code == 0 && !written {
-        EXIT_CONFIG
+    // The run may have changed things: a report or metrics file lost at the end (a full disk) is
+    // a failure of the run (2), never "nothing was changed" (1).
+    Ok(if code < EXIT_ERRORS && !written {
+        EXIT_ERRORS
     } else {
         code
     })
@@ -153,7 +156,7 @@ fn freshness_check(cli: &cli::Cli) -> u8 {
         Ok(found) => found,
         Err(e) => (check::Status::Unknown, check::unknown(&format!("{e:#}"))),
     };
-    let _ = print_stdout(&format!("{line}\n"));
+    let _ = print_stdout(&format!("{}\n", messages::one_line(&line)));
     status.exit_code()
 }
 
@@ -170,7 +173,7 @@ fn write_outputs(
     if cli.report.is_none() && cli.metrics_file.is_none() {
         return true;
     }
-    let finished = Utc::now();
+    let finished = crate::clock::now();
     if let Some(e) = failure {
         let error = AwsError {
             code: None,

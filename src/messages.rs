@@ -1,6 +1,28 @@
 //! Every log line and stdout line the original prints, built in one place so tests can pin the text.
 
 use crate::model::{Disk, Instance, SnapshotKind};
+use std::borrow::Cow;
+
+/// Text for one log or status line: control characters (C0, DEL, C1, and the Unicode line and
+/// paragraph separators) written as `\n`, `\r`, `\t` or `\u{1b}`, so that a value from AWS or the
+/// command line (a Name tag, an error message) can never start a line of its own.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    let special = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    if !text.chars().any(special) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if special(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 pub fn launching(dry_run: bool) -> String {
     format!(
@@ -43,6 +65,16 @@ pub fn snapshot_made(kind: SnapshotKind, disk: &Disk, snapshot_id: Option<&str>)
         Some(id) => format!("{base} - {id}"),
         None => base,
     }
+}
+
+/// `-o` on an instance whose only volume is the root (or one without EBS volumes).
+pub fn nothing_to_snapshot(instance_id: &str, no_root_device: bool) -> String {
+    let why = if no_root_device {
+        " (-o leaves out its root device)"
+    } else {
+        ""
+    };
+    format!("Instance {instance_id} has no volume to snapshot{why}: no snapshot made")
 }
 
 pub fn snapshot_failed(kind: SnapshotKind, disk: &Disk, error: &str) -> String {
@@ -141,6 +173,24 @@ pub fn keeping_set(set_id: &str, snapshots: usize, reasons: &[String]) -> String
     )
 }
 
+/// `Set <set-id> is incomplete: no snapshot of vol-..(/dev/sdb); snap-.. of vol-..(/dev/sdc) is in
+/// state error` (WARNING): it never counts among the kept sets.
+pub fn incomplete_set(set_id: &str, missing: &[Disk], errored: &[(String, Disk)]) -> String {
+    let parts: Vec<String> = missing
+        .iter()
+        .map(|d| format!("no snapshot of {}({})", d.volume_id, d.device))
+        .chain(
+            errored
+                .iter()
+                .map(|(id, d)| format!("{id} of {}({}) is in state error", d.volume_id, d.device)),
+        )
+        .collect();
+    format!(
+        "Set {set_id} is incomplete: {}; it does not count among the kept sets",
+        parts.join("; ")
+    )
+}
+
 pub fn delete_error(snapshot_id: &str, error: &str) -> String {
     format!("Error deleting snapshot {snapshot_id} with error {error}")
 }
@@ -185,6 +235,26 @@ pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
 mod tests {
     use super::*;
     use crate::model::{InstanceState, Tags};
+
+    #[test]
+    fn one_line_escapes_every_control_character() {
+        let cases = [
+            ("plain web-1 (prod) é ü 日本", "plain web-1 (prod) é ü 日本"),
+            (
+                "evil\n2026-12-02 00:00:00,000 [CRITICAL] FORGED",
+                "evil\\n2026-12-02 00:00:00,000 [CRITICAL] FORGED",
+            ),
+            ("a\rb\tc", "a\\rb\\tc"),
+            ("\u{1b}[31mred", "\\u{1b}[31mred"),
+            ("nul\0 del\u{7f} c1\u{85}", "nul\\u{0} del\\u{7f} c1\\u{85}"),
+            ("ls\u{2028}ps\u{2029}", "ls\\u{2028}ps\\u{2029}"),
+            ("a backslash \\n stays", "a backslash \\n stays"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(one_line(raw), want, "{raw:?}");
+            assert!(!one_line(raw).contains('\n'));
+        }
+    }
 
     fn inst(name: Option<&str>) -> Instance {
         let mut tags = Tags::new();

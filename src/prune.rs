@@ -12,8 +12,7 @@ use crate::permissions;
 use crate::plan;
 use crate::retention::{self, Set};
 use crate::snapshot::Done;
-use chrono::Utc;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{debug, error, info, warn};
 
@@ -25,8 +24,8 @@ struct Doomed {
     header: Option<String>,
 }
 
-/// Retention for one instance: its volumes' snapshots without the set tag, in device order; then,
-/// with `--consistent`, its sets, each deleted whole.
+/// Retention for one instance (`retention::plan_instance`): its volumes' snapshots without the
+/// set tag, in device order; then, with `--consistent`, its sets, each deleted whole.
 pub async fn prune(
     ctx: &Arc<Ctx>,
     instance: &Instance,
@@ -35,10 +34,8 @@ pub async fn prune(
     done: &Done,
     outcome: &mut Outcome,
 ) {
-    let now = Utc::now();
-    let protected: HashSet<String> = done.created.values().map(|s| s.id.clone()).collect();
-    let mut doomed: Vec<Doomed> = Vec::new();
-    let mut kept: Vec<KeptEntry> = Vec::new();
+    let now = crate::clock::now();
+    let mut volumes = Vec::new();
     for disk in &instance.disks {
         let listed = snapshots.remove(&disk.volume_id).unwrap_or_default();
         // A set member made by this run counts in its set, not among the volume's loose ones.
@@ -52,29 +49,67 @@ pub async fn prune(
             done.failed.contains(&disk.volume_id),
             &ctx.cfg.snap_filter,
         );
-        let Some(candidates) = candidates else {
+        if candidates.is_none() {
             warn!(
                 "Keeping the old snapshots of {}({}): its new snapshot failed",
                 disk.volume_id, disk.device
             );
+        }
+        volumes.push((disk.volume_id.clone(), candidates));
+    }
+    let input = retention::Input {
+        volumes,
+        sets: if ctx.cfg.consistent {
+            sets_with_this_runs(ctx, instance, sets, done)
+        } else {
+            Some(Vec::new())
+        },
+        protected: done.created.values().map(|s| s.id.clone()).collect(),
+        protected_set: done.set.clone(),
+    };
+    let plan = retention::plan_instance(&input, &ctx.cfg.retention, now);
+    for (set, gaps) in &plan.incomplete {
+        let errored: Vec<(String, Disk)> = gaps
+            .errored
+            .iter()
+            .map(|m| (m.id.clone(), member_disk(instance, m)))
+            .collect();
+        warn!("{}", msg::incomplete_set(&set.id, &gaps.missing, &errored));
+    }
+    let mut doomed: Vec<Doomed> = Vec::new();
+    let mut kept: Vec<KeptEntry> = Vec::new();
+    for (volume_id, decision) in &plan.volumes {
+        let Some(disk) = instance.disks.iter().find(|d| d.volume_id == *volume_id) else {
             continue;
         };
-        let decision =
-            retention::decide_snapshots(&candidates, &ctx.cfg.retention, now, &protected);
         for (s, why) in &decision.keep {
-            let planned = ctx.cfg.dry_run && protected.contains(&s.id);
+            let planned = ctx.cfg.dry_run && input.protected.contains(&s.id);
             kept.push(kept_entry(s, disk, why, planned));
         }
-        doomed.extend(decision.delete.into_iter().map(|s| Doomed {
-            snapshot: s.clone(),
+        doomed.extend(decision.delete.iter().map(|s| Doomed {
+            snapshot: (*s).clone(),
             disk: disk.clone(),
             header: None,
         }));
     }
-    if ctx.cfg.consistent {
-        let (gone, stay) = doomed_sets(ctx, instance, sets, done, now);
-        doomed.extend(gone);
-        kept.extend(stay);
+    for (set, why) in &plan.sets.keep {
+        let planned = ctx.cfg.dry_run && done.set.as_deref() == Some(set.id.as_str());
+        let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
+        debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
+        for m in sorted_members(set) {
+            let disk = member_disk(instance, m);
+            kept.push(entry(m, &disk, Some(&set.id), reasons.clone(), planned));
+        }
+    }
+    for set in &plan.sets.delete {
+        for (n, m) in sorted_members(set).into_iter().enumerate() {
+            let header = (n == 0).then(|| msg::deleting_set(&set.id, set.members.len()));
+            doomed.push(Doomed {
+                snapshot: m.clone(),
+                disk: member_disk(instance, m),
+                header,
+            });
+        }
     }
     ctx.journal.kept(&instance.id, kept);
     let instance_id = instance.id.clone();
@@ -92,22 +127,20 @@ pub async fn prune(
     outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
 }
 
-/// The members of the instance's sets that go, set by set, oldest set first, and the members of
-/// the sets that stay, with why. The set this run made (or would make) is never deleted and counts
-/// for the rules; when it failed, every old set is kept this time.
-fn doomed_sets(
+/// The instance's sets with the one this run made (or would make) added: it is never deleted
+/// and counts for the rules. `None` when that set failed: every old set is kept this time.
+fn sets_with_this_runs(
     ctx: &Ctx,
     instance: &Instance,
     mut sets: Vec<Set>,
     done: &Done,
-    now: chrono::DateTime<Utc>,
-) -> (Vec<Doomed>, Vec<KeptEntry>) {
+) -> Option<Vec<Set>> {
     if done.set_failed {
         warn!(
             "Keeping the old snapshot sets of instance {}: its new set failed",
             instance.id
         );
-        return (Vec::new(), Vec::new());
+        return None;
     }
     if let Some(id) = &done.set {
         let members: Vec<Snapshot> = done
@@ -126,29 +159,7 @@ fn doomed_sets(
             });
         }
     }
-    let decision = retention::decide_sets(&sets, &ctx.cfg.retention, now, done.set.as_deref());
-    let mut kept = Vec::new();
-    for (set, why) in &decision.keep {
-        let planned = ctx.cfg.dry_run && done.set.as_deref() == Some(set.id.as_str());
-        let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
-        debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
-        for m in sorted_members(set) {
-            let disk = member_disk(instance, m);
-            kept.push(entry(m, &disk, Some(&set.id), reasons.clone(), planned));
-        }
-    }
-    let mut out = Vec::new();
-    for set in decision.delete {
-        for (n, m) in sorted_members(set).into_iter().enumerate() {
-            let header = (n == 0).then(|| msg::deleting_set(&set.id, set.members.len()));
-            out.push(Doomed {
-                snapshot: m.clone(),
-                disk: member_disk(instance, m),
-                header,
-            });
-        }
-    }
-    (out, kept)
+    Some(sets)
 }
 
 /// A set's members in volume order.

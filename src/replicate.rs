@@ -10,7 +10,6 @@ use crate::messages as msg;
 use crate::model::{Disk, Instance, Snapshot, SnapshotState};
 use crate::outcome::Outcome;
 use crate::permissions;
-use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{error, info, warn};
@@ -41,13 +40,6 @@ pub async fn replicate(
     for region in &policy.regions {
         if ctx.shutdown.is_set() {
             return;
-        }
-        if region == ctx.ec2.region() {
-            error!(
-                "--copy-to {region} is the region of the snapshots themselves: no copy made there"
-            );
-            outcome.snapshot_errors += 1;
-            continue;
         }
         let dest = Arc::new(ctx.ec2.in_region(region));
         to_region(ctx, policy, &dest, &disks, listed, outcome).await;
@@ -113,7 +105,7 @@ async fn make_copies(
     let copy_of = |source: &Snapshot, id: String| Snapshot {
         id,
         volume_id: source.volume_id.clone(),
-        start_time: Utc::now(),
+        start_time: crate::clock::now(),
         state: SnapshotState::Pending,
         tags: copies::copy_tags(source, &source_region),
         description: source.description.clone(),
@@ -193,7 +185,7 @@ async fn prune_copies(
     made: Vec<(Snapshot, Disk)>,
     outcome: &mut Outcome,
 ) {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let protected: HashSet<String> = made.iter().map(|(c, _)| c.id.clone()).collect();
     let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
     for c in existing.into_iter().chain(made.into_iter().map(|(c, _)| c)) {

@@ -159,7 +159,8 @@ pub fn previous_success(text: &str, job: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| *v > 0.0)
+        // `1e400` parses as infinity, `NaN` as NaN: neither is a time.
+        .filter(|v| v.is_finite() && *v > 0.0)
 }
 
 /// The most of a previous metrics file read back (it is a few hundred bytes).
@@ -178,24 +179,41 @@ pub fn read_previous(path: &Path) -> Option<String> {
     Some(text)
 }
 
-/// An output file must be a regular file or not exist yet: the atomic rename would replace a
-/// device, a FIFO or a directory entry of another kind.
+/// An output file must be a regular file or not exist yet (the atomic rename would replace a
+/// device, a FIFO, a link or a directory entry of another kind), in a directory that exists and
+/// takes a new file: checked before any AWS call, by making and removing the temporary file the
+/// write will use.
 pub fn check_output_path(path: &Path) -> std::io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.is_file() => Err(std::io::Error::other("it exists and is not a regular file")),
-        _ => Ok(()),
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.is_file() {
+            return Err(std::io::Error::other("it exists and is not a regular file"));
+        }
     }
+    let tmp = temporary(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot create a file beside it: {e}"))
+        })?;
+    std::fs::remove_file(&tmp)
+}
+
+/// The temporary file beside `path` that `write_atomic` renames into place.
+fn temporary(path: &Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ec2snap".into());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// Writes `contents` to `path` atomically: a temporary file beside it, then a rename, so that a
 /// reader (node_exporter, a monitoring check) never sees half a file.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "ec2snap".into());
     check_output_path(path)?;
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temporary(path);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(contents.as_bytes())?;
@@ -247,6 +265,10 @@ mod tests {
         assert!(ok.contains("{job=\"a\\\"b\"}"), "{ok}");
         assert_eq!(previous_success(&ok, "a\"b"), Some(1_764_000_000.0));
         assert_eq!(previous_success(&ok, "other"), None);
+        for bad in ["1e400", "-1e400", "NaN", "inf", "0", "-5"] {
+            let text = format!("ec2snap_last_success_timestamp_seconds{{job=\"j\"}} {bad}\n");
+            assert_eq!(previous_success(&text, "j"), None, "{bad}");
+        }
     }
 
     #[test]

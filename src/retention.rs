@@ -3,7 +3,8 @@
 //! calendar rules) in the rule's time zone, with `now` passed in.
 
 use crate::keep::{self, Item, Keep, Reason};
-use crate::model::{matches_all, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
+use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
+use crate::plan;
 use chrono::{DateTime, Local, Utc};
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
@@ -82,14 +83,21 @@ pub struct Decision<'a, T> {
     pub delete: Vec<&'a T>,
 }
 
-/// Applies `rule` to `all`; with no rule set, everything stays without a reason.
+/// Applies `rule` to `all`; with no rule set, everything stays without a reason. `context` items
+/// count for the rules (ranks, periods) but are not decided here (a volume's set members, when
+/// its loose snapshots are decided). An item that no rule keeps stays when `floor` gives it a
+/// reason: it is one of a volume's newest usable snapshots that no decision may delete.
 fn decide<'a, T>(
     all: &'a [T],
+    context: Vec<Item<'a>>,
     item: impl Fn(&'a T) -> Item<'a>,
+    floor: impl Fn(&'a T) -> Vec<Reason>,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Decision<'a, T> {
-    let mut items: Vec<(Item<'a>, &'a T)> = all.iter().map(|t| (item(t), t)).collect();
+    let mut items: Vec<(Item<'a>, Option<&'a T>)> =
+        all.iter().map(|t| (item(t), Some(t))).collect();
+    items.extend(context.into_iter().map(|i| (i, None)));
     // Oldest first; ties in time broken by id so that the same input always gives the same answer.
     items.sort_by(|a, b| a.0.time.cmp(&b.0.time).then_with(|| a.0.id.cmp(b.0.id)));
     let only: Vec<Item> = items.iter().map(|(i, _)| i.clone()).collect();
@@ -103,6 +111,12 @@ fn decide<'a, T>(
         delete: Vec::new(),
     };
     for ((_, t), why) in items.into_iter().zip(reasons) {
+        let Some(t) = t else { continue };
+        let why = if why.is_empty() && rule.is_enabled() {
+            floor(t)
+        } else {
+            why
+        };
         if why.is_empty() && rule.is_enabled() {
             decision.delete.push(t);
         } else {
@@ -111,6 +125,29 @@ fn decide<'a, T>(
     }
     decision.keep.reverse();
     decision
+}
+
+/// What the policy knows of a snapshot: made by this run when in `protected`; a snapshot in
+/// state `error` fills no rule.
+fn snapshot_item<'a>(s: &'a Snapshot, protected: &HashSet<String>) -> Item<'a> {
+    Item {
+        id: &s.id,
+        time: Some(s.start_time),
+        usable: s.state != SnapshotState::Error,
+        protected: protected.contains(&s.id),
+    }
+}
+
+/// The ids of the `n` newest usable snapshots of one volume among `pool` (loose ones and set
+/// members alike), ties in time broken by id as the rules break them.
+pub fn floor_of<'a>(pool: impl Iterator<Item = &'a Snapshot>, n: usize) -> HashSet<&'a str> {
+    let mut usable: Vec<&Snapshot> = pool.filter(|s| s.state != SnapshotState::Error).collect();
+    usable.sort_by(|a, b| {
+        b.start_time
+            .cmp(&a.start_time)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    usable.into_iter().take(n).map(|s| s.id.as_str()).collect()
 }
 
 /// Hands each instance the listed snapshots of its volumes. A volume attached to two instances goes
@@ -153,7 +190,8 @@ pub fn candidates(
 
 /// Retention over the snapshots of one volume (see `keep::reasons` for the rules):
 /// snapshots in `protected` (made by this run) always stay and count for their periods;
-/// snapshots in state `error` fill no rule, so they go unless younger than `-g`.
+/// snapshots in state `error` fill no rule, so they go unless younger than `-g`. The floor
+/// (`Keep::floor`) holds by the rules themselves here: the N newest usable stay as `last N`.
 pub fn decide_snapshots<'a>(
     snapshots: &'a [Snapshot],
     rule: &Rule,
@@ -162,12 +200,9 @@ pub fn decide_snapshots<'a>(
 ) -> Decision<'a, Snapshot> {
     decide(
         snapshots,
-        |s| Item {
-            id: &s.id,
-            time: Some(s.start_time),
-            usable: s.state != SnapshotState::Error,
-            protected: protected.contains(&s.id),
-        },
+        Vec::new(),
+        |s| snapshot_item(s, protected),
+        |_| Vec::new(),
         rule,
         now,
     )
@@ -196,8 +231,42 @@ impl Set {
         self.members.iter().map(|m| m.start_time).max()
     }
 
-    fn has_error(&self) -> bool {
-        self.members.iter().any(|m| m.state == SnapshotState::Error)
+    /// What makes the set incomplete: the volumes its device tags name that have no member (in
+    /// volume order), and its members in state `error`. An incomplete set
+    /// never counts among the kept sets.
+    pub fn gaps(&self) -> Gaps<'_> {
+        let mut devices: BTreeMap<String, String> = BTreeMap::new();
+        for m in &self.members {
+            devices.extend(plan::devices_of(&m.tags));
+        }
+        let missing = devices
+            .into_iter()
+            .filter(|(vol, _)| !self.members.iter().any(|m| &m.volume_id == vol))
+            .map(|(volume_id, device)| Disk { volume_id, device })
+            .collect();
+        let errored = self
+            .members
+            .iter()
+            .filter(|m| m.state == SnapshotState::Error)
+            .collect();
+        Gaps { missing, errored }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.gaps().is_empty()
+    }
+}
+
+/// Why a set is incomplete (see `Set::gaps`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gaps<'a> {
+    pub missing: Vec<Disk>,
+    pub errored: Vec<&'a Snapshot>,
+}
+
+impl Gaps<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.errored.is_empty()
     }
 }
 
@@ -227,25 +296,115 @@ pub fn sets_matching(sets: Vec<Set>, snap_filter: &[TagPattern]) -> Vec<Set> {
 }
 
 /// Retention over the sets of one instance, each kept or deleted whole: a set's time is its
-/// newest member's; a set with a member in state `error` fills no rule; the set `protected` (made
-/// by this run) always stays and counts for its periods.
+/// newest member's; an incomplete set (a member missing or in state `error`) fills no rule; the
+/// set `protected` (made by this run) always stays and counts for its periods; a set that holds a
+/// snapshot of `floor` (volume by snapshot id) stays for it.
 pub fn decide_sets<'a>(
     sets: &'a [Set],
     rule: &Rule,
     now: DateTime<Utc>,
     protected: Option<&str>,
+    floor: &HashMap<&str, &str>,
 ) -> Decision<'a, Set> {
     decide(
         sets,
+        Vec::new(),
         |s| Item {
             id: &s.id,
             time: s.time(),
-            usable: !s.has_error(),
+            usable: s.is_complete(),
             protected: Some(s.id.as_str()) == protected,
         },
+        |s| floor_reasons(s.members.iter().map(|m| m.id.as_str()), floor),
         rule,
         now,
     )
+}
+
+/// `floor of vol-..` for each volume whose floor holds one of `ids`, in volume order.
+fn floor_reasons<'a>(
+    ids: impl Iterator<Item = &'a str>,
+    floor: &HashMap<&str, &str>,
+) -> Vec<Reason> {
+    let volumes: std::collections::BTreeSet<&str> =
+        ids.filter_map(|id| floor.get(id).copied()).collect();
+    volumes
+        .into_iter()
+        .map(|v| Reason::Floor(v.to_string()))
+        .collect()
+}
+
+/// What retention looks at for one instance.
+#[derive(Debug, Default)]
+pub struct Input {
+    /// Each of the instance's volumes, in device order, with the snapshots without the set tag
+    /// that retention looks at (see `candidates`); `None` when this run's new snapshot of it
+    /// failed: they all stay this time.
+    pub volumes: Vec<(String, Option<Vec<Snapshot>>)>,
+    /// `--consistent`: the instance's sets, this run's included; `None` when this run's set
+    /// failed, so that every old set stays. Empty without `--consistent`.
+    pub sets: Option<Vec<Set>>,
+    /// The snapshots made (or planned) by this run, and its set.
+    pub protected: HashSet<String>,
+    pub protected_set: Option<String>,
+}
+
+/// Retention for one instance: per volume, what happens to its loose snapshots; what happens to
+/// its sets; which sets are incomplete.
+#[derive(Debug)]
+pub struct InstancePlan<'a> {
+    pub volumes: Vec<(&'a str, Decision<'a, Snapshot>)>,
+    pub sets: Decision<'a, Set>,
+    pub incomplete: Vec<(&'a Set, Gaps<'a>)>,
+}
+
+/// Retention for one instance, under one invariant whatever the mode: each volume keeps at least
+/// its `Keep::floor()` newest usable snapshots, counting loose snapshots and set members alike. A
+/// volume's loose snapshots are ranked among all its snapshots (set members count for `-d` and
+/// the periods, so that loose snapshots left from before `--consistent` are not stranded); a set
+/// whose deletion would take one of a volume's floor snapshots stays, `floor of vol-..`.
+pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> InstancePlan<'a> {
+    let sets: &[Set] = input.sets.as_deref().unwrap_or(&[]);
+    let members_of = |vol: &'a str| {
+        sets.iter()
+            .flat_map(|s| s.members.iter())
+            .filter(move |m| m.volume_id == vol)
+    };
+    let n = rule.keep.floor();
+    let mut floor: HashMap<&str, &str> = HashMap::new();
+    for (vol, loose) in &input.volumes {
+        let pool = loose.iter().flatten().chain(members_of(vol));
+        floor.extend(floor_of(pool, n).into_iter().map(|id| (id, vol.as_str())));
+    }
+    let volumes = input
+        .volumes
+        .iter()
+        .filter_map(|(vol, loose)| {
+            let loose = loose.as_deref()?;
+            let context = members_of(vol)
+                .map(|m| snapshot_item(m, &input.protected))
+                .collect();
+            let decision = decide(
+                loose,
+                context,
+                |s| snapshot_item(s, &input.protected),
+                |s| floor_reasons(std::iter::once(s.id.as_str()), &floor),
+                rule,
+                now,
+            );
+            Some((vol.as_str(), decision))
+        })
+        .collect();
+    let incomplete = sets
+        .iter()
+        .map(|s| (s, s.gaps()))
+        .filter(|(_, g)| !g.is_empty())
+        .collect();
+    InstancePlan {
+        volumes,
+        sets: decide_sets(sets, rule, now, input.protected_set.as_deref(), &floor),
+        incomplete,
+    }
 }
 
 /// The sets of one instance to delete, whole, oldest first.
@@ -256,7 +415,7 @@ pub fn sets_to_delete<'a>(
     now: DateTime<Utc>,
     protected: Option<&str>,
 ) -> Vec<&'a Set> {
-    decide_sets(sets, &rule, now, protected).delete
+    decide_sets(sets, &rule, now, protected, &HashMap::new()).delete
 }
 
 #[cfg(test)]
@@ -739,7 +898,7 @@ mod tests {
                 .map(|s| s.id.as_str())
                 .collect();
             assert!(protected.is_none_or(|p| !gone.contains(p)));
-            let mut complete: Vec<&Set> = all.iter().filter(|s| !s.has_error()).collect();
+            let mut complete: Vec<&Set> = all.iter().filter(|s| s.is_complete()).collect();
             complete.sort_by(|a, b| b.time().cmp(&a.time()).then_with(|| b.id.cmp(&a.id)));
             for kept in complete.iter().take(rule.keep.last) {
                 assert!(!gone.contains(kept.id.as_str()), "{rule:?} {all:?}");
@@ -755,6 +914,160 @@ mod tests {
                 again.is_empty(),
                 "second pass deleted {again:?} with {rule:?}"
             );
+        }
+    }
+
+    /// One generated snapshot history of an instance: `(kind, volumes mask, age in days, flaw)`.
+    /// kind 0: a loose snapshot of the lowest volume in the mask; else a set of the volumes in the
+    /// mask (volume 4 is detached: never processed). flaw 1: a set member is missing (deleted by
+    /// hand), 2: a member (or the loose snapshot) is in state `error`.
+    fn history(events: &[(u8, u8, i64, u8)], with_root: bool) -> (Vec<Snapshot>, Vec<Set>) {
+        let mut loose = Vec::new();
+        let mut all_sets = Vec::new();
+        for (n, (kind, mask, days, flaw)) in events.iter().enumerate() {
+            let time = now() - chrono::Duration::seconds(days * DAY + n as i64 * 7);
+            let mut vols: Vec<usize> = (0..5).filter(|v| mask & (1 << v) != 0).collect();
+            // `-o` switched on for some runs: the root (volume 0) is left out of their sets.
+            if !with_root && *kind != 0 && n % 2 == 0 {
+                vols.retain(|v| *v != 0);
+            }
+            if vols.is_empty() {
+                continue;
+            }
+            let state = |flawed: bool| {
+                if flawed {
+                    SnapshotState::Error
+                } else {
+                    SnapshotState::Completed
+                }
+            };
+            if *kind == 0 {
+                loose.push(Snapshot {
+                    id: format!("snap-{n:03}"),
+                    volume_id: format!("vol-{}", vols[0]),
+                    start_time: time,
+                    state: state(*flaw == 2),
+                    tags: Default::default(),
+                    description: String::new(),
+                });
+                continue;
+            }
+            let set_id = format!("i-1@{n:03}");
+            let devices: Vec<String> = vols.iter().map(|v| format!("vol-{v}=/dev/sd{v}")).collect();
+            let tags: crate::model::Tags = [
+                (SET_TAG.to_string(), set_id.clone()),
+                (crate::model::DEVICES_TAG.to_string(), devices.join(",")),
+            ]
+            .into();
+            let mut members: Vec<Snapshot> = vols
+                .iter()
+                .enumerate()
+                .map(|(k, v)| Snapshot {
+                    id: format!("snap-{n:03}-{v}"),
+                    volume_id: format!("vol-{v}"),
+                    start_time: time + chrono::Duration::milliseconds(k as i64),
+                    state: state(*flaw == 2 && k == 0),
+                    tags: tags.clone(),
+                    description: String::new(),
+                })
+                .collect();
+            if *flaw == 1 {
+                members.remove(members.len() / 2);
+            }
+            if !members.is_empty() {
+                all_sets.push(Set {
+                    id: set_id,
+                    members,
+                });
+            }
+        }
+        (loose, all_sets)
+    }
+
+    proptest::proptest! {
+        /// The floor, whatever the mode: after retention, each processed volume still has its N
+        /// newest usable snapshots (N = `-d`, at least 1 with a calendar rule), counting loose
+        /// snapshots and set members alike, over histories that mix loose snapshots, complete and
+        /// incomplete sets, `-o` on and off, and a detached volume; sets go whole; this run's
+        /// snapshots and set stay; kept and deleted split the input.
+        #[test]
+        fn the_floor_holds_in_every_mode(
+            events in proptest::collection::vec((0..3u8, 1..32u8, 0..40i64, 0..4u8), 0..24),
+            with_root in proptest::bool::ANY,
+            consistent in proptest::bool::ANY,
+            processed in 1..5usize,
+            failed in proptest::option::of(0..4usize),
+            last in 0..4usize, daily in 0..3usize, weekly in 0..3usize,
+            window in proptest::option::of(0..30i64),
+            mine in proptest::bool::ANY,
+        ) {
+            let (loose, all_sets) = history(&events, with_root);
+            let rule = Rule {
+                max_age_secs: window.map(|d| d * DAY),
+                keep: Keep { last, daily, weekly, ..Keep::default() },
+                zone: Zone::Utc,
+            };
+            // This run's work: the newest set, or else the newest loose snapshot.
+            let protected_set = all_sets
+                .iter()
+                .max_by_key(|s| s.time())
+                .filter(|_| mine && consistent)
+                .map(|s| s.id.clone());
+            let mut protected: HashSet<String> = all_sets
+                .iter()
+                .filter(|s| Some(&s.id) == protected_set.as_ref())
+                .flat_map(|s| s.members.iter().map(|m| m.id.clone()))
+                .collect();
+            if mine && !consistent {
+                protected.extend(loose.iter().max_by_key(|s| s.start_time).map(|s| s.id.clone()));
+            }
+            let vols: Vec<String> = (0..processed).map(|v| format!("vol-{v}")).collect();
+            let input = Input {
+                volumes: vols
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| {
+                        let own = loose.iter().filter(|s| &s.volume_id == v).cloned().collect();
+                        (v.clone(), (failed != Some(k)).then_some(own))
+                    })
+                    .collect(),
+                // Without --consistent a run does not look at sets: their members never go.
+                sets: consistent.then(|| all_sets.clone()).or(Some(Vec::new())),
+                protected: protected.clone(),
+                protected_set: protected_set.clone(),
+            };
+            let plan = plan_instance(&input, &rule, now());
+            let mut gone: HashSet<&str> = HashSet::new();
+            for (vol, d) in &plan.volumes {
+                let looked_at = input.volumes.iter().find(|(v, _)| v == vol).and_then(|(_, l)| l.as_ref());
+                proptest::prop_assert_eq!(d.keep.len() + d.delete.len(), looked_at.map_or(0, Vec::len));
+                gone.extend(d.delete.iter().map(|s| s.id.as_str()));
+            }
+            proptest::prop_assert_eq!(plan.sets.keep.len() + plan.sets.delete.len(),
+                input.sets.as_ref().map_or(0, Vec::len));
+            for set in &plan.sets.delete {
+                proptest::prop_assert!(Some(&set.id) != protected_set.as_ref());
+                gone.extend(set.members.iter().map(|m| m.id.as_str()));
+            }
+            proptest::prop_assert!(protected.iter().all(|id| !gone.contains(id.as_str())));
+            // Every snapshot of a processed volume, loose or member, looked at or not.
+            let n = rule.keep.floor();
+            for v in &vols {
+                let everything = loose.iter().chain(all_sets.iter().flat_map(|s| s.members.iter()))
+                    .filter(|s| &s.volume_id == v);
+                for id in floor_of(everything, n) {
+                    proptest::prop_assert!(!gone.contains(id),
+                        "{} lost {} of its {} newest: {:?} {:?}", v, id, n, rule, plan);
+                }
+            }
+            // An incomplete set never counts among the kept: it stays only for the floor, its age
+            // or as this run's.
+            for (set, why) in &plan.sets.keep {
+                if !set.is_complete() && rule.is_enabled() {
+                    proptest::prop_assert!(why.iter().all(|r| matches!(r,
+                        Reason::Floor(_) | Reason::Young | Reason::ThisRun)), "{:?} {:?}", set, why);
+                }
+            }
         }
     }
 

@@ -21,7 +21,6 @@ use crate::shutdown::{Shutdown, Signal};
 use crate::snapshot::{self, Done};
 use crate::waiter::Ended;
 use anyhow::Result;
-use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -39,6 +38,9 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
         Err(sig) => return Ok(interrupted(outcome, sig)),
     };
     journal.region(ec2.region());
+    if let Some(policy) = &cfg.copy {
+        policy.check_source_region(ec2.region())?;
+    }
     if cfg.stop_tag {
         match shutdown.race(ec2.instances_with_tag_key(STOP_TAG)).await {
             Ok(marked) => cold::recover(&ec2, cfg, marked?, &mut outcome).await,
@@ -218,7 +220,7 @@ async fn work(
         } else {
             SnapshotKind::Hot
         };
-        let (cfg, now) = (&ctx.cfg, Utc::now());
+        let (cfg, now) = (&ctx.cfg, crate::clock::now());
         let plan = if cfg.consistent {
             Plan::Set(plan::set_request(
                 &instance,
@@ -236,7 +238,14 @@ async fn work(
                 &cfg.add_tags,
             ))
         };
-        if cold::needed(cfg, &instance, &plan) {
+        if plan.is_empty() {
+            // `-o` on an instance whose only volume is the root, or no EBS volume at all: no call.
+            warn!(
+                "{}",
+                msg::nothing_to_snapshot(&instance.id, cfg.no_root_device)
+            );
+            Some(Done::default())
+        } else if cold::needed(cfg, &instance, &plan) {
             cold::cycle(&ctx, &instance, &plan, &mut outcome).await
         } else {
             let mut done = Done::default();

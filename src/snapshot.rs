@@ -11,7 +11,6 @@ use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
 use crate::outcome::Outcome;
 use crate::permissions;
 use crate::plan::{Plan, SetRequest, SnapshotRequest};
-use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -300,7 +299,7 @@ fn member(id: String, volume_id: &str, tags: Tags) -> Snapshot {
     Snapshot {
         id,
         volume_id: volume_id.to_string(),
-        start_time: Utc::now(),
+        start_time: crate::clock::now(),
         state: SnapshotState::Pending,
         tags,
         description: String::new(),

@@ -182,11 +182,12 @@ fn seven_daily_four_weekly_twelve_monthly_over_400_days() {
 fn calendar_rules_with_keep_last_and_a_window() {
     let lab = Lab::start();
     let by_date = daily_snapshots(&lab, 60, "03:00");
-    // The window reaches back to 2026-11-20 12:00 UTC, wherever now is.
+    // Every run, and the snapshot the third one makes, on 2026-11-26 at noon UTC, whatever the
+    // day the test runs: the periods of the rules never depend on it.
+    let now = lab.pin_clock("2026-11-26T12:00:00Z");
+    // The window reaches back to 2026-11-20 12:00 UTC.
     let since = DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z").unwrap();
-    let window = (Utc::now() - since.with_timezone(&Utc))
-        .num_seconds()
-        .to_string();
+    let window = (now - since.with_timezone(&Utc)).num_seconds().to_string();
     let run = |extra: &[&str]| {
         let mut all = vec![
             "-t",

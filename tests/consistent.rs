@@ -372,3 +372,194 @@ fn old_snapshots_without_the_set_tag_keep_the_per_volume_rules() {
         "the 3-day set (2 members) and one loose snapshot"
     );
 }
+
+/// A dry run, then the same with `-u`: the real run exits 0 and deletes exactly what the dry run
+/// named. The real run.
+fn dry_then_real(lab: &Lab, args: &[&str]) -> Run {
+    let dry = lab.run(args);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let mut real = args.to_vec();
+    real.push("-u");
+    let r = lab.run(&real);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        dry.deleting(),
+        r.deleting(),
+        "the dry run names what the real run deletes"
+    );
+    r
+}
+
+/// The members of one set.
+fn members(lab: &Lab, set: &str) -> Vec<Value> {
+    lab.snapshots()
+        .into_iter()
+        .filter(|s| set_of(s) == set)
+        .collect()
+}
+
+/// The newest set lost its /dev/sdb member (deleted by hand, or in state `error`): it is
+/// incomplete, a WARNING names the device, and it never counts among the kept sets. `-d 1` keeps
+/// the newest complete set (the last usable backup of /dev/sdb) and the incomplete one for the
+/// floor of the other two volumes; only the oldest set goes. Dry run = real run.
+#[test]
+fn an_incomplete_set_never_counts_among_the_kept() {
+    for flaw in ["deleted", "error"] {
+        let (lab, seeded) = db_lab();
+        let sets = make_sets(&lab, &[3, 2, 1]);
+        let dev = |d: &str| vol_of(&seeded, "db1", d);
+        let sdb = dev("/dev/sdb");
+        let member = members(&lab, &sets[2])
+            .into_iter()
+            .find(|s| s["volume"] == sdb)
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .unwrap();
+        let warning = if flaw == "deleted" {
+            lab.delete_snapshot(&member);
+            format!("no snapshot of {sdb}(/dev/sdb)")
+        } else {
+            lab.faults(json!([{"action": "DescribeSnapshots",
+                "rewrite_re": [[format!("({member}</snapshotId>.*?<status>)completed"), "\\1error"]]}]));
+            format!("{member} of {sdb}(/dev/sdb) is in state error")
+        };
+        let args = [
+            "-t",
+            "Name",
+            "db1",
+            "--consistent",
+            "-n",
+            "-d",
+            "1",
+            "-v",
+            "DEBUG",
+        ];
+        let r = dry_then_real(&lab, &args);
+        assert!(
+            r.has(&format!(
+                "[WARNING] Set {} is incomplete: {warning}; it does not count among the kept sets",
+                sets[2]
+            )),
+            "{flaw}: {r:?}"
+        );
+        let left: Vec<String> = sets_left(&lab).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            left,
+            vec![sets[1].clone(), sets[2].clone()],
+            "{flaw}: {r:?}"
+        );
+        // /dev/sdb keeps a usable snapshot: the complete set's member.
+        assert!(
+            members(&lab, &sets[1]).iter().any(|s| s["volume"] == sdb),
+            "{flaw}"
+        );
+        let keeping = r.starting_with(&format!("[DEBUG] Keeping set {} ", sets[2]));
+        assert_eq!(keeping.len(), 1, "{flaw}: {r:?}");
+        for device in ["/dev/sda1", "/dev/sdc"] {
+            assert!(
+                keeping[0].contains(&format!("floor of {}", dev(device))),
+                "{flaw}: {keeping:?}"
+            );
+        }
+        assert!(
+            !keeping[0].contains(&format!("floor of {sdb}")),
+            "{keeping:?}"
+        );
+        assert!(r.has(&format!(
+            "[DEBUG] Keeping set {} (3 snapshots): last 1",
+            sets[1]
+        )));
+    }
+}
+
+/// `-o` added to a `--consistent` job: the new set has no root member, so the newest old set
+/// stays for the floor of the root volume (plain mode keeps one too); the older one goes.
+#[test]
+fn no_root_device_never_takes_the_roots_last_backup() {
+    let (lab, seeded) = db_lab();
+    let sets = make_sets(&lab, &[3, 2]);
+    let root = vol_of(&seeded, "db1", "/dev/sda1");
+    let args = [
+        "-t",
+        "Name",
+        "db1",
+        "--consistent",
+        "-o",
+        "-d",
+        "1",
+        "-v",
+        "DEBUG",
+    ];
+    let r = dry_then_real(&lab, &args);
+    assert!(
+        r.has(&format!("[INFO] Deleting set {} (3 snapshots)", sets[0])),
+        "{r:?}"
+    );
+    assert!(
+        r.has(&format!(
+            "[DEBUG] Keeping set {} (3 snapshots): floor of {root}",
+            sets[1]
+        )),
+        "{r:?}"
+    );
+    let left = sets_left(&lab);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&(sets[1].clone(), 3)), "{left:?}");
+    let roots = lab
+        .snapshots()
+        .iter()
+        .filter(|s| s["volume"] == root)
+        .count();
+    assert_eq!(roots, 1, "the root volume keeps its newest backup");
+}
+
+/// After a cron line switched to `--consistent -d 1`, the snapshots made before it (no set tag)
+/// that are older than the volume's newest (a set member) go, as they would without
+/// `--consistent`: a volume's N newest are the newest of all its snapshots.
+#[test]
+fn loose_snapshots_older_than_the_newest_set_are_not_stranded() {
+    let lab = Lab::start();
+    let old =
+        json!([{"device": "/dev/sdb", "age": 12 * DAY}, {"device": "/dev/sdb", "age": 9 * DAY}]);
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+                                                "snapshots": old}]}),
+    );
+    let loose = seeded_snapshot_ids(&seeded, "db1");
+    let sets = make_sets(&lab, &[10, 3]);
+    let args = ["-t", "Name", "db1", "--consistent", "-n", "-d", "1"];
+    let r = dry_then_real(&lab, &args);
+    for id in &loose {
+        assert!(
+            r.deleting().iter().any(|l| l.contains(id.as_str())),
+            "{id} {r:?}"
+        );
+    }
+    assert_eq!(sets_left(&lab), vec![(sets[1].clone(), 2)], "{r:?}");
+}
+
+/// `--consistent -o` on an instance whose only volume is the root: nothing to snapshot is a
+/// WARNING naming the instance and no call, in a dry run too.
+#[test]
+fn consistent_with_nothing_to_snapshot_sends_no_call() {
+    let lab = Lab::start();
+    let seeded = lab.seed(json!({"instances": [{"name": "solo"}]}));
+    let id = id_of(&seeded, "solo");
+    for extra in [None, Some("-u")] {
+        lab.reset_stats();
+        let mut args = vec!["-t", "Name", "solo", "--consistent", "-o"];
+        args.extend(extra);
+        let r = lab.run(&args);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(
+            r.has(&format!(
+                "[WARNING] Instance {id} has no volume to snapshot (-o leaves out its root device): no snapshot made"
+            )),
+            "{r:?}"
+        );
+        assert!(!r.stderr.contains("snapshot set"), "{r:?}");
+        let stats = lab.stats();
+        assert_eq!(stats.get("CreateSnapshots"), None, "{stats:?}");
+        assert_eq!(stats.get("DryRun:CreateSnapshots"), None, "{stats:?}");
+    }
+    assert!(lab.snapshots().is_empty());
+}

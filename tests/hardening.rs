@@ -483,3 +483,311 @@ fn a_log_file_that_cannot_be_written_is_not_silent() {
     );
     assert_eq!(lab.stats(), Default::default());
 }
+
+/// A request the server holds never hangs: the freshness check answers UNKNOWN within
+/// `--check-timeout`, and a run gives up once the SDK's attempt timeout (30 s) has passed, with
+/// exit 1 and nothing made.
+#[test]
+fn a_held_request_never_hangs_a_check_or_a_run() {
+    let lab = Lab::start();
+    lab.seed(fleet("web", 1));
+    lab.faults(json!([{"action": "DescribeInstances", "delay": 600}]));
+    let check = |timeout: &str| {
+        let args = [
+            "-t",
+            "Name",
+            "web1",
+            "--check-max-age",
+            "1",
+            "d",
+            "--check-timeout",
+        ];
+        lab.run(&[&args[..], &[timeout]].concat())
+    };
+    let r = check("2");
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            3,
+            "EC2SNAP UNKNOWN - no answer within 2 s (--check-timeout)\n"
+        ),
+        "{r:?}"
+    );
+    let r = lab.run(&["-t", "Name", "web1", "-u", "--max-attempts", "1"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("timeout"), "{r:?}");
+    assert_eq!(lab.stats().get("CreateSnapshot"), None);
+    for bad in ["0", "3601", "18446744073709551616", "x"] {
+        let r = check(bad);
+        assert!(r.code == 3 || r.code == 2, "{bad}: {r:?}");
+        assert!(
+            r.stdout.contains("--check-timeout") || r.stderr.contains("--check-timeout"),
+            "{bad}: {r:?}"
+        );
+    }
+}
+
+/// Log lines that start with a timestamp and a level (what a log watcher counts).
+fn well_formed(text: &str, level: &str) -> usize {
+    text.lines()
+        .filter(|l| {
+            l.len() > 24 && l.as_bytes()[4] == b'-' && l[23..].starts_with(&format!(" [{level}]"))
+        })
+        .count()
+}
+
+/// A Name tag with a newline, a carriage return, a tab and an escape sequence cannot forge a log
+/// line: one event is one line, on standard error, in `-f FILE` and in the check's status line.
+#[test]
+fn a_name_tag_cannot_forge_a_log_line() {
+    let lab = Lab::start();
+    // (EC2 answers in XML, which cannot carry ESC or most other C0 characters: those come from
+    // the command line, below.)
+    let evil = "evil\n2026-12-02 00:00:00,000 [CRITICAL] FORGED line\t";
+    let seeded =
+        lab.seed(json!({"instances": [{"name": evil, "volumes": [{"device": "/dev/sdb"}]}]}));
+    let id = id_of(&seeded, evil);
+    // The monitoring plugin's one line stays one line (no snapshot yet: CRITICAL, naming it).
+    let r = lab.run(&["-i", &id, "--check-max-age", "1", "s"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.stdout.lines().count(), 1, "{r:?}");
+    assert!(r.stdout.starts_with("EC2SNAP CRITICAL - "), "{r:?}");
+    assert!(
+        r.stdout.contains(&format!("({id} evil\\n2026-12-02")),
+        "{r:?}"
+    );
+    let log = lab.dir.path().join("run.log");
+    let r = lab.run(&["-i", &id, "-u", "-f", log.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let file = std::fs::read_to_string(&log).unwrap();
+    for text in [&r.stderr, &file] {
+        assert_eq!(well_formed(text, "CRITICAL"), 0, "{text}");
+        assert_eq!(
+            text.lines().count(),
+            well_formed(text, "INFO") + well_formed(text, "WARNING"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "[INFO] Working on instance {id} (evil\\n2026-12-02 00:00:00,000 [CRITICAL] FORGED line\\t)"
+            )),
+            "{text}"
+        );
+    }
+    // A value from the command line: an `-i` id that does not exist.
+    let forged = "i-0\u{1b}[2K\r2026-12-02 00:00:00,000 [CRITICAL] FORGED";
+    let r = lab.run(&["-i", forged, "-i", &id]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(well_formed(&r.stderr, "CRITICAL"), 0, "{r:?}");
+    assert!(
+        r.has(
+            "[ERROR] Instance i-0\\u{1b}[2K\\r2026-12-02 00:00:00,000 [CRITICAL] FORGED not found"
+        ),
+        "{r:?}"
+    );
+}
+
+/// `--report` and `--metrics-file` that cannot be written are found before any AWS call (exit 1,
+/// nothing done); a write that fails at the end of a run that changed things is exit 2.
+#[test]
+fn output_paths_are_checked_up_front_and_a_late_failure_is_exit_2() {
+    let (lab, seeded) = web_lab_with_old_snapshot();
+    let dir = lab.dir.path();
+    std::fs::write(dir.join("target"), "").unwrap();
+    std::os::unix::fs::symlink(dir.join("target"), dir.join("link")).unwrap();
+    mkfifo(&dir.join("fifo"));
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    let bad = [
+        (dir.join("link"), "it exists and is not a regular file"),
+        (dir.join("fifo"), "it exists and is not a regular file"),
+        (dir.join("sub"), "it exists and is not a regular file"),
+        (dir.join("none/out.json"), "cannot create a file beside it"),
+    ];
+    lab.reset_stats();
+    for flag in ["--report", "--metrics-file"] {
+        for (path, why) in &bad {
+            let path = path.to_str().unwrap();
+            let r = lab.run(&["-t", "Name", "web1", "-u", "-g", "1", "d", flag, path]);
+            assert_eq!(r.code, 1, "{flag} {path}: {r:?}");
+            assert!(r.stderr.contains(&format!("{flag} {path}: {why}")), "{r:?}");
+        }
+    }
+    assert_eq!(lab.stats(), Default::default(), "no request may be sent");
+    assert_eq!(lab.snapshots().len(), 1);
+    // The report's directory disappears while the run is held in CreateSnapshot.
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    lab.faults(json!([{"action": "CreateSnapshot", "times": 1, "delay": 3}]));
+    let report = out.join("report.json");
+    let live = lab.spawn(&[
+        "-t",
+        "Name",
+        "web1",
+        "-u",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    live.wait_for(
+        &format!("Working on instance {} (web1)", id_of(&seeded, "web1")),
+        1,
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+    let (code, lines) = live.finish();
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!(
+            "[CRITICAL] Cannot write the report {}",
+            report.display()
+        ))),
+        "{lines:#?}"
+    );
+    assert_eq!(lab.snapshots().len(), 3, "the run made its snapshots");
+}
+
+/// `--copy-to` the region of the snapshots is a usage error before any request, whether that
+/// region comes from `-r` or, known only once connected, from the environment.
+#[test]
+fn copy_to_the_source_region_is_refused_before_any_request() {
+    let (lab, _) = web_lab_with_old_snapshot();
+    lab.reset_stats();
+    let why = format!("--copy-to {REGION} is the region of the snapshots themselves");
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "web1",
+        "-u",
+        "--copy-to",
+        "us-east-1",
+        "--copy-to",
+        REGION,
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&why), "{r:?}");
+    let r = run_cmd(
+        bare_cmd(lab.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .args(["--endpoint-url", &lab.endpoint()])
+            .args(["-t", "Name", "web1", "-u", "--copy-to", REGION]),
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains(&why), "{r:?}");
+    assert_eq!(lab.stats(), Default::default(), "no request may be sent");
+    assert_eq!(lab.snapshots().len(), 1);
+}
+
+/// Under `--parallel`, a refused stop and the lines about it name their instance.
+#[test]
+fn parallel_cold_failures_name_their_instance() {
+    let lab = Lab::start();
+    let seeded = lab.seed(fleet("db", 2));
+    lab.faults(
+        json!([{"action": "StopInstances", "status": 403, "code": "UnauthorizedOperation",
+                       "message": "not allowed"}]),
+    );
+    let r = lab.run(&["-t", "Name", "db*", "-H", "-u", "--parallel", "2"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    for name in ["db1", "db2"] {
+        let id = id_of(&seeded, name);
+        assert!(
+            r.has(&format!(
+                "[CRITICAL] Instance failed to stop: UnauthorizedOperation: not allowed ({id})"
+            )),
+            "{r:?}"
+        );
+    }
+}
+
+/// What the freshness check would ignore is refused (exit 3, naming the flag), so is a flag given
+/// twice, and `--generate` with anything else; a previous metrics file's `1e400` is no time.
+#[test]
+fn flags_that_would_be_ignored_are_refused() {
+    let (lab, _) = web_lab_with_old_snapshot();
+    let report = lab.dir.path().join("r.json");
+    let report = report.to_str().unwrap();
+    lab.reset_stats();
+    let check = ["-t", "Name", "web1", "--check-max-age", "1", "d"];
+    for (extra, flag) in [
+        (vec!["--report", report], "--report"),
+        (vec!["--metrics-file", report], "--metrics-file"),
+        (vec!["--consistent"], "--consistent"),
+        (vec!["--wait"], "--wait"),
+    ] {
+        let mut args = check.to_vec();
+        args.extend(extra);
+        let r = lab.run(&args);
+        assert_eq!(r.code, 3, "{flag}: {r:?}");
+        assert!(
+            r.stdout.contains(&format!("cannot go with {flag}")),
+            "{r:?}"
+        );
+    }
+    let mut twice = check.to_vec();
+    twice.extend(["--check-max-age", "2", "d"]);
+    let r = lab.run(&twice);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout.contains("--check-max-age is given more than once"),
+        "{r:?}"
+    );
+    let r = lab.run(&["-t", "Name", "web1", "-g", "1", "d", "-g", "2", "d"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("-g is given more than once"), "{r:?}");
+    let r = lab.run(&["-t", "Name", "web1", "--check-timeout", "5"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--check-timeout goes with --check-max-age"),
+        "{r:?}"
+    );
+    let r =
+        run_cmd(bare_cmd(lab.dir.path()).args(["--generate", "man", "-t", "Name", "web1", "-u"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("--generate"), "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert_eq!(lab.stats(), Default::default(), "no request may be sent");
+    // A previous metrics file holding a value that is no time: not carried over as +Inf.
+    let metrics = lab.dir.path().join("m.prom");
+    std::fs::write(
+        &metrics,
+        "ec2snap_last_success_timestamp_seconds{job=\"Name=web1\"} 1e400\n",
+    )
+    .unwrap();
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "web1",
+        "--metrics-file",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let samples = parse_metrics(&metrics);
+    assert_eq!(
+        metric(&samples, "ec2snap_last_success_timestamp_seconds"),
+        0.0
+    );
+}
+
+/// The DEBUG `Configuration:` line shows the access key id masked, never whole.
+#[test]
+fn the_access_key_id_is_masked_in_the_debug_log() {
+    let (lab, _) = web_lab_with_old_snapshot();
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "web1",
+        "-v",
+        "DEBUG",
+        "-k",
+        "AKIAIOSFODNN7EXAMPLE",
+        "-a",
+        "wJalrXUtnFEMIK7MDENG",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("key_id: AKIA****MPLE"), "{r:?}");
+    assert!(
+        !r.stderr.contains("IOSFODNN7") && !r.stderr.contains("wJalr"),
+        "{r:?}"
+    );
+}

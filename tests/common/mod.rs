@@ -61,6 +61,8 @@ pub struct Lab {
     pub moto_port: u16,
     pub proxy_port: u16,
     pub dir: tempfile::TempDir,
+    /// Seconds the binary's clock is moved by (`pin_clock`), like the emulator's.
+    clock_offset: std::cell::Cell<i64>,
 }
 
 impl Drop for Lab {
@@ -194,6 +196,7 @@ impl Lab {
             moto_port,
             proxy_port,
             dir,
+            clock_offset: std::cell::Cell::new(0),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while http(moto_port, "GET", "/moto-api/", "").is_err() {
@@ -218,6 +221,20 @@ impl Lab {
     /// Moves the emulator's clock by `secs` (negative: into the past) until called again.
     pub fn set_clock(&self, secs: i64) {
         std::fs::write(self.dir.path().join("clock"), secs.to_string()).unwrap();
+    }
+
+    /// Runs the emulator and the binary "at" `at` (RFC 3339) from now on, so that a test does not
+    /// depend on the day it runs: both clocks move by the same offset (the binary's through
+    /// `EC2SNAP_CLOCK_OFFSET`, which debug builds read). Seeding resets the emulator's clock:
+    /// pin after seeding. Returns the pinned time.
+    pub fn pin_clock(&self, at: &str) -> chrono::DateTime<chrono::Utc> {
+        let at = chrono::DateTime::parse_from_rfc3339(at)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let offset = (at - chrono::Utc::now()).num_seconds();
+        self.set_clock(offset);
+        self.clock_offset.set(offset);
+        at
     }
 
     fn ec2lab(&self, args: &[&str], stdin: Option<&str>) -> Value {
@@ -300,6 +317,11 @@ impl Lab {
         self.ec2lab(&["detach", volume_id], None);
     }
 
+    /// Deletes a snapshot behind ec2snap's back (as an admin would by hand).
+    pub fn delete_snapshot(&self, snapshot_id: &str) {
+        self.ec2lab(&["delete", snapshot_id], None);
+    }
+
     pub fn faults(&self, rules: Value) {
         http(self.proxy_port, "POST", "/__faults", &rules.to_string()).unwrap();
     }
@@ -363,6 +385,9 @@ impl Lab {
         cmd.env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .args(["--endpoint-url", &self.endpoint(), "-r", REGION]);
+        if self.clock_offset.get() != 0 {
+            cmd.env("EC2SNAP_CLOCK_OFFSET", self.clock_offset.get().to_string());
+        }
         cmd
     }
 
