@@ -2,40 +2,27 @@
 //! validates the config, runs the pipeline (or the freshness check), writes the report and the
 //! metrics, prints any error once and gives the exit code.
 
-mod check;
+mod aws;
 mod cli;
 mod clock;
 mod cold;
 mod config;
 mod copies;
-mod credentials;
-mod ctx;
-mod ec2;
-mod fetch;
-mod generate;
-mod journal;
-mod keep;
-mod log;
-mod messages;
+mod freshness;
 mod model;
-mod outcome;
-mod permissions;
-mod plan;
-mod prune;
-mod recovery;
-mod replicate;
-mod report;
+mod output;
 mod retention;
 mod run;
 mod select;
-mod shutdown;
+mod signals;
 mod snapshot;
-mod waiter;
 
-use crate::ec2::AwsError;
-use crate::journal::Journal;
-use crate::log::critical;
-use crate::outcome::{Failure, Outcome, EXIT_CONFIG, EXIT_ERRORS};
+use output::{generate, log, messages, report};
+
+use crate::aws::AwsError;
+use crate::output::exit::{Failure, Outcome, EXIT_CONFIG, EXIT_ERRORS};
+use crate::output::log::critical;
+use crate::output::record::Journal;
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
 use std::io::Write;
@@ -129,7 +116,7 @@ fn try_main() -> Result<u8, Failure> {
 /// Runs `work` on a runtime with the signal handlers installed before any AWS call.
 fn with_runtime<F, Fut, T>(work: F) -> anyhow::Result<T>
 where
-    F: FnOnce(shutdown::Shutdown) -> Fut,
+    F: FnOnce(signals::Shutdown) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -138,7 +125,7 @@ where
         .map_err(|e| anyhow::anyhow!("Cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async {
         // Before any AWS call, so a signal in a cold snapshot's stopped window is always caught.
-        let shutdown = shutdown::Shutdown::listen()?;
+        let shutdown = signals::Shutdown::listen()?;
         work(shutdown).await
     });
     // Requests abandoned at a signal may still hold a blocking thread (a DNS lookup): do not wait.
@@ -150,11 +137,14 @@ where
 fn freshness_check(cli: &cli::Cli) -> u8 {
     let result = config::Config::from_cli(cli).and_then(|cfg| {
         let max_age = cfg.check_max_age.unwrap_or(0);
-        with_runtime(|shutdown| async move { check::check(&cfg, max_age, &shutdown).await })
+        with_runtime(|shutdown| async move { freshness::check(&cfg, max_age, &shutdown).await })
     });
     let (status, line) = match result {
         Ok(found) => found,
-        Err(e) => (check::Status::Unknown, check::unknown(&format!("{e:#}"))),
+        Err(e) => (
+            freshness::Status::Unknown,
+            freshness::unknown(&format!("{e:#}")),
+        ),
     };
     let _ = print_stdout(&format!("{}\n", messages::one_line(&line)));
     status.exit_code()

@@ -2,24 +2,27 @@
 //! snapshots and volume tags, then fan out one task per instance (its snapshots, hot or cold, then
 //! its retention) and add up what they counted.
 
-use crate::cold;
+pub mod ctx;
+pub mod permissions;
+
+use crate::aws::Ec2;
+use crate::cold::cycle as cold;
+use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
-use crate::ctx::Ctx;
-use crate::ec2::Ec2;
-use crate::fetch::{self, Listed};
-use crate::journal::Journal;
-use crate::log::critical;
-use crate::messages as msg;
+use crate::copies::apply as replicate;
 use crate::model::{Instance, Snapshot, SnapshotKind};
-use crate::outcome::Outcome;
-use crate::plan::{self, Plan};
-use crate::prune;
-use crate::recovery::STOP_TAG;
-use crate::replicate;
-use crate::retention::{self, Set};
-use crate::shutdown::{Shutdown, Signal};
-use crate::snapshot::{self, Done};
-use crate::waiter::Ended;
+use crate::output::exit::Outcome;
+use crate::output::log::critical;
+use crate::output::messages as msg;
+use crate::output::record::Journal;
+use crate::retention::apply as prune;
+use crate::retention::decide::{self as retention, Set};
+use crate::run::ctx::Ctx;
+use crate::select::fetch::{self, Listed};
+use crate::signals::{Shutdown, Signal};
+use crate::snapshot::make::{self as snapshot, Done};
+use crate::snapshot::plan::{self, Plan};
+use crate::snapshot::wait::Ended;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::sync::Arc;

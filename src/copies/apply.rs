@@ -2,14 +2,16 @@
 //! newest completed snapshot that has no copy there yet, then prune the copies there by their own
 //! rule. Decisions come from `copies`.
 
+use crate::aws::{AwsError, Ec2, Write};
 use crate::config::CopyPolicy;
-use crate::copies::{self, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
-use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Ec2, Write};
-use crate::messages as msg;
+use crate::copies::policy::{
+    self as copies, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
+};
 use crate::model::{Disk, Instance, Snapshot, SnapshotState};
-use crate::outcome::Outcome;
-use crate::permissions;
+use crate::output::exit::Outcome;
+use crate::output::messages as msg;
+use crate::run::ctx::Ctx;
+use crate::run::permissions;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{error, info, warn};

@@ -1,14 +1,14 @@
 //! Reading what a run (or a check) works on: the selected instances, the snapshots of their
 //! volumes, and the volumes' tags, in as few Describe calls as EC2 allows.
 
+use crate::aws::{AwsError, Ec2};
 use crate::config::{Config, Selection};
-use crate::ec2::{AwsError, Ec2};
-use crate::journal::Journal;
 use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
-use crate::outcome::Outcome;
-use crate::plan;
-use crate::retention::{self, Set};
-use crate::select;
+use crate::output::exit::Outcome;
+use crate::output::record::Journal;
+use crate::retention::decide::{self as retention, Set};
+use crate::select::pick as select;
+use crate::snapshot::plan;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
 use tracing::{debug, error};

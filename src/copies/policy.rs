@@ -2,7 +2,7 @@
 //! the copy's tags, and which copies a destination region lets go.
 
 use crate::model::{Snapshot, SnapshotState, Tags, SET_TAG};
-use crate::retention::{self, Rule};
+use crate::retention::decide::{self as retention, Rule};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 

@@ -2,9 +2,9 @@
 //! instance) are looked at, and which of them stay and why, by the rule of `keep` (`-g`, `-d`, the
 //! calendar rules) in the rule's time zone, with `now` passed in.
 
-use crate::keep::{self, Item, Keep, Reason};
 use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
-use crate::plan;
+use crate::retention::policy::{self as keep, Item, Keep, Reason};
+use crate::snapshot::plan;
 use chrono::{DateTime, Local, Utc};
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};

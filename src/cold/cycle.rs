@@ -2,18 +2,18 @@
 //! started again whatever happens; and, at the start of every run, starting the instances that a
 //! killed run left stopped.
 
+use crate::aws::{AwsError, Ec2, Write};
+use crate::cold::mark::{self as recovery, Here, Mark, Verdict, STOP_TAG};
 use crate::config::Config;
-use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Ec2, Write};
-use crate::log::critical;
-use crate::messages as msg;
 use crate::model::{Instance, InstanceState, SnapshotKind};
-use crate::outcome::Outcome;
-use crate::permissions;
-use crate::plan::Plan;
-use crate::recovery::{self, Here, Mark, Verdict, STOP_TAG};
-use crate::shutdown::{Shutdown, Signal};
-use crate::snapshot::{self, Done};
+use crate::output::exit::Outcome;
+use crate::output::log::critical;
+use crate::output::messages as msg;
+use crate::run::ctx::Ctx;
+use crate::run::permissions;
+use crate::signals::{Shutdown, Signal};
+use crate::snapshot::make::{self as snapshot, Done};
+use crate::snapshot::plan::Plan;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,13 +1,13 @@
 //! What every instance's work shares: the config, the AWS client, the signal, the volume tags
 //! fetched up front, and the `--parallel` permits for snapshot and delete calls.
 
+use crate::aws::Ec2;
 use crate::config::Config;
-use crate::ec2::Ec2;
-use crate::journal::Journal;
-use crate::messages as msg;
 use crate::model::Tags;
-use crate::shutdown::Shutdown;
-use crate::waiter::Waiter;
+use crate::output::messages as msg;
+use crate::output::record::Journal;
+use crate::signals::Shutdown;
+use crate::snapshot::wait::Waiter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The JSON run report (`--report`) and the Prometheus metrics (`--metrics-file`): their shape,
 //! built from the journal and the outcome, and written atomically.
 
-use crate::journal::{ErrorEntry, InstanceEntry};
+use crate::output::record::{ErrorEntry, InstanceEntry};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -229,7 +229,7 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::SnapshotEntry;
+    use crate::output::record::SnapshotEntry;
     use chrono::TimeZone;
 
     #[test]
@@ -302,7 +302,7 @@ mod tests {
             state: "running".into(),
             cold: false,
             snapshots: vec![snap(Some("snap-1")), snap(None)],
-            deleted: vec![crate::journal::DeletedEntry {
+            deleted: vec![crate::output::record::DeletedEntry {
                 id: "snap-0".into(),
                 volume: "vol-1".into(),
                 start_time: "x".into(),

@@ -4,9 +4,9 @@
 //! bar (completed / total and EC2's progress); elsewhere (cron, a pipe) it logs a line per
 //! completed snapshot and a summary a minute. The bar never reaches `-f FILE`.
 
-use crate::ec2::Ec2;
+use crate::aws::Ec2;
 use crate::model::SnapshotState;
-use crate::shutdown::Shutdown;
+use crate::signals::Shutdown;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -87,7 +87,7 @@ impl Waiter {
                 .unwrap_or_else(|_| ProgressStyle::default_bar());
                 bar.set_style(style);
                 bar.enable_steady_tick(Duration::from_millis(200));
-                crate::log::set_progress_bar(Some(bar.clone()));
+                crate::output::log::set_progress_bar(Some(bar.clone()));
                 bar
             });
             bar.inc_length(len);
@@ -103,7 +103,7 @@ impl Waiter {
         let idle = self.pending.lock().map(|p| p.is_empty()).unwrap_or(true);
         if idle {
             if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
-                crate::log::set_progress_bar(None);
+                crate::output::log::set_progress_bar(None);
                 bar.finish_and_clear();
             }
         }

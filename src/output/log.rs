@@ -65,7 +65,7 @@ pub fn format_line(time: &DateTime<Local>, level: Level, message: &str) -> Strin
         "{} [{}] {}",
         time.format("%Y-%m-%d %H:%M:%S,%3f"),
         level.name(),
-        crate::messages::one_line(message)
+        crate::output::messages::one_line(message)
     )
 }
 

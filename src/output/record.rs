@@ -1,7 +1,7 @@
 //! What the run did, recorded as it happens (snapshots, deletions, errors, per instance), for the
 //! JSON report and the metrics.
 
-use crate::ec2::AwsError;
+use crate::aws::AwsError;
 use crate::model::Instance;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,17 +1,17 @@
 //! Applying retention to one instance's volumes: the decision comes from `retention`, the
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
-use crate::ctx::Ctx;
-use crate::ec2::Write;
-use crate::journal::{DeletedEntry, KeptEntry};
-use crate::keep::Reason;
-use crate::messages as msg;
+use crate::aws::Write;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
-use crate::outcome::Outcome;
-use crate::permissions;
-use crate::plan;
-use crate::retention::{self, Set};
-use crate::snapshot::Done;
+use crate::output::exit::Outcome;
+use crate::output::messages as msg;
+use crate::output::record::{DeletedEntry, KeptEntry};
+use crate::retention::decide::{self as retention, Set};
+use crate::retention::policy::Reason;
+use crate::run::ctx::Ctx;
+use crate::run::permissions;
+use crate::snapshot::make::Done;
+use crate::snapshot::plan;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::{debug, error, info, warn};

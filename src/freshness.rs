@@ -2,14 +2,14 @@
 //! a cron `||`. Does every selected volume have a `completed` snapshot younger than N? One status
 //! line in the monitoring-plugin convention, exit 0 OK, 2 CRITICAL, 3 UNKNOWN.
 
+use crate::aws::Ec2;
 use crate::config::Config;
-use crate::ec2::Ec2;
-use crate::fetch;
-use crate::journal::Journal;
 use crate::model::{matches_all, SnapshotState};
-use crate::outcome::Outcome;
-use crate::plan;
-use crate::shutdown::Shutdown;
+use crate::output::exit::Outcome;
+use crate::output::record::Journal;
+use crate::select::fetch;
+use crate::signals::Shutdown;
+use crate::snapshot::plan;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;

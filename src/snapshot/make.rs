@@ -2,15 +2,15 @@
 //! the run's `--parallel` permits, or one set (`--consistent`); a call is abandoned at a signal or
 //! past a deadline.
 
-use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Write};
-use crate::journal::SnapshotEntry;
-use crate::log::critical;
-use crate::messages as msg;
+use crate::aws::{AwsError, Write};
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
-use crate::outcome::Outcome;
-use crate::permissions;
-use crate::plan::{Plan, SetRequest, SnapshotRequest};
+use crate::output::exit::Outcome;
+use crate::output::log::critical;
+use crate::output::messages as msg;
+use crate::output::record::SnapshotEntry;
+use crate::run::ctx::Ctx;
+use crate::run::permissions;
+use crate::snapshot::plan::{Plan, SetRequest, SnapshotRequest};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;

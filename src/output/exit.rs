@@ -1,6 +1,6 @@
 //! What a run counted, and every exit code the program gives, mapped in this one place.
 
-use crate::shutdown::Signal;
+use crate::signals::Signal;
 
 /// 1: configuration or set-up error, or a log file that could not be written.
 pub const EXIT_CONFIG: u8 = 1;

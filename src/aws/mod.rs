@@ -1,7 +1,7 @@
 //! The only module that talks to AWS: builds the SDK client from the config and converts SDK types
 //! into the plain domain structs of `model`.
 
-use crate::credentials::{AwsSettings, Credentials};
+use crate::config::credentials::{AwsSettings, Credentials};
 use crate::model::{
     server_filters, Disk, Instance, InstanceState, Snapshot, SnapshotState, TagPattern, Tags,
 };

@@ -1,11 +1,13 @@
 //! Turns the parsed command line into a validated `Config`: every check that can fail happens here,
 //! before any AWS call.
 
+pub mod credentials;
+
 use crate::cli::Cli;
-use crate::credentials::{self, AwsSettings};
-use crate::keep::Keep;
+use crate::config::credentials::AwsSettings;
 use crate::model::TagPattern;
-use crate::retention::{Rule, Zone};
+use crate::retention::decide::{Rule, Zone};
+use crate::retention::policy::Keep;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -414,7 +416,7 @@ impl Config {
                 .as_deref()
                 .filter(|p| p.as_os_str() != "-" || flag != "--report")
             {
-                crate::report::check_output_path(p)
+                crate::output::report::check_output_path(p)
                     .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))?;
             }
         }
@@ -455,7 +457,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
+    use crate::config::credentials::Credentials;
     use clap::Parser;
 
     pub(crate) fn cli(args: &[&str]) -> Cli {

@@ -1,10 +1,10 @@
 //! The permission check of a dry run: every call a real run would make that changes something is
 //! sent with `DryRun=true` for the same resource, and its answer says whether the real run may.
 
-use crate::ctx::Ctx;
-use crate::ec2::{AwsError, Ec2, Write};
-use crate::messages as msg;
-use crate::outcome::Outcome;
+use crate::aws::{AwsError, Ec2, Write};
+use crate::output::exit::Outcome;
+use crate::output::messages as msg;
+use crate::run::ctx::Ctx;
 use tracing::{debug, error, warn};
 
 /// What EC2 said of one dry-run call.
