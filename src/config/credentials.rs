@@ -1,51 +1,10 @@
 //! Where credentials and region come from: `-k/-a/-r`, the original's legacy INI file
-//! (`-c`, default `~/.aws_cred`), or the standard AWS chain; and the settings the AWS client needs.
+//! (`-c`, default `~/.aws_cred`), or the standard AWS chain, made into the AWS client's settings.
 
+use crate::aws::Credentials;
 use crate::cli::Cli;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-
-/// What the AWS client is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsSettings {
-    pub credentials: Credentials,
-    pub region: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub max_attempts: u32,
-}
-
-/// Where credentials come from, after the legacy file and the flags were looked at.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// Given by `-k/-a` or the legacy credentials file.
-    Static { key_id: String, secret: String },
-    /// The standard AWS chain, with an optional profile name.
-    Chain { profile: Option<String> },
-}
-
-/// An access key id as the log shows it: its first and last four characters (`AKIA****WXYZ`),
-/// enough to tell keys apart, not enough to use one; a short one is all stars.
-pub fn masked(key_id: &str) -> String {
-    let chars: Vec<char> = key_id.chars().collect();
-    if chars.len() < 12 {
-        return "*".repeat(chars.len().max(4));
-    }
-    let head: String = chars[..4].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}****{tail}")
-}
-
-// Hand-written so that no Debug print can ever show a secret, nor the whole key id.
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Credentials::Static { key_id, .. } => {
-                write!(f, "Static {{ key_id: {}, secret: *** }}", masked(key_id))
-            }
-            Credentials::Chain { profile } => write!(f, "Chain {{ profile: {profile:?} }}"),
-        }
-    }
-}
 
 fn default_credentials_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".aws_cred"))
@@ -174,8 +133,8 @@ mod tests {
 
     #[test]
     fn legacy_profiles() {
-        assert_eq!(masked("AKIAIOSFODNN7EXAMPLE"), "AKIA****MPLE");
-        assert_eq!(masked("AK1"), "****");
+        assert_eq!(crate::aws::masked("AKIAIOSFODNN7EXAMPLE"), "AKIA****MPLE");
+        assert_eq!(crate::aws::masked("AK1"), "****");
         let shown = format!(
             "{:?}",
             Credentials::Static {

@@ -3,8 +3,8 @@
 
 pub mod credentials;
 
+use crate::aws::AwsSettings;
 use crate::cli::Cli;
-use crate::config::credentials::AwsSettings;
 use crate::model::TagPattern;
 use crate::retention::decide::{Rule, Zone};
 use crate::retention::policy::Keep;
@@ -457,7 +457,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::credentials::Credentials;
+    use crate::aws::Credentials;
     use clap::Parser;
 
     pub(crate) fn cli(args: &[&str]) -> Cli {
