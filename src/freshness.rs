@@ -5,8 +5,8 @@
 use crate::aws::Ec2;
 use crate::config::Config;
 use crate::model::{matches_all, SnapshotState};
-use crate::output::exit::Outcome;
-use crate::output::record::Journal;
+use crate::output::exit::ExitCode;
+use crate::output::record::Record;
 use crate::select::fetch;
 use crate::signals::Shutdown;
 use crate::snapshot::plan;
@@ -23,11 +23,11 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn exit_code(self) -> u8 {
+    pub fn exit_code(self) -> ExitCode {
         match self {
-            Status::Ok => 0,
-            Status::Critical => 2,
-            Status::Unknown => 3,
+            Status::Ok => ExitCode::Success,
+            Status::Critical => ExitCode::Errors,
+            Status::Unknown => ExitCode::Unknown,
         }
     }
 
@@ -119,14 +119,11 @@ pub async fn check(
     let now = crate::clock::now();
     let work = async {
         let ec2 = Ec2::connect(&cfg.aws).await?;
-        let (mut outcome, journal) = (Outcome::default(), Journal::default());
-        let instances =
-            fetch::select_instances(&ec2, &cfg.selection, &mut outcome, &journal).await?;
-        if outcome.has_errors() {
-            bail!(
-                "{} instance(s) given with -i not found",
-                outcome.snapshot_errors
-            );
+        let record = Record::default();
+        let instances = fetch::select_instances(&ec2, &cfg.selection, &record).await?;
+        let missing = record.counts().snapshot_errors;
+        if missing > 0 {
+            bail!("{missing} instance(s) given with -i not found");
         }
         if instances.is_empty() {
             bail!("no instance selected");

@@ -19,17 +19,15 @@ mod snapshot;
 
 use output::{generate, log, messages, report};
 
-use crate::aws::AwsError;
-use crate::output::exit::{Failure, Outcome, EXIT_CONFIG, EXIT_ERRORS};
+use crate::output::exit::{ExitCode, Failure, Outcome};
 use crate::output::log::critical;
-use crate::output::record::Journal;
+use crate::output::record::Record;
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser};
 use std::io::Write;
-use std::process::ExitCode;
 use std::sync::Arc;
 
-fn main() -> ExitCode {
+fn main() -> std::process::ExitCode {
     let code = match try_main() {
         Ok(code) => code,
         Err(failure) => {
@@ -37,28 +35,28 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     };
-    ExitCode::from(code)
+    std::process::ExitCode::from(code.code())
 }
 
 /// Everything but the printing of a failure; the exit code of a run that went to its end.
-fn try_main() -> Result<u8, Failure> {
+fn try_main() -> Result<ExitCode, Failure> {
     // Like the original: no argument at all prints the help and succeeds.
     if std::env::args_os().len() <= 1 {
         print_stdout(&cli::Cli::command().render_help().to_string())?;
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     let cli = cli::Cli::try_parse().map_err(Failure::Usage)?;
     if let Some(kind) = cli.generate {
         let text = generate::render(kind).map_err(Failure::Setup)?;
         print_stdout(&text)?;
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     if cli.version {
         print_stdout(&format!(
             "ec2snap v{} Licence MIT\n",
             env!("CARGO_PKG_VERSION")
         ))?;
-        return Ok(0);
+        return Ok(ExitCode::Success);
     }
     let level = cli.verbosity.parse::<log::Level>();
     log::init(
@@ -76,24 +74,23 @@ fn try_main() -> Result<u8, Failure> {
         return Ok(freshness_check(&cli));
     }
     let started = crate::clock::now();
-    let journal = Arc::new(Journal::default());
+    let record = Arc::new(Record::default());
     // A run that could not start still leaves its report and metrics, then fails.
     let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Failure| {
-        write_outputs(
-            &cli,
-            started,
-            EXIT_CONFIG,
-            &journal,
-            &Outcome::default(),
-            Some(&e),
-        );
+        write_outputs(&cli, started, ExitCode::Config, &record, Some(&e));
         failure(e)
     };
     let config = config::Config::from_cli(&cli).map_err(|e| failed(e, Failure::Config))?;
-    let result = with_runtime(|shutdown| run::run(&config, shutdown, Arc::clone(&journal)));
-    let outcome = result.map_err(|e| failed(e, Failure::Setup))?;
+    let result = with_runtime(|shutdown| run::run(&config, shutdown, Arc::clone(&record)));
+    let interrupted = result.map_err(|e| failed(e, Failure::Setup))?;
+    // Everything the exit code, the summary, the report and the metrics say comes from the record.
+    let outcome = Outcome {
+        counts: record.counts(),
+        interrupted,
+    };
     if outcome.has_errors() {
-        let summary = messages::error_summary(outcome.snapshot_errors, outcome.deletion_errors);
+        let counts = outcome.counts;
+        let summary = messages::error_summary(counts.snapshot_errors, counts.deletion_errors);
         // With `--report -`, standard output is the report's: the summary goes to the log's side.
         if cli.report.as_deref() == Some(std::path::Path::new("-")) {
             let _ = writeln!(std::io::stderr(), "{summary}");
@@ -103,13 +100,12 @@ fn try_main() -> Result<u8, Failure> {
         }
     }
     let code = outcome.exit_code(log::file_failed());
-    let written = write_outputs(&cli, started, code, &journal, &outcome, None);
+    let written = write_outputs(&cli, started, code, &record, None);
     // The run may have changed things: a report or metrics file lost at the end (a full disk) is
     // a failure of the run (2), never "nothing was changed" (1).
-    Ok(if code < EXIT_ERRORS && !written {
-        EXIT_ERRORS
-    } else {
-        code
+    Ok(match code {
+        ExitCode::Success | ExitCode::Config if !written => ExitCode::Errors,
+        code => code,
     })
 }
 
@@ -134,7 +130,7 @@ where
 }
 
 /// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).
-fn freshness_check(cli: &cli::Cli) -> u8 {
+fn freshness_check(cli: &cli::Cli) -> ExitCode {
     let result = config::Config::from_cli(cli).and_then(|cfg| {
         let max_age = cfg.check_max_age.unwrap_or(0);
         with_runtime(|shutdown| async move { freshness::check(&cfg, max_age, &shutdown).await })
@@ -155,9 +151,8 @@ fn freshness_check(cli: &cli::Cli) -> u8 {
 fn write_outputs(
     cli: &cli::Cli,
     started: DateTime<Utc>,
-    code: u8,
-    journal: &Journal,
-    outcome: &Outcome,
+    code: ExitCode,
+    record: &Record,
     failure: Option<&anyhow::Error>,
 ) -> bool {
     if cli.report.is_none() && cli.metrics_file.is_none() {
@@ -165,16 +160,18 @@ fn write_outputs(
     }
     let finished = crate::clock::now();
     if let Some(e) = failure {
-        let error = AwsError {
-            code: None,
-            message: format!("{e:#}"),
-        };
-        journal.error(None, "Setup", "", &error);
+        // Printed once by `report_failure`; recorded here for the report.
+        record.setup_failed(format!("{e:#}"));
     }
-    let (region, instances, errors) = journal.take();
-    let counted = (outcome.snapshot_errors, outcome.deletion_errors);
+    let (region, instances, errors) = record.take();
     let report = report::build(
-        !cli.run, started, finished, code, region, instances, errors, counted,
+        !cli.run,
+        started,
+        finished,
+        code.code(),
+        region,
+        instances,
+        errors,
     );
     let mut ok = true;
     if let Some(path) = &cli.report {
@@ -195,7 +192,7 @@ fn write_outputs(
     if let Some(path) = &cli.metrics_file {
         let job = config::metrics_job(cli);
         let now = finished.timestamp_millis() as f64 / 1000.0;
-        let last_success = if code == 0 && cli.run {
+        let last_success = if code == ExitCode::Success && cli.run {
             Some(now)
         } else {
             report::read_previous(path).and_then(|old| report::previous_success(&old, &job))
@@ -205,13 +202,14 @@ fn write_outputs(
             finished: now,
             last_success,
             duration: (finished - started).num_milliseconds() as f64 / 1000.0,
-            exit_code: code,
+            exit_code: code.code(),
             totals: (
                 t.snapshots_made,
                 t.snapshot_errors,
                 t.deleted,
                 t.deletion_errors,
             ),
+            copies: report::copies_by_region(&report),
         };
         if let Err(e) = report::write_atomic(path, &report::metrics(&job, &sample)) {
             critical!("Cannot write the metrics file {}: {e}", path.display());

@@ -63,7 +63,7 @@ fn report_of_a_dry_run_then_of_the_real_run() {
     );
     assert_eq!(
         dry["totals"],
-        json!({"instances": 1, "snapshots_made": 0, "snapshot_errors": 0, "deleted": 0, "deletion_errors": 0})
+        json!({"instances": 1, "snapshots_made": 0, "snapshot_errors": 0, "deleted": 0, "deletion_errors": 0, "copies_made": 0})
     );
     assert!(!std::fs::read_to_string(&file)
         .unwrap()
@@ -91,7 +91,7 @@ fn report_of_a_dry_run_then_of_the_real_run() {
     }
     assert_eq!(
         real["totals"],
-        json!({"instances": 1, "snapshots_made": 2, "snapshot_errors": 0, "deleted": 1, "deletion_errors": 0})
+        json!({"instances": 1, "snapshots_made": 2, "snapshot_errors": 0, "deleted": 1, "deletion_errors": 0, "copies_made": 0})
     );
     assert!(real["started"].as_str().unwrap() <= real["finished"].as_str().unwrap());
 }
@@ -118,8 +118,8 @@ fn report_lists_errors_with_their_aws_codes_and_goes_to_stdout_with_dash() {
     assert_eq!(
         errors,
         &json!([
-            {"action": "CreateSnapshot", "resource": root, "code": "UnauthorizedOperation", "message": "no snapshot"},
-            {"action": "DeleteSnapshot", "resource": old[0], "code": "InvalidSnapshot.InUse", "message": "in use"}
+            {"action": "CreateSnapshot", "resource": root, "kind": "aws", "code": "UnauthorizedOperation", "message": "no snapshot"},
+            {"action": "DeleteSnapshot", "resource": old[0], "kind": "aws", "code": "InvalidSnapshot.InUse", "message": "in use"}
         ])
     );
     assert_eq!(report["totals"]["snapshot_errors"], 1);

@@ -27,7 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     // The AWS adapter, the log, exit codes, the other pure decisions.
     ("aws", 1),
     ("output::log", 1),
-    ("output::exit", 1),
+    ("output::exit", 2),
     ("output::generate", 1),
     ("retention::decide", 1),
     ("copies::policy", 2),

@@ -6,9 +6,10 @@ use crate::aws::{AwsError, Ec2, Write};
 use crate::cold::mark::{self as recovery, Here, Mark, Verdict, STOP_TAG};
 use crate::config::Config;
 use crate::model::{Instance, InstanceState, SnapshotKind};
-use crate::output::exit::Outcome;
 use crate::output::log::critical;
+use crate::output::log::Level;
 use crate::output::messages as msg;
+use crate::output::record::{Failure, Kind, Record};
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
 use crate::signals::{Shutdown, Signal};
@@ -33,44 +34,28 @@ pub fn needed(cfg: &Config, instance: &Instance, plan: &Plan) -> bool {
 
 /// The whole cycle for one running instance. `None` when retention must not run for it (the
 /// stop failed, or a signal came).
-pub async fn cycle(
-    ctx: &Arc<Ctx>,
-    instance: &Instance,
-    plan: &Plan,
-    outcome: &mut Outcome,
-) -> Option<Done> {
+pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<Done> {
     let id = &instance.id;
     let mut done = Done::default();
     info!("{}", ctx.line(msg::GOING_DOWN, id));
     if ctx.cfg.dry_run {
         if ctx.cfg.permission_check {
-            let refused = permissions::check(ctx, &ctx.ec2, &Write::StopInstances(id), id).await;
-            permissions::count(refused, outcome, false);
+            permissions::check(ctx, &ctx.ec2, &Write::StopInstances(id), id).await;
         }
-        snapshot::make(
-            ctx,
-            SnapshotKind::Cold,
-            instance,
-            plan,
-            None,
-            &mut done,
-            outcome,
-        )
-        .await;
+        snapshot::make(ctx, SnapshotKind::Cold, instance, plan, None, &mut done).await;
         info!("{}", ctx.line(msg::GOING_UP, id));
         if ctx.cfg.permission_check {
-            let refused = permissions::check(ctx, &ctx.ec2, &Write::StartInstances(id), id).await;
-            permissions::count(refused, outcome, false);
+            permissions::check(ctx, &ctx.ec2, &Write::StartInstances(id), id).await;
         }
         return Some(done);
     }
     let marked = ctx.cfg.stop_tag && mark(&ctx.ec2, id, ctx.cfg.timeout).await;
     // Not raced with a signal: the run must know whether the stop went through.
     if let Err(e) = ctx.ec2.stop_instance(id).await {
-        critical!("{}", ctx.line(&msg::failed_to("stop", &e.to_string()), id));
-        ctx.journal.error(Some(id), "StopInstances", id, &e);
-        outcome.snapshot_errors += 1;
-        after_failed_stop(ctx, instance, &e, marked, outcome).await;
+        let line = ctx.line(&msg::failed_to("stop", &e.to_string()), id);
+        let failure = Failure::aws(Level::Critical, line, "StopInstances", id, &e);
+        ctx.record.failed(Some(id), failure);
+        after_failed_stop(ctx, instance, &e, marked).await;
         return None;
     }
     let stopped = wait_stopped(&ctx.ec2, id, ctx.cfg.timeout, &ctx.shutdown).await;
@@ -85,26 +70,32 @@ pub async fn cycle(
                 plan,
                 Some(limit),
                 &mut done,
-                outcome,
             )
             .await;
         }
         Ok(Waited::TimedOut) => {
-            error!("{}", ctx.line(msg::TIMEOUT, id));
-            warn!(
-                "Instance {id} did not stop within {} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down",
-                ctx.cfg.timeout.as_secs()
+            let secs = ctx.cfg.timeout.as_secs();
+            let failure = Failure::other(
+                Level::Error,
+                ctx.line(msg::TIMEOUT, id),
+                "StopInstances",
+                id,
+                Kind::Timeout,
+                format!("not stopped within {secs} s (-m)"),
             );
-            outcome.snapshot_errors += 1;
+            ctx.record.failed(Some(id), failure);
+            warn!(
+                "Instance {id} did not stop within {secs} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down"
+            );
         }
         Ok(Waited::Failed(e)) => {
-            critical!("{}", msg::state_unreadable(id, "stop", &e.to_string()));
-            ctx.journal.error(Some(id), "DescribeInstances", id, e);
-            outcome.snapshot_errors += 1;
+            let line = msg::state_unreadable(id, "stop", &e.to_string());
+            let failure = Failure::aws(Level::Critical, line, "DescribeInstances", id, e);
+            ctx.record.failed(Some(id), failure);
         }
         Err(_signal) => {}
     }
-    start_again(ctx, instance, marked, outcome).await;
+    start_again(ctx, instance, marked).await;
     (matches!(stopped, Ok(Waited::Reached)) && !ctx.shutdown.is_set()).then_some(done)
 }
 
@@ -136,13 +127,7 @@ async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
 /// StopInstances failed. A definite refusal from EC2 left the instance as it was: when it is still
 /// running there is nothing to start. Any other failure (a lost answer) may hide a stop that went
 /// through: then it is started again.
-async fn after_failed_stop(
-    ctx: &Ctx,
-    instance: &Instance,
-    error: &AwsError,
-    marked: bool,
-    outcome: &mut Outcome,
-) {
+async fn after_failed_stop(ctx: &Ctx, instance: &Instance, error: &AwsError, marked: bool) {
     if error.code.is_some() {
         if let Ok(InstanceState::Running) = ctx.ec2.instance_state(&instance.id).await {
             info!("{}", msg::still_running(&instance.id));
@@ -152,13 +137,13 @@ async fn after_failed_stop(
             return;
         }
     }
-    start_again(ctx, instance, marked, outcome).await;
+    start_again(ctx, instance, marked).await;
 }
 
 /// Starts again an instance this run stopped (or may have stopped), whatever happened before.
 /// Not interruptible: this is what a signal waits for. Retries while the instance is still
 /// stopping, bounded by `-m` seconds. Removes the stop mark once it runs.
-async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut Outcome) {
+async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool) {
     let (id, timeout) = (&instance.id, ctx.cfg.timeout);
     info!("{}", ctx.line(msg::GOING_UP, id));
     let deadline = deadline_after(timeout);
@@ -170,14 +155,10 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         debug!("StartInstances {id} failed, will retry: {last_error}");
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            critical!(
-                "{}",
-                ctx.line(&msg::failed_to("start", &last_error.to_string()), id)
-            );
+            let line = ctx.line(&msg::failed_to("start", &last_error.to_string()), id);
+            let failure = Failure::aws(Level::Critical, line, "StartInstances", id, &last_error);
+            ctx.record.failed(Some(id), failure);
             critical!("{}", msg::may_still_be_stopped(id));
-            ctx.journal
-                .error(Some(id), "StartInstances", id, &last_error);
-            outcome.snapshot_errors += 1;
             return;
         }
         tokio::time::sleep(POLL.min(left)).await;
@@ -191,14 +172,15 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
         }
         Waited::TimedOut => {
             error!("{}", ctx.line(msg::TIMEOUT, id));
-            let why = format!("not running after {} s", timeout.as_secs());
-            critical!("{}", ctx.line(&msg::failed_to("start", &why), id));
-            outcome.snapshot_errors += 1;
+            ctx.record.failed(
+                Some(id),
+                not_running(ctx.line(&not_running_line(timeout), id), id, timeout),
+            );
         }
         Waited::Failed(e) => {
-            critical!("{}", msg::state_unreadable(id, "start", &e.to_string()));
-            ctx.journal.error(Some(id), "DescribeInstances", id, &e);
-            outcome.snapshot_errors += 1;
+            let line = msg::state_unreadable(id, "start", &e.to_string());
+            let failure = Failure::aws(Level::Critical, line, "DescribeInstances", id, &e);
+            ctx.record.failed(Some(id), failure);
         }
     }
 }
@@ -206,7 +188,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool, outcome: &mut
 /// Starts the instances that an earlier cold run left stopped (killed with `kill -9`, or the
 /// machine lost power), found by their mark; a dry run only says which it would start. Starting
 /// is not interrupted by a signal, like any restart.
-pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &mut Outcome) {
+pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Record) {
     let here = Here::this_machine();
     let now = crate::clock::now();
     for instance in marked {
@@ -250,8 +232,9 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &m
                 );
                 let line = |text: String| msg::for_instance(&text, id, cfg.parallel);
                 if let Err(e) = ec2.start_instance(id).await {
-                    critical!("{}", line(msg::failed_to("start", &e.to_string())));
-                    outcome.snapshot_errors += 1;
+                    let text = line(msg::failed_to("start", &e.to_string()));
+                    let failure = Failure::aws(Level::Critical, text, "StartInstances", id, &e);
+                    record.failed(None, failure);
                     continue;
                 }
                 match wait_running(ec2, id, cfg.timeout).await {
@@ -260,18 +243,40 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, outcome: &m
                         untag(ec2, id).await;
                     }
                     Waited::TimedOut => {
-                        let why = format!("not running after {} s", cfg.timeout.as_secs());
-                        critical!("{}", line(msg::failed_to("start", &why)));
-                        outcome.snapshot_errors += 1;
+                        let text = line(not_running_line(cfg.timeout));
+                        record.failed(None, not_running(text, id, cfg.timeout));
                     }
                     Waited::Failed(e) => {
-                        critical!("{}", msg::state_unreadable(id, "start", &e.to_string()));
-                        outcome.snapshot_errors += 1;
+                        let text = msg::state_unreadable(id, "start", &e.to_string());
+                        let failure =
+                            Failure::aws(Level::Critical, text, "DescribeInstances", id, &e);
+                        record.failed(None, failure);
                     }
                 }
             }
         }
     }
+}
+
+/// `Instance failed to start: not running after N s`.
+fn not_running_line(timeout: Duration) -> String {
+    msg::failed_to(
+        "start",
+        &format!("not running after {} s", timeout.as_secs()),
+    )
+}
+
+/// An instance started again that was not `running` within `-m`.
+fn not_running(line: String, id: &str, timeout: Duration) -> Failure {
+    let message = format!("not running within {} s (-m)", timeout.as_secs());
+    Failure::other(
+        Level::Critical,
+        line,
+        "StartInstances",
+        id,
+        Kind::Timeout,
+        message,
+    )
 }
 
 /// Removes the stop mark of an instance; a failure is a warning (a later run removes it).

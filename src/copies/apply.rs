@@ -8,13 +8,14 @@ use crate::copies::policy::{
     self as copies, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
 };
 use crate::model::{Disk, Instance, Snapshot, SnapshotState};
-use crate::output::exit::Outcome;
+use crate::output::log::Level;
 use crate::output::messages as msg;
+use crate::output::record::{CopyEntry, DeletedEntry, Failure, Kind};
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// A limit of concurrent copies (not throttling, which the SDK retries): the copy waits for a
 /// later run, which catches up.
@@ -30,32 +31,49 @@ pub async fn replicate(
     policy: &CopyPolicy,
     processed: &[Instance],
     listed: &HashMap<String, Vec<Snapshot>>,
-    outcome: &mut Outcome,
 ) {
-    // Each volume once, in instance then device order.
-    let mut seen = HashSet::new();
-    let disks: Vec<&Disk> = processed
-        .iter()
-        .flat_map(|i| i.disks.iter())
-        .filter(|d| seen.insert(d.volume_id.clone()))
-        .collect();
+    // Each volume once, in instance then device order; its copies are recorded under the
+    // instance that has it.
+    let mut owner: HashMap<String, String> = HashMap::new();
+    let mut disks: Vec<&Disk> = Vec::new();
+    for instance in processed {
+        ctx.record.instance(instance, ctx.cfg.cold);
+        for d in &instance.disks {
+            if !owner.contains_key(&d.volume_id) {
+                owner.insert(d.volume_id.clone(), instance.id.clone());
+                disks.push(d);
+            }
+        }
+    }
+    let at = Volumes {
+        disks: &disks,
+        owner: &owner,
+        listed,
+    };
     for region in &policy.regions {
         if ctx.shutdown.is_set() {
             return;
         }
         let dest = Arc::new(ctx.ec2.in_region(region));
-        to_region(ctx, policy, &dest, &disks, listed, outcome).await;
+        to_region(ctx, policy, &dest, &at).await;
     }
 }
 
-async fn to_region(
-    ctx: &Arc<Ctx>,
-    policy: &CopyPolicy,
-    dest: &Arc<Ec2>,
-    disks: &[&Disk],
-    listed: &HashMap<String, Vec<Snapshot>>,
-    outcome: &mut Outcome,
-) {
+/// The processed volumes, each with the instance it is recorded under, and their listed
+/// snapshots.
+struct Volumes<'a> {
+    disks: &'a [&'a Disk],
+    owner: &'a HashMap<String, String>,
+    listed: &'a HashMap<String, Vec<Snapshot>>,
+}
+
+impl Volumes<'_> {
+    fn owner(&self, volume_id: &str) -> Option<&str> {
+        self.owner.get(volume_id).map(String::as_str)
+    }
+}
+
+async fn to_region(ctx: &Arc<Ctx>, policy: &CopyPolicy, dest: &Arc<Ec2>, at: &Volumes<'_>) {
     let source_region = ctx.ec2.region().to_string();
     let existing = match ctx
         .shutdown
@@ -64,8 +82,21 @@ async fn to_region(
     {
         Ok(Ok(all)) => all,
         Ok(Err(e)) => {
-            error!("{e:#}");
-            outcome.snapshot_errors += 1;
+            let region = dest.region();
+            let mut failure = Failure::other(
+                Level::Error,
+                format!("{e:#}"),
+                "DescribeSnapshots",
+                region,
+                Kind::Aws,
+                format!("{e:#}"),
+            )
+            .in_region(region);
+            failure.entry.code = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<AwsError>())
+                .and_then(|a| a.code.clone());
+            ctx.record.failed(None, failure);
             return;
         }
         Err(_) => return,
@@ -81,16 +112,18 @@ async fn to_region(
         .filter_map(|c| c.tags.get(SOURCE_SNAPSHOT_TAG).cloned())
         .collect();
     let empty = Vec::new();
-    let jobs: Vec<(Snapshot, Disk)> = disks
+    let jobs: Vec<(Snapshot, Disk)> = at
+        .disks
         .iter()
         .filter_map(|d| {
-            let source = copies::to_copy(listed.get(&d.volume_id).unwrap_or(&empty), &copied)?;
+            let listed = at.listed.get(&d.volume_id).unwrap_or(&empty);
+            let source = copies::to_copy(listed, &copied)?;
             Some((source.clone(), (*d).clone()))
         })
         .collect();
-    let made = make_copies(ctx, policy, dest, jobs, outcome).await;
+    let made = make_copies(ctx, policy, dest, jobs, at).await;
     if policy.rule.is_enabled() && !ctx.shutdown.is_set() {
-        prune_copies(ctx, policy, dest, disks, listed, existing, made, outcome).await;
+        prune_copies(ctx, policy, dest, at, existing, made).await;
     }
 }
 
@@ -100,7 +133,7 @@ async fn make_copies(
     policy: &CopyPolicy,
     dest: &Arc<Ec2>,
     jobs: Vec<(Snapshot, Disk)>,
-    outcome: &mut Outcome,
+    at: &Volumes<'_>,
 ) -> Vec<(Snapshot, Disk)> {
     let region = dest.region().to_string();
     let source_region = ctx.ec2.region().to_string();
@@ -112,10 +145,23 @@ async fn make_copies(
         tags: copies::copy_tags(source, &source_region),
         description: source.description.clone(),
     };
+    let recorded = |copy: Option<&str>, source: &Snapshot, disk: &Disk| {
+        if let Some(instance_id) = at.owner(&disk.volume_id) {
+            let entry = CopyEntry {
+                id: copy.map(String::from),
+                source: source.id.clone(),
+                volume: disk.volume_id.clone(),
+                device: disk.device.clone(),
+                region: region.clone(),
+            };
+            ctx.record.copy(instance_id, entry);
+        }
+    };
     if ctx.cfg.dry_run {
         let mut planned_copies = Vec::new();
         for (source, disk) in jobs {
             info!("{}", msg::copying(&source.id, &disk, &region, None));
+            recorded(None, &source, &disk);
             if ctx.cfg.permission_check {
                 let tags = copies::copy_tags(&source, &source_region);
                 let write = Write::CopySnapshot {
@@ -125,8 +171,7 @@ async fn make_copies(
                     tags: &tags,
                     kms_key: policy.kms_key.as_deref(),
                 };
-                let refused = permissions::check(ctx, dest, &write, &source.id).await;
-                permissions::count(refused, outcome, false);
+                permissions::check(ctx, dest, &write, &source.id).await;
             }
             let planned = format!("(planned copy of {})", source.id);
             planned_copies.push((copy_of(&source, planned), disk));
@@ -156,6 +201,7 @@ async fn make_copies(
         match result {
             Ok(Ok(id)) => {
                 info!("{}", msg::copying(&source.id, &disk, &region, Some(&id)));
+                recorded(Some(&id), &source, &disk);
                 made.push((copy_of(&source, id), disk));
             }
             Ok(Err(e)) if is_copy_limit(&e) => {
@@ -165,9 +211,10 @@ async fn make_copies(
                 );
             }
             Ok(Err(e)) => {
-                error!("{}", msg::copy_failed(&source.id, &region, &e.to_string()));
-                ctx.journal.error(None, "CopySnapshot", &source.id, &e);
-                outcome.snapshot_errors += 1;
+                let line = msg::copy_failed(&source.id, &region, &e.to_string());
+                let failure = Failure::aws(Level::Error, line, "CopySnapshot", &source.id, &e)
+                    .in_region(&region);
+                ctx.record.failed(at.owner(&disk.volume_id), failure);
             }
             Err(_) => {}
         }
@@ -176,16 +223,13 @@ async fn make_copies(
 }
 
 /// Retention of the copies in one region, per source volume.
-#[allow(clippy::too_many_arguments)]
 async fn prune_copies(
     ctx: &Arc<Ctx>,
     policy: &CopyPolicy,
     dest: &Arc<Ec2>,
-    disks: &[&Disk],
-    listed: &HashMap<String, Vec<Snapshot>>,
+    at: &Volumes<'_>,
     existing: Vec<Snapshot>,
     made: Vec<(Snapshot, Disk)>,
-    outcome: &mut Outcome,
 ) {
     let now = crate::clock::now();
     let protected: HashSet<String> = made.iter().map(|(c, _)| c.id.clone()).collect();
@@ -195,40 +239,64 @@ async fn prune_copies(
             by_volume.entry(vol.clone()).or_default().push(c);
         }
     }
-    let mut doomed: Vec<(String, Disk)> = Vec::new();
-    for disk in disks {
+    let mut doomed: Vec<(Snapshot, Disk, Option<String>)> = Vec::new();
+    for disk in at.disks {
         let Some(group) = by_volume.get(&disk.volume_id) else {
             continue;
         };
-        let newest = listed
+        let newest = at
+            .listed
             .get(&disk.volume_id)
             .and_then(|l| copies::newest_completed(l))
             .map(|s| s.id.as_str());
         let gone = copies::copies_to_delete(group, policy.rule, now, &protected, newest);
-        doomed.extend(gone.into_iter().map(|c| (c.id.clone(), (*disk).clone())));
+        let owner = at.owner(&disk.volume_id).map(String::from);
+        doomed.extend(
+            gone.into_iter()
+                .map(|c| (c.clone(), (*disk).clone(), owner.clone())),
+        );
     }
-    let dest = Arc::clone(dest);
-    let failures = ctx
-        .calls(doomed, move |ctx, (id, disk): (String, Disk)| {
+    let (dest, reason) = (Arc::clone(dest), policy.rule.deletion_reason());
+    ctx.calls(
+        doomed,
+        move |ctx, (copy, disk, owner): (Snapshot, Disk, Option<String>)| {
             let dest = Arc::clone(&dest);
             async move {
-                info!("{}", msg::deleting_copy(&id, &disk, dest.region()));
+                let (id, region) = (copy.id.as_str(), dest.region());
+                info!("{}", msg::deleting_copy(id, &disk, region));
+                let gone = DeletedEntry {
+                    id: id.to_string(),
+                    volume: disk.volume_id.clone(),
+                    start_time: copy.start_time.to_rfc3339(),
+                    reason,
+                    region: Some(region.to_string()),
+                };
+                let record_gone = |gone| {
+                    if let Some(instance_id) = &owner {
+                        ctx.record.deleted(instance_id, gone);
+                    }
+                };
                 if ctx.cfg.dry_run {
-                    let write = Write::DeleteSnapshot(&id);
-                    return ctx.cfg.permission_check
-                        && permissions::check(&ctx, &dest, &write, &id).await;
+                    record_gone(gone);
+                    if ctx.cfg.permission_check {
+                        let write = Write::DeleteSnapshot(id);
+                        permissions::check(&ctx, &dest, &write, id).await;
+                    }
+                    return;
                 }
-                match ctx.shutdown.race(dest.delete_snapshot(&id)).await {
-                    Ok(Ok(())) | Err(_) => false,
-                    Ok(Err(e)) if e.is("InvalidSnapshot.NotFound") => false,
+                match ctx.shutdown.race(dest.delete_snapshot(id)).await {
+                    Ok(Ok(())) => record_gone(gone),
+                    Err(_) => {}
+                    Ok(Err(e)) if e.is("InvalidSnapshot.NotFound") => {}
                     Ok(Err(e)) => {
-                        error!("{}", msg::delete_error(&id, &e.to_string()));
-                        ctx.journal.error(None, "DeleteSnapshot", &id, &e);
-                        true
+                        let line = msg::delete_error(id, &e.to_string());
+                        let failure = Failure::aws(Level::Error, line, "DeleteSnapshot", id, &e)
+                            .in_region(region);
+                        ctx.record.failed(owner.as_deref(), failure);
                     }
                 }
             }
-        })
-        .await;
-    outcome.deletion_errors += failures.into_iter().filter(|f| *f).count();
+        },
+    )
+    .await;
 }

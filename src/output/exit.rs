@@ -1,40 +1,60 @@
-//! What a run counted, and every exit code the program gives, mapped in this one place.
+//! Every exit code the program gives, mapped in this one place, and a run's outcome as the exit
+//! code sees it (derived from the record).
 
+use crate::output::record::Counts;
 use crate::signals::Signal;
 
-/// 1: configuration or set-up error, or a log file that could not be written.
-pub const EXIT_CONFIG: u8 = 1;
-/// 2: some snapshot, stop, start or deletion failed (argparse's usage errors are 2 as well).
-pub const EXIT_ERRORS: u8 = 2;
+/// What the program ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: all went well (a check: OK).
+    Success,
+    /// 1: a configuration or set-up error (nothing was changed), or a log file that lost a line.
+    Config,
+    /// 2: some snapshot, stop, start, copy or deletion failed; a check: CRITICAL. argparse's
+    /// usage errors are 2 as well (clap gives its own code).
+    Errors,
+    /// 3: a check that cannot tell (UNKNOWN).
+    Unknown,
+    /// 128 + N after signal N.
+    Signal(Signal),
+    /// The command line parser's own code (2, or 0 for `--help`).
+    Usage(u8),
+}
 
-/// What a run counted.
+impl ExitCode {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitCode::Success => 0,
+            ExitCode::Config => 1,
+            ExitCode::Errors => 2,
+            ExitCode::Unknown => 3,
+            ExitCode::Signal(sig) => 128 + sig.number(),
+            ExitCode::Usage(code) => code,
+        }
+    }
+}
+
+/// What a run ended with: the failures the record counted, and the signal that cut it short.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// Snapshot, stop and start failures, and instances asked for by id that do not exist.
-    pub snapshot_errors: usize,
-    pub deletion_errors: usize,
+    pub counts: Counts,
     pub interrupted: Option<Signal>,
 }
 
 impl Outcome {
     pub fn has_errors(&self) -> bool {
-        self.snapshot_errors > 0 || self.deletion_errors > 0
-    }
-
-    /// Adds the counts of one instance's work.
-    pub fn add(&mut self, other: &Outcome) {
-        self.snapshot_errors += other.snapshot_errors;
-        self.deletion_errors += other.deletion_errors;
+        self.counts.snapshot_errors > 0 || self.counts.deletion_errors > 0
     }
 
     /// 128 + N after signal N; else 2 when anything failed; else 1 when the log file lost a
     /// line; else 0.
-    pub fn exit_code(&self, log_file_failed: bool) -> u8 {
+    pub fn exit_code(&self, log_file_failed: bool) -> ExitCode {
         match (self.interrupted, self.has_errors(), log_file_failed) {
-            (Some(sig), _, _) => 128 + sig.number(),
-            (None, true, _) => EXIT_ERRORS,
-            (None, false, true) => EXIT_CONFIG,
-            (None, false, false) => 0,
+            (Some(sig), _, _) => ExitCode::Signal(sig),
+            (None, true, _) => ExitCode::Errors,
+            (None, false, true) => ExitCode::Config,
+            (None, false, false) => ExitCode::Success,
         }
     }
 }
@@ -54,11 +74,11 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn exit_code(&self) -> u8 {
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Usage(e) => u8::try_from(e.exit_code()).unwrap_or(EXIT_ERRORS),
+            Failure::Usage(e) => ExitCode::Usage(u8::try_from(e.exit_code()).unwrap_or(2)),
             Failure::Output | Failure::Log(_) | Failure::Config(_) | Failure::Setup(_) => {
-                EXIT_CONFIG
+                ExitCode::Config
             }
         }
     }
@@ -71,8 +91,10 @@ mod tests {
     #[test]
     fn exit_codes() {
         let o = |s: usize, d: usize, sig: Option<Signal>| Outcome {
-            snapshot_errors: s,
-            deletion_errors: d,
+            counts: Counts {
+                snapshot_errors: s,
+                deletion_errors: d,
+            },
             interrupted: sig,
         };
         // (outcome, log file failed, expected)
@@ -86,23 +108,9 @@ mod tests {
             (o(0, 0, Some(Signal::Hup)), false, 129),
         ];
         for (outcome, lost, want) in cases {
-            assert_eq!(outcome.exit_code(lost), want, "{outcome:?} {lost}");
+            assert_eq!(outcome.exit_code(lost).code(), want, "{outcome:?} {lost}");
         }
-    }
-
-    #[test]
-    fn counts_add_up() {
-        let mut total = Outcome::default();
-        total.add(&Outcome {
-            snapshot_errors: 1,
-            deletion_errors: 2,
-            interrupted: None,
-        });
-        total.add(&Outcome {
-            snapshot_errors: 3,
-            deletion_errors: 0,
-            interrupted: None,
-        });
-        assert_eq!((total.snapshot_errors, total.deletion_errors), (4, 2));
+        assert_eq!(ExitCode::Unknown.code(), 3);
+        assert_eq!(ExitCode::Usage(0).code(), 0);
     }
 }

@@ -1,8 +1,11 @@
-//! What the run did, recorded as it happens (snapshots, deletions, errors, per instance), for the
-//! JSON report and the metrics.
+//! The one record of what a run did, kept as it happens (snapshots and copies made, deletions,
+//! what stayed and why, failures, per instance): a failure is logged and recorded by one call,
+//! and the counters, the exit code, the error summary, the report and the metrics are all derived
+//! from the record at the end.
 
 use crate::aws::AwsError;
 use crate::model::Instance;
+use crate::output::log::{critical, Level};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -25,6 +28,20 @@ pub struct DeletedEntry {
     pub start_time: String,
     /// `age` (`-g`), `count` (`-d` alone) or `calendar` (`--keep-*` rules without `-g`).
     pub reason: &'static str,
+    /// A copy (`--copy-to`): the region it was deleted in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A copy made in another region (`--copy-to`), or planned in a dry run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CopyEntry {
+    /// `None` in a dry run.
+    pub id: Option<String>,
+    pub source: String,
+    pub volume: String,
+    pub device: String,
+    pub region: String,
 }
 
 /// A snapshot that retention looked at and kept, with the rules that keep it.
@@ -42,13 +59,116 @@ pub struct KeptEntry {
     pub reasons: Vec<String>,
 }
 
+/// What kind of failure an error is.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// An AWS answer (its code and message), or a request that got none.
+    Aws,
+    /// A wait that ran out: an instance not stopped or not running in time, a snapshot still
+    /// pending at `--wait-timeout`, a call abandoned at the cold cycle's deadline.
+    Timeout,
+    /// A snapshot that ended in state `error`.
+    State,
+    /// An instance given with `-i` that does not exist.
+    NotFound,
+    /// A dry run's permission check: the real run would be refused.
+    Refused,
+    /// A call cut short by a signal (whether it took effect is not known).
+    Interrupted,
+    /// An instance's work that ended abnormally.
+    Abnormal,
+    /// The run could not start (a bad flag, no region, instances cannot be listed).
+    Setup,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ErrorEntry {
-    /// The EC2 action, e.g. `CreateSnapshot`.
+    /// The EC2 action, e.g. `CreateSnapshot`; `Setup` for a run that could not start.
     pub action: String,
     pub resource: String,
+    pub kind: Kind,
     pub code: Option<String>,
     pub message: String,
+    /// Another region than the run's (a copy's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// A failure as it is logged and recorded: its line (level and text) and its entry.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub level: Level,
+    pub line: String,
+    pub entry: ErrorEntry,
+}
+
+impl Failure {
+    /// An AWS error of `action` on `resource`.
+    pub fn aws(level: Level, line: String, action: &str, resource: &str, e: &AwsError) -> Failure {
+        let mut failure =
+            Failure::other(level, line, action, resource, Kind::Aws, e.message.clone());
+        failure.entry.code = e.code.clone();
+        failure
+    }
+
+    /// A failure that is no AWS answer: `message` says what happened.
+    pub fn other(
+        level: Level,
+        line: String,
+        action: &str,
+        resource: &str,
+        kind: Kind,
+        message: String,
+    ) -> Failure {
+        Failure {
+            level,
+            line,
+            entry: ErrorEntry {
+                action: action.to_string(),
+                resource: resource.to_string(),
+                kind,
+                code: None,
+                message,
+                region: None,
+            },
+        }
+    }
+
+    /// In another region than the run's.
+    pub fn in_region(mut self, region: &str) -> Failure {
+        self.entry.region = Some(region.to_string());
+        self
+    }
+}
+
+/// The failures counted, as the original's summary and the exit code see them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Every failure but deletions and set-up errors: snapshots, stops, starts, copies, waits,
+    /// instances not found, refused permissions of those.
+    pub snapshot_errors: usize,
+    /// Failed (or, in a dry run, refused) DeleteSnapshot calls, copies' included.
+    pub deletion_errors: usize,
+}
+
+impl Counts {
+    /// What one error counts as.
+    fn add(&mut self, e: &ErrorEntry) {
+        match (e.kind, e.action.as_str()) {
+            (Kind::Setup, _) => {}
+            (_, "DeleteSnapshot") => self.deletion_errors += 1,
+            _ => self.snapshot_errors += 1,
+        }
+    }
+
+    pub fn of<'a>(errors: impl IntoIterator<Item = &'a ErrorEntry>) -> Counts {
+        let mut counts = Counts::default();
+        for e in errors {
+            counts.add(e);
+        }
+        counts
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -59,6 +179,8 @@ pub struct InstanceEntry {
     pub cold: bool,
     pub snapshots: Vec<SnapshotEntry>,
     pub deleted: Vec<DeletedEntry>,
+    /// `--copy-to`: the copies made (or planned) of this instance's volumes.
+    pub copies: Vec<CopyEntry>,
     /// Newest first per volume (or set), volumes in device order.
     pub kept: Vec<KeptEntry>,
     pub errors: Vec<ErrorEntry>,
@@ -72,17 +194,22 @@ struct Inner {
     errors: Vec<ErrorEntry>,
 }
 
-/// Shared by every task; a poisoned lock only loses entries, never the run.
+/// Shared by every task.
 #[derive(Debug, Default)]
-pub struct Journal {
+pub struct Record {
     inner: Mutex<Inner>,
 }
 
-impl Journal {
+impl Record {
+    /// The record, also after a task panicked while holding it: no entry is ever lost.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn with(&self, f: impl FnOnce(&mut Inner)) {
-        if let Ok(mut inner) = self.inner.lock() {
-            f(&mut inner);
-        }
+        f(&mut self.lock());
     }
 
     pub fn region(&self, region: &str) {
@@ -97,6 +224,7 @@ impl Journal {
             cold,
             snapshots: Vec::new(),
             deleted: Vec::new(),
+            copies: Vec::new(),
             kept: Vec::new(),
             errors: Vec::new(),
         };
@@ -129,14 +257,26 @@ impl Journal {
         });
     }
 
-    /// An error, under its instance when it has one.
-    pub fn error(&self, instance_id: Option<&str>, action: &str, resource: &str, error: &AwsError) {
-        let entry = ErrorEntry {
-            action: action.to_string(),
-            resource: resource.to_string(),
-            code: error.code.clone(),
-            message: error.message.clone(),
-        };
+    /// A copy made (or planned), under the instance of its source volume.
+    pub fn copy(&self, instance_id: &str, entry: CopyEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.copies.push(entry);
+            }
+        });
+    }
+
+    /// The one way to say and count a failure: its line is logged at its level, and its entry
+    /// recorded under its instance when it has one (else with the run's own errors).
+    pub fn failed(&self, instance_id: Option<&str>, failure: Failure) {
+        match failure.level {
+            Level::Critical => critical!("{}", failure.line),
+            Level::Error => tracing::error!("{}", failure.line),
+            Level::Warning => tracing::warn!("{}", failure.line),
+            Level::Info => tracing::info!("{}", failure.line),
+            Level::Debug => tracing::debug!("{}", failure.line),
+        }
+        let entry = failure.entry;
         self.with(
             |i| match instance_id.and_then(|id| i.instances.get_mut(id)) {
                 Some(inst) => inst.errors.push(entry),
@@ -145,18 +285,39 @@ impl Journal {
         );
     }
 
+    /// A run that could not start (a bad flag, no region, instances cannot be listed): recorded
+    /// for the report only, since `main` prints it once.
+    pub fn setup_failed(&self, message: String) {
+        let entry = ErrorEntry {
+            action: "Setup".into(),
+            resource: String::new(),
+            kind: Kind::Setup,
+            code: None,
+            message,
+            region: None,
+        };
+        self.with(|i| i.errors.push(entry));
+    }
+
+    /// The failures counted so far, derived from the record.
+    pub fn counts(&self) -> Counts {
+        let inner = self.lock();
+        Counts::of(
+            inner
+                .instances
+                .values()
+                .flat_map(|i| &i.errors)
+                .chain(&inner.errors),
+        )
+    }
+
     /// What was recorded: the region, the instances in id order, the other errors.
     pub fn take(&self) -> (Option<String>, Vec<InstanceEntry>, Vec<ErrorEntry>) {
-        match self.inner.lock() {
-            Ok(mut inner) => {
-                let inner = std::mem::take(&mut *inner);
-                (
-                    inner.region,
-                    inner.instances.into_values().collect(),
-                    inner.errors,
-                )
-            }
-            Err(_) => (None, Vec::new(), Vec::new()),
-        }
+        let inner = std::mem::take(&mut *self.lock());
+        (
+            inner.region,
+            inner.instances.into_values().collect(),
+            inner.errors,
+        )
     }
 }

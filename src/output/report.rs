@@ -1,7 +1,8 @@
 //! The JSON run report (`--report`) and the Prometheus metrics (`--metrics-file`): their shape,
-//! built from the journal and the outcome, and written atomically.
+//! derived from the record alone (the totals are the lengths of its lists), and written
+//! atomically.
 
-use crate::output::record::{ErrorEntry, InstanceEntry};
+use crate::output::record::{Counts, ErrorEntry, InstanceEntry};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -11,9 +12,14 @@ use std::path::Path;
 pub struct Totals {
     pub instances: usize,
     pub snapshots_made: usize,
+    /// The errors (of the instances and of the run) that are not deletions nor set-up errors.
     pub snapshot_errors: usize,
+    /// Deletions, copies' included (`deleted[]` entries with a `region`).
     pub deleted: usize,
+    /// The `DeleteSnapshot` errors, copies' included.
     pub deletion_errors: usize,
+    /// Copies made in other regions (`copies[]`).
+    pub copies_made: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,9 +40,8 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The report of a run. In a dry run the lists say what the run would do, and the totals of made
-/// and deleted snapshots are 0.
-#[allow(clippy::too_many_arguments)]
+/// The report of a run. In a dry run the lists say what the run would do, and the totals of
+/// made, copied and deleted snapshots are 0.
 pub fn build(
     dry_run: bool,
     started: DateTime<Utc>,
@@ -45,24 +50,30 @@ pub fn build(
     region: Option<String>,
     instances: Vec<InstanceEntry>,
     errors: Vec<ErrorEntry>,
-    counted: (usize, usize),
 ) -> Report {
     let made = instances
         .iter()
         .flat_map(|i| &i.snapshots)
         .filter(|s| s.id.is_some())
         .count();
+    let copies_made = instances
+        .iter()
+        .flat_map(|i| &i.copies)
+        .filter(|c| c.id.is_some())
+        .count();
     let deleted = if dry_run {
         0
     } else {
         instances.iter().map(|i| i.deleted.len()).sum()
     };
+    let counts = Counts::of(instances.iter().flat_map(|i| &i.errors).chain(&errors));
     let totals = Totals {
         instances: instances.len(),
         snapshots_made: made,
-        snapshot_errors: counted.0,
+        snapshot_errors: counts.snapshot_errors,
         deleted,
-        deletion_errors: counted.1,
+        deletion_errors: counts.deletion_errors,
+        copies_made,
     };
     Report {
         version: env!("CARGO_PKG_VERSION"),
@@ -86,6 +97,27 @@ pub struct Sample {
     pub duration: f64,
     pub exit_code: u8,
     pub totals: (usize, usize, usize, usize),
+    /// `--copy-to`: per destination region, the copies made and deleted.
+    pub copies: Vec<(String, usize, usize)>,
+}
+
+/// The copies made and deleted by a real run, per destination region (in name order).
+pub fn copies_by_region(report: &Report) -> Vec<(String, usize, usize)> {
+    let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    if report.dry_run {
+        return Vec::new();
+    }
+    for i in &report.instances {
+        for c in i.copies.iter().filter(|c| c.id.is_some()) {
+            by.entry(c.region.clone()).or_default().0 += 1;
+        }
+        for d in &i.deleted {
+            if let Some(region) = &d.region {
+                by.entry(region.clone()).or_default().1 += 1;
+            }
+        }
+    }
+    by.into_iter().map(|(r, (m, d))| (r, m, d)).collect()
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the exposition format wants.
@@ -146,6 +178,35 @@ pub fn metrics(job: &str, s: &Sample) -> String {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{job=\"{job}\"}} {value}\n"
         ));
+    }
+    if !s.copies.is_empty() {
+        type Series = (
+            &'static str,
+            &'static str,
+            fn(&(String, usize, usize)) -> usize,
+        );
+        let series: [Series; 2] = [
+            (
+                "ec2snap_copies_created",
+                "Copies made in another region by the last run.",
+                |c| c.1,
+            ),
+            (
+                "ec2snap_copies_deleted",
+                "Copies deleted in another region by the last run (also counted in ec2snap_snapshots_deleted).",
+                |c| c.2,
+            ),
+        ];
+        for (name, help, value) in series {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+            for c in &s.copies {
+                let region = label(&c.0);
+                out.push_str(&format!(
+                    "{name}{{job=\"{job}\",region=\"{region}\"}} {}\n",
+                    value(c)
+                ));
+            }
+        }
     }
     out
 }
@@ -229,8 +290,19 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::record::SnapshotEntry;
+    use crate::output::record::{Kind, SnapshotEntry};
     use chrono::TimeZone;
+
+    fn error(action: &str, kind: Kind) -> ErrorEntry {
+        ErrorEntry {
+            action: action.into(),
+            resource: "r".into(),
+            kind,
+            code: None,
+            message: "m".into(),
+            region: None,
+        }
+    }
 
     #[test]
     fn metrics_text_and_carry_over() {
@@ -240,6 +312,7 @@ mod tests {
             duration: 12.25,
             exit_code: 2,
             totals: (3, 1, 4, 0),
+            copies: vec![("us-east-1".into(), 2, 1)],
         };
         let text = metrics("Name=front*", &s);
         assert!(
@@ -249,7 +322,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ec2snap_last_success_timestamp_seconds{job=\"Name=front*\"} 0\n"));
-        assert_eq!(text.matches("# HELP ").count(), 8);
+        assert_eq!(text.matches("# HELP ").count(), 10);
+        assert!(
+            text.contains("ec2snap_copies_created{job=\"Name=front*\",region=\"us-east-1\"} 2\n")
+        );
+        assert!(
+            text.contains("ec2snap_copies_deleted{job=\"Name=front*\",region=\"us-east-1\"} 1\n")
+        );
         assert_eq!(
             previous_success(&text, "Name=front*"),
             None,
@@ -307,10 +386,23 @@ mod tests {
                 volume: "vol-1".into(),
                 start_time: "x".into(),
                 reason: "age",
+                region: None,
+            }],
+            copies: vec![crate::output::record::CopyEntry {
+                id: Some("snap-c".into()),
+                source: "snap-1".into(),
+                volume: "vol-1".into(),
+                device: "/dev/sdb".into(),
+                region: "us-east-1".into(),
             }],
             kept: vec![],
-            errors: vec![],
+            errors: vec![error("CreateSnapshot", Kind::Aws)],
         };
+        // A copy's failed deletion, and a set-up error, which counts for neither total.
+        let run_errors = vec![
+            error("DeleteSnapshot", Kind::Aws),
+            error("Setup", Kind::Setup),
+        ];
         let r = build(
             false,
             t,
@@ -318,8 +410,7 @@ mod tests {
             2,
             Some("eu-west-1".into()),
             vec![inst.clone()],
-            vec![],
-            (1, 0),
+            run_errors,
         );
         assert_eq!(
             r.totals,
@@ -328,11 +419,13 @@ mod tests {
                 snapshots_made: 1,
                 snapshot_errors: 1,
                 deleted: 1,
-                deletion_errors: 0
+                deletion_errors: 1,
+                copies_made: 1,
             }
         );
+        assert_eq!(copies_by_region(&r), vec![("us-east-1".to_string(), 1, 0)]);
         assert_eq!(r.started, "2026-11-26T02:30:00.000Z");
-        let dry = build(true, t, t, 0, None, vec![inst], vec![], (0, 0));
+        let dry = build(true, t, t, 0, None, vec![inst], vec![]);
         assert_eq!(dry.totals.deleted, 0);
         let json = serde_json::to_value(&dry).unwrap();
         assert_eq!(

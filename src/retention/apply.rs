@@ -3,9 +3,9 @@
 
 use crate::aws::Write;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
-use crate::output::exit::Outcome;
+use crate::output::log::Level;
 use crate::output::messages as msg;
-use crate::output::record::{DeletedEntry, KeptEntry};
+use crate::output::record::{DeletedEntry, Failure, KeptEntry};
 use crate::retention::decide::{self as retention, Set};
 use crate::retention::policy::Reason;
 use crate::run::ctx::Ctx;
@@ -14,7 +14,7 @@ use crate::snapshot::make::Done;
 use crate::snapshot::plan;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 /// One deletion.
 struct Doomed {
@@ -32,7 +32,6 @@ pub async fn prune(
     mut snapshots: HashMap<String, Vec<Snapshot>>,
     sets: Vec<Set>,
     done: &Done,
-    outcome: &mut Outcome,
 ) {
     let now = crate::clock::now();
     let mut volumes = Vec::new();
@@ -111,20 +110,18 @@ pub async fn prune(
             });
         }
     }
-    ctx.journal.kept(&instance.id, kept);
+    ctx.record.kept(&instance.id, kept);
     let instance_id = instance.id.clone();
-    let failures = ctx
-        .calls(doomed, move |ctx, doomed: Doomed| {
-            let instance_id = instance_id.clone();
-            async move {
-                if let Some(line) = &doomed.header {
-                    info!("{line}");
-                }
-                delete(&ctx, &instance_id, &doomed).await
+    ctx.calls(doomed, move |ctx, doomed: Doomed| {
+        let instance_id = instance_id.clone();
+        async move {
+            if let Some(line) = &doomed.header {
+                info!("{line}");
             }
-        })
-        .await;
-    outcome.deletion_errors += failures.into_iter().filter(|failed| *failed).count();
+            delete(&ctx, &instance_id, &doomed).await
+        }
+    })
+    .await;
 }
 
 /// The instance's sets with the one this run made (or would make) added: it is never deleted
@@ -206,8 +203,9 @@ fn entry(
     }
 }
 
-/// Deletes one snapshot (or, in a dry run, announces it); true when that counts as an error.
-async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
+/// Deletes one snapshot (or, in a dry run, announces it and checks the permission); a failure is
+/// recorded.
+async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
     let (snapshot_id, disk) = (doomed.snapshot.id.as_str(), &doomed.disk);
     info!("{}", msg::deleting(snapshot_id, disk));
     let gone = DeletedEntry {
@@ -215,13 +213,16 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
         volume: doomed.snapshot.volume_id.clone(),
         start_time: doomed.snapshot.start_time.to_rfc3339(),
         reason: ctx.cfg.retention.deletion_reason(),
+        region: None,
     };
     if ctx.cfg.dry_run {
-        ctx.journal.deleted(instance_id, gone);
+        ctx.record.deleted(instance_id, gone);
         // A refused deletion counts as the real one would.
-        let write = Write::DeleteSnapshot(snapshot_id);
-        return ctx.cfg.permission_check
-            && permissions::check(ctx, &ctx.ec2, &write, snapshot_id).await;
+        if ctx.cfg.permission_check {
+            let write = Write::DeleteSnapshot(snapshot_id);
+            permissions::check(ctx, &ctx.ec2, &write, snapshot_id).await;
+        }
+        return;
     }
     let answer = match ctx
         .shutdown
@@ -230,29 +231,21 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) -> bool {
     {
         Ok(answer) => answer,
         // Abandoned at a signal: whether it was deleted is not known, and it is no error.
-        Err(_) => return false,
+        Err(_) => return,
     };
     match answer {
-        Ok(()) => {
-            ctx.journal.deleted(instance_id, gone);
-            false
-        }
-        Err(e) if e.is("InvalidSnapshot.InUse") && ctx.cfg.ignore_in_use => {
-            warn!(
-                "{}",
-                msg::delete_in_use_ignored(snapshot_id, &e.to_string())
-            );
-            false
-        }
+        Ok(()) => ctx.record.deleted(instance_id, gone),
+        Err(e) if e.is("InvalidSnapshot.InUse") && ctx.cfg.ignore_in_use => warn!(
+            "{}",
+            msg::delete_in_use_ignored(snapshot_id, &e.to_string())
+        ),
         Err(e) if e.is("InvalidSnapshot.NotFound") => {
-            warn!("Snapshot {snapshot_id} was already deleted");
-            false
+            warn!("Snapshot {snapshot_id} was already deleted")
         }
         Err(e) => {
-            error!("{}", msg::delete_error(snapshot_id, &e.to_string()));
-            ctx.journal
-                .error(Some(instance_id), "DeleteSnapshot", snapshot_id, &e);
-            true
+            let line = msg::delete_error(snapshot_id, &e.to_string());
+            let failure = Failure::aws(Level::Error, line, "DeleteSnapshot", snapshot_id, &e);
+            ctx.record.failed(Some(instance_id), failure);
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::aws::Ec2;
 use crate::config::Config;
 use crate::model::Tags;
 use crate::output::messages as msg;
-use crate::output::record::Journal;
+use crate::output::record::Record;
 use crate::signals::Shutdown;
 use crate::snapshot::wait::Waiter;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ pub struct Ctx {
     /// Tags of the volumes to snapshot, fetched in batches up front (see `run`).
     pub volume_tags: HashMap<String, Tags>,
     /// What the run did, for `--report` and `--metrics-file`.
-    pub journal: Arc<Journal>,
+    pub record: Arc<Record>,
     /// `--wait`: the snapshots being waited for.
     pub waiter: Arc<Waiter>,
     /// `--parallel` permits shared by every CreateSnapshot and DeleteSnapshot of the run, so that
@@ -35,7 +35,7 @@ impl Ctx {
         ec2: Ec2,
         shutdown: Shutdown,
         volume_tags: HashMap<String, Tags>,
-        journal: Arc<Journal>,
+        record: Arc<Record>,
     ) -> Ctx {
         let permits = Semaphore::new(cfg.parallel);
         Ctx {
@@ -43,7 +43,7 @@ impl Ctx {
             ec2: Arc::new(ec2),
             shutdown,
             volume_tags,
-            journal,
+            record,
             waiter: Arc::new(Waiter::default()),
             permits,
         }

@@ -11,10 +11,9 @@ use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
 use crate::copies::apply as replicate;
 use crate::model::{Instance, Snapshot, SnapshotKind};
-use crate::output::exit::Outcome;
-use crate::output::log::critical;
+use crate::output::log::Level;
 use crate::output::messages as msg;
-use crate::output::record::Journal;
+use crate::output::record::{Failure, Kind, Record};
 use crate::retention::apply as prune;
 use crate::retention::decide::{self as retention, Set};
 use crate::run::ctx::Ctx;
@@ -29,43 +28,38 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-/// The run. `Err` only for what stops it before any instance's work (no region, instances cannot
-/// be listed); every failure after that is counted in the outcome.
-pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Result<Outcome> {
+/// The run; the signal that cut it short, if one did. `Err` only for what stops it before any
+/// instance's work (no region, instances cannot be listed); every failure after that is in the
+/// record.
+pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Result<Option<Signal>> {
     info!("{}", msg::launching(cfg.dry_run));
     info!("{}", msg::CONNECTING);
     debug!("Configuration: {cfg:?}");
-    let mut outcome = Outcome::default();
     let ec2 = match shutdown.race(Ec2::connect(&cfg.aws)).await {
         Ok(ec2) => ec2?,
-        Err(sig) => return Ok(interrupted(outcome, sig)),
+        Err(sig) => return Ok(interrupted(sig)),
     };
-    journal.region(ec2.region());
+    record.region(ec2.region());
     if let Some(policy) = &cfg.copy {
         policy.check_source_region(ec2.region())?;
     }
     if cfg.stop_tag {
         match shutdown.race(ec2.instances_with_tag_key(STOP_TAG)).await {
-            Ok(marked) => cold::recover(&ec2, cfg, marked?, &mut outcome).await,
-            Err(sig) => return Ok(interrupted(outcome, sig)),
+            Ok(marked) => cold::recover(&ec2, cfg, marked?, &record).await,
+            Err(sig) => return Ok(interrupted(sig)),
         }
     }
     info!("{}", msg::GETTING_INSTANCES);
     let instances = match shutdown
-        .race(fetch::select_instances(
-            &ec2,
-            &cfg.selection,
-            &mut outcome,
-            &journal,
-        ))
+        .race(fetch::select_instances(&ec2, &cfg.selection, &record))
         .await
     {
         Ok(found) => found?,
-        Err(sig) => return Ok(interrupted(outcome, sig)),
+        Err(sig) => return Ok(interrupted(sig)),
     };
     if instances.is_empty() {
         error!("{}", msg::NO_INSTANCES);
-        return Ok(outcome);
+        return Ok(None);
     }
     // `-l N`: the instances after the first N are neither snapshotted nor pruned.
     let processed = match cfg.limit {
@@ -83,7 +77,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
         .await;
     let (listed, volume_tags) = match prefetched {
         Ok((listed, volume_tags)) => (listed?, volume_tags?),
-        Err(sig) => return Ok(interrupted(outcome, sig)),
+        Err(sig) => return Ok(interrupted(sig)),
     };
     let Listed {
         by_volume,
@@ -91,7 +85,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
         for_copies,
     } = listed;
     let shares = retention::share_out(processed, by_volume);
-    let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags, journal));
+    let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags, record));
     // --wait: one poller for every instance's pending snapshots.
     let poller = cfg.wait.map(|w| {
         let waiter = Arc::clone(&ctx.waiter);
@@ -99,19 +93,19 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
     });
     // Before retention can delete a snapshot that is to be copied.
     if let Some(policy) = &cfg.copy {
-        replicate::replicate(&ctx, policy, processed, &for_copies, &mut outcome).await;
+        replicate::replicate(&ctx, policy, processed, &for_copies).await;
     }
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.
     let mut tasks = JoinSet::new();
     let mut shares = shares.into_iter();
     for (index, instance) in instances.iter().enumerate() {
-        drain(&mut tasks, cfg.parallel - 1, &mut outcome).await;
+        drain(&mut tasks, cfg.parallel - 1, &ctx.record).await;
         if ctx.shutdown.is_set() {
             break;
         }
         if let Some(limit) = cfg.limit.filter(|n| index >= *n) {
-            drain(&mut tasks, 0, &mut outcome).await;
+            drain(&mut tasks, 0, &ctx.record).await;
             info!("{}", msg::working_on(instance));
             info!("{}", msg::limit_reached(limit));
             break;
@@ -120,26 +114,17 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, journal: Arc<Journal>) -> Res
         let own_sets = sets.remove(&instance.id).unwrap_or_default();
         tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets));
     }
-    drain(&mut tasks, 0, &mut outcome).await;
+    drain(&mut tasks, 0, &ctx.record).await;
     if let Some(p) = poller {
         p.abort();
     }
-    Ok(match ctx.shutdown.signal() {
-        Some(sig) => interrupted(outcome, sig),
-        None => outcome,
-    })
+    Ok(ctx.shutdown.signal().and_then(interrupted))
 }
 
 /// `--wait`: until this instance's new snapshots are completed. One that ends in `error`, or is
 /// still pending at the timeout, is counted and its volume keeps its old snapshots (for a set,
 /// the instance keeps its old sets).
-async fn wait_for(
-    ctx: &Ctx,
-    instance: &Instance,
-    done: &mut Done,
-    timeout: std::time::Duration,
-    outcome: &mut Outcome,
-) {
+async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std::time::Duration) {
     let device = |vol: &str| instance.device_of(vol).unwrap_or("?").to_string();
     let snapshots: Vec<(String, String)> = done
         .created
@@ -163,17 +148,34 @@ async fn wait_for(
     for (id, end) in ended {
         let vol = by_id.get(&id).cloned().unwrap_or_default();
         let what = format!("{id} of {vol}({})", device(&vol));
-        match end {
+        let action = if done.set.is_some() {
+            "CreateSnapshots"
+        } else {
+            "CreateSnapshot"
+        };
+        let failure = match end {
             Ended::Completed | Ended::Interrupted => continue,
-            Ended::Error => {
-                error!("Snapshot {what} ended in state error: the volume's old snapshots are kept")
-            }
-            Ended::TimedOut => warn!(
-                "Snapshot {what} is still pending after {} s: the volume's old snapshots are kept",
-                timeout.as_secs()
+            Ended::Error => Failure::other(
+                Level::Error,
+                format!("Snapshot {what} ended in state error: the volume's old snapshots are kept"),
+                action,
+                &id,
+                Kind::State,
+                "the snapshot ended in state error".into(),
             ),
-        }
-        outcome.snapshot_errors += 1;
+            Ended::TimedOut => Failure::other(
+                Level::Warning,
+                format!(
+                    "Snapshot {what} is still pending after {} s: the volume's old snapshots are kept",
+                    timeout.as_secs()
+                ),
+                action,
+                &id,
+                Kind::Timeout,
+                format!("still pending after {} s (--wait-timeout)", timeout.as_secs()),
+            ),
+        };
+        ctx.record.failed(Some(&instance.id), failure);
         done.failed.insert(vol);
         if done.set.is_some() {
             done.set_failed = true;
@@ -181,25 +183,32 @@ async fn wait_for(
     }
 }
 
-/// The outcome of a run that a signal cut short.
-fn interrupted(mut outcome: Outcome, sig: Signal) -> Outcome {
+/// Says that a signal cut the run short; the signal.
+fn interrupted(sig: Signal) -> Option<Signal> {
     error!(
         "Interrupted by {}: the run stopped before its end",
         sig.name()
     );
-    outcome.interrupted = Some(sig);
-    outcome
+    Some(sig)
 }
 
-/// Waits for instance tasks to end until at most `keep` are left, adding up their counts.
-async fn drain(tasks: &mut JoinSet<Outcome>, keep: usize, total: &mut Outcome) {
+/// Waits for instance tasks to end until at most `keep` are left; one that ended abnormally is a
+/// recorded failure.
+async fn drain(tasks: &mut JoinSet<()>, keep: usize, record: &Record) {
     while tasks.len() > keep {
         match tasks.join_next().await {
-            Some(Ok(o)) => total.add(&o),
-            Some(Err(e)) => {
-                critical!("An instance's work ended abnormally: {e}");
-                total.snapshot_errors += 1;
-            }
+            Some(Ok(())) => {}
+            Some(Err(e)) => record.failed(
+                None,
+                Failure::other(
+                    Level::Critical,
+                    format!("An instance's work ended abnormally: {e}"),
+                    "Run",
+                    "",
+                    Kind::Abnormal,
+                    e.to_string(),
+                ),
+            ),
             None => break,
         }
     }
@@ -211,10 +220,9 @@ async fn work(
     instance: Instance,
     snapshots: HashMap<String, Vec<Snapshot>>,
     sets: Vec<Set>,
-) -> Outcome {
-    let mut outcome = Outcome::default();
+) {
     info!("{}", msg::working_on(&instance));
-    ctx.journal.instance(&instance, ctx.cfg.cold);
+    ctx.record.instance(&instance, ctx.cfg.cold);
     let done = if ctx.cfg.no_snap {
         Some(Done::default())
     } else {
@@ -249,24 +257,23 @@ async fn work(
             );
             Some(Done::default())
         } else if cold::needed(cfg, &instance, &plan) {
-            cold::cycle(&ctx, &instance, &plan, &mut outcome).await
+            cold::cycle(&ctx, &instance, &plan).await
         } else {
             let mut done = Done::default();
-            snapshot::make(&ctx, kind, &instance, &plan, None, &mut done, &mut outcome).await;
+            snapshot::make(&ctx, kind, &instance, &plan, None, &mut done).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }
     };
     let done = match (done, ctx.cfg.wait) {
         (Some(mut done), Some(policy)) if !ctx.cfg.dry_run => {
-            wait_for(&ctx, &instance, &mut done, policy.timeout, &mut outcome).await;
+            wait_for(&ctx, &instance, &mut done, policy.timeout).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }
         (done, _) => done,
     };
     if let Some(done) = done {
         if ctx.cfg.retention.is_enabled() && !ctx.shutdown.is_set() {
-            prune::prune(&ctx, &instance, snapshots, sets, &done, &mut outcome).await;
+            prune::prune(&ctx, &instance, snapshots, sets, &done).await;
         }
     }
-    outcome
 }

@@ -2,10 +2,11 @@
 //! sent with `DryRun=true` for the same resource, and its answer says whether the real run may.
 
 use crate::aws::{AwsError, Ec2, Write};
-use crate::output::exit::Outcome;
+use crate::output::log::Level;
 use crate::output::messages as msg;
+use crate::output::record::{Failure, Kind};
 use crate::run::ctx::Ctx;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 /// What EC2 said of one dry-run call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub fn verdict(answer: Result<(), AwsError>) -> Verdict {
     }
 }
 
-/// Checks one call and says the result; true when the real run would be refused (counted by the
-/// caller, so that the dry run exits 2).
+/// Checks one call and says the result; true when the real run would be refused (then recorded,
+/// and counted as the real failure would be, so that the dry run exits 2).
 pub async fn check(ctx: &Ctx, ec2: &Ec2, write: &Write<'_>, resource: &str) -> bool {
     let answer = match ctx.shutdown.race(ec2.dry_run(write)).await {
         Ok(answer) => answer,
@@ -42,27 +43,18 @@ pub async fn check(ctx: &Ctx, ec2: &Ec2, write: &Write<'_>, resource: &str) -> b
             false
         }
         Verdict::Refused(e) => {
-            error!(
-                "{}",
-                msg::permission_refused(action, resource, &e.to_string())
-            );
-            ctx.journal.error(None, action, resource, &e);
+            let line = msg::permission_refused(action, resource, &e.to_string());
+            let mut failure = Failure::aws(Level::Error, line, action, resource, &e);
+            failure.entry.kind = Kind::Refused;
+            if ec2.region() != ctx.ec2.region() {
+                failure = failure.in_region(ec2.region());
+            }
+            ctx.record.failed(None, failure);
             true
         }
         Verdict::Unclear(e) => {
             warn!("Permission check of {action} on {resource} answered {e}");
             false
-        }
-    }
-}
-
-/// Counts a refusal found by `check`.
-pub fn count(refused: bool, outcome: &mut Outcome, deletion: bool) {
-    if refused {
-        if deletion {
-            outcome.deletion_errors += 1;
-        } else {
-            outcome.snapshot_errors += 1;
         }
     }
 }

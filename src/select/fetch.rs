@@ -1,17 +1,17 @@
 //! Reading what a run (or a check) works on: the selected instances, the snapshots of their
 //! volumes, and the volumes' tags, in as few Describe calls as EC2 allows.
 
-use crate::aws::{AwsError, Ec2};
+use crate::aws::Ec2;
 use crate::config::{Config, Selection};
 use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
-use crate::output::exit::Outcome;
-use crate::output::record::Journal;
+use crate::output::log::Level;
+use crate::output::record::{Failure, Kind, Record};
 use crate::retention::decide::{self as retention, Set};
 use crate::select::pick as select;
 use crate::snapshot::plan;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
-use tracing::{debug, error};
+use tracing::debug;
 
 /// What retention looks at: per volume, the snapshots without the set tag that pass
 /// `--snap-filter`; per instance, its sets (`--consistent`) whose members all pass it.
@@ -103,12 +103,11 @@ pub async fn prefetch_volume_tags(
     ec2.volume_tags(&volumes).await
 }
 
-/// The union of `-i` ids and `-t` matches; unknown ids are logged and counted.
+/// The union of `-i` ids and `-t` matches; unknown ids are logged and recorded.
 pub async fn select_instances(
     ec2: &Ec2,
     selection: &Selection,
-    outcome: &mut Outcome,
-    journal: &Journal,
+    record: &Record,
 ) -> Result<Vec<Instance>> {
     let (by_ids, by_tags, patterns) = match selection {
         Selection::All => (ec2.all_instances().await?, vec![], vec![]),
@@ -119,13 +118,17 @@ pub async fn select_instances(
                 ec2.instances_by_ids(ids).await?
             };
             for id in select::missing_ids(ids, &by_ids) {
-                error!("Instance {id} not found");
-                outcome.snapshot_errors += 1;
-                let missing = AwsError {
-                    code: Some("InvalidInstanceID.NotFound".into()),
-                    message: format!("Instance {id} not found"),
-                };
-                journal.error(None, "DescribeInstances", &id, &missing);
+                let line = format!("Instance {id} not found");
+                let mut failure = Failure::other(
+                    Level::Error,
+                    line.clone(),
+                    "DescribeInstances",
+                    &id,
+                    Kind::NotFound,
+                    line,
+                );
+                failure.entry.code = Some("InvalidInstanceID.NotFound".into());
+                record.failed(None, failure);
             }
             let by_tags = if tags.is_empty() {
                 vec![]

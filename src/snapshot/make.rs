@@ -4,10 +4,9 @@
 
 use crate::aws::{AwsError, Write};
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
-use crate::output::exit::Outcome;
-use crate::output::log::critical;
+use crate::output::log::Level;
 use crate::output::messages as msg;
-use crate::output::record::SnapshotEntry;
+use crate::output::record::{Failure, Kind, SnapshotEntry};
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
 use crate::snapshot::plan::{Plan, SetRequest, SnapshotRequest};
@@ -31,9 +30,9 @@ pub struct Done {
     pub set_failed: bool,
 }
 
-/// Why a CreateSnapshot call did not give a snapshot id.
+/// Why a CreateSnapshot(s) call did not give a snapshot id.
 #[derive(Debug)]
-enum Failure {
+enum CallError {
     Aws(AwsError),
     /// A signal came while the call was in flight.
     Interrupted,
@@ -41,15 +40,28 @@ enum Failure {
     Abandoned(Duration),
 }
 
-impl Failure {
-    /// For the report: the AWS error, or one without a code saying what happened.
-    fn as_aws(&self) -> AwsError {
+impl CallError {
+    /// The failure as the record keeps it, with its CRITICAL line: the AWS error, or a timeout or
+    /// a signal saying what happened.
+    fn recorded(&self, line: String, action: &str, resource: &str) -> Failure {
         match self {
-            Failure::Aws(e) => e.clone(),
-            other => AwsError {
-                code: None,
-                message: other.to_string(),
-            },
+            CallError::Aws(e) => Failure::aws(Level::Critical, line, action, resource, e),
+            CallError::Interrupted => Failure::other(
+                Level::Critical,
+                line,
+                action,
+                resource,
+                Kind::Interrupted,
+                self.to_string(),
+            ),
+            CallError::Abandoned(_) => Failure::other(
+                Level::Critical,
+                line,
+                action,
+                resource,
+                Kind::Timeout,
+                self.to_string(),
+            ),
         }
     }
 }
@@ -65,14 +77,14 @@ fn entry(id: Option<&str>, disk: &Disk, description: &str, state: &str) -> Snaps
     }
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Aws(e) => e.fmt(f),
-            Failure::Interrupted => f.write_str(
+            CallError::Aws(e) => e.fmt(f),
+            CallError::Interrupted => f.write_str(
                 "interrupted by a signal (the snapshot may still have been made)",
             ),
-            Failure::Abandoned(after) => write!(
+            CallError::Abandoned(after) => write!(
                 f,
                 "no answer within {} s of the stop; abandoned so that the instance is started again (the snapshot may still have been made)",
                 after.as_secs()
@@ -89,13 +101,10 @@ pub async fn make(
     plan: &Plan,
     limit: Option<(Instant, Duration)>,
     done: &mut Done,
-    outcome: &mut Outcome,
 ) {
     match plan {
-        Plan::Volumes(requests) => {
-            make_all(ctx, kind, instance, requests, limit, done, outcome).await
-        }
-        Plan::Set(set) => make_set(ctx, kind, instance, set, limit, done, outcome).await,
+        Plan::Volumes(requests) => make_all(ctx, kind, instance, requests, limit, done).await,
+        Plan::Set(set) => make_set(ctx, kind, instance, set, limit, done).await,
     }
 }
 
@@ -108,7 +117,6 @@ async fn make_all(
     requests: &[SnapshotRequest],
     limit: Option<(Instant, Duration)>,
     done: &mut Done,
-    outcome: &mut Outcome,
 ) {
     for req in requests.iter().filter(|r| !r.dropped_tags.is_empty()) {
         warn!("{}", msg::tags_dropped(&req.disk, &req.dropped_tags));
@@ -117,7 +125,7 @@ async fn make_all(
         for req in requests {
             info!("{}", msg::snapshot_made(kind, &req.disk, None));
             let planned = entry(None, &req.disk, &req.description, "planned");
-            ctx.journal.snapshot(&instance.id, planned);
+            ctx.record.snapshot(&instance.id, planned);
             // Counted among the newest as the real one would be, so that the dry run lists
             // exactly the deletions of the real run.
             let id = format!("(planned for {})", req.disk.volume_id);
@@ -125,52 +133,48 @@ async fn make_all(
                 .insert(req.disk.volume_id.clone(), just_made(id, req));
         }
         if ctx.cfg.permission_check {
-            let refused = ctx
-                .calls(requests.to_vec(), |ctx, req: SnapshotRequest| async move {
-                    let write = Write::CreateSnapshot {
-                        volume_id: &req.disk.volume_id,
-                        description: &req.description,
-                        tags: &req.tags,
-                    };
-                    permissions::check(&ctx, &ctx.ec2, &write, &req.disk.volume_id).await
-                })
-                .await;
-            for r in refused {
-                permissions::count(r, outcome, false);
-            }
+            // A refusal is recorded by the check itself.
+            ctx.calls(requests.to_vec(), |ctx, req: SnapshotRequest| async move {
+                let write = Write::CreateSnapshot {
+                    volume_id: &req.disk.volume_id,
+                    description: &req.description,
+                    tags: &req.tags,
+                };
+                permissions::check(&ctx, &ctx.ec2, &write, &req.disk.volume_id).await
+            })
+            .await;
         }
         return;
     }
+    let instance_id = instance.id.clone();
     let results = ctx
-        .calls(
-            requests.to_vec(),
-            move |ctx, req: SnapshotRequest| async move {
+        .calls(requests.to_vec(), move |ctx, req: SnapshotRequest| {
+            let instance_id = instance_id.clone();
+            async move {
                 let result = create(&ctx, &req, limit).await;
                 match &result {
                     Ok(id) => info!("{}", msg::snapshot_made(kind, &req.disk, Some(id))),
                     Err(e) => {
-                        critical!("{}", msg::snapshot_failed(kind, &req.disk, &e.to_string()))
+                        let line = msg::snapshot_failed(kind, &req.disk, &e.to_string());
+                        let failure = e.recorded(line, "CreateSnapshot", &req.disk.volume_id);
+                        ctx.record.failed(Some(&instance_id), failure);
                     }
                 }
                 (req, result)
-            },
-        )
+            }
+        })
         .await;
     for (req, result) in results {
         match result {
             Ok(id) => {
                 let made = entry(Some(&id), &req.disk, &req.description, "pending");
-                ctx.journal.snapshot(&instance.id, made);
+                ctx.record.snapshot(&instance.id, made);
                 done.created
                     .insert(req.disk.volume_id.clone(), just_made(id, &req));
             }
-            Err(e) => {
+            Err(_) => {
                 let failed = entry(None, &req.disk, &req.description, "failed");
-                ctx.journal.snapshot(&instance.id, failed);
-                let resource = &req.disk.volume_id;
-                ctx.journal
-                    .error(Some(&instance.id), "CreateSnapshot", resource, &e.as_aws());
-                outcome.snapshot_errors += 1;
+                ctx.record.snapshot(&instance.id, failed);
                 done.failed.insert(req.disk.volume_id);
             }
         }
@@ -186,7 +190,6 @@ async fn make_set(
     set: &SetRequest,
     limit: Option<(Instant, Duration)>,
     done: &mut Done,
-    outcome: &mut Outcome,
 ) {
     // The members' tags as EC2 gives them: the volume's own (when known), then the set's.
     let member_tags = |volume_id: &str| -> Tags {
@@ -198,7 +201,7 @@ async fn make_set(
         for disk in &set.members {
             info!("{}", msg::snapshot_made(kind, disk, None));
             let planned = entry(None, disk, &set.description, "planned");
-            ctx.journal.snapshot(&instance.id, planned);
+            ctx.record.snapshot(&instance.id, planned);
             let id = format!("(planned for {})", disk.volume_id);
             let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
             done.created.insert(disk.volume_id.clone(), planned);
@@ -215,8 +218,7 @@ async fn make_set(
                 description: &set.description,
                 tags: &set.tags,
             };
-            let refused = permissions::check(ctx, &ctx.ec2, &write, &instance.id).await;
-            permissions::count(refused, outcome, false);
+            permissions::check(ctx, &ctx.ec2, &write, &instance.id).await;
         }
         return;
     }
@@ -236,7 +238,7 @@ async fn make_set(
                 };
                 info!("{}", msg::snapshot_made(kind, &disk, Some(snapshot_id)));
                 let made = entry(Some(snapshot_id), &disk, &set.description, "pending");
-                ctx.journal.snapshot(&instance.id, made);
+                ctx.record.snapshot(&instance.id, made);
                 let snap = member(snapshot_id.clone(), volume_id, member_tags(volume_id));
                 done.created.insert(volume_id.clone(), snap);
             }
@@ -247,15 +249,14 @@ async fn make_set(
             done.set = Some(set.set_id.clone());
         }
         Err(e) => {
-            critical!("{}", msg::set_failed(kind, &instance.id, &e.to_string()));
             let id = &instance.id;
-            ctx.journal
-                .error(Some(id), "CreateSnapshots", id, &e.as_aws());
+            let line = msg::set_failed(kind, id, &e.to_string());
+            ctx.record
+                .failed(Some(id), e.recorded(line, "CreateSnapshots", id));
             for disk in &set.members {
                 let failed = entry(None, disk, &set.description, "failed");
-                ctx.journal.snapshot(id, failed);
+                ctx.record.snapshot(id, failed);
             }
-            outcome.snapshot_errors += 1;
             done.set_failed = true;
             done.failed
                 .extend(set.members.iter().map(|d| d.volume_id.clone()));
@@ -268,7 +269,7 @@ async fn create(
     ctx: &Ctx,
     req: &SnapshotRequest,
     limit: Option<(Instant, Duration)>,
-) -> Result<String, Failure> {
+) -> Result<String, CallError> {
     let call = ctx
         .ec2
         .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
@@ -280,7 +281,7 @@ async fn bounded<T>(
     ctx: &Ctx,
     call: impl std::future::Future<Output = Result<T, AwsError>>,
     limit: Option<(Instant, Duration)>,
-) -> Result<T, Failure> {
+) -> Result<T, CallError> {
     let deadline = async {
         match limit {
             Some((at, _)) => tokio::time::sleep_until(at).await,
@@ -288,9 +289,9 @@ async fn bounded<T>(
         }
     };
     tokio::select! {
-        r = call => r.map_err(Failure::Aws),
-        _ = ctx.shutdown.wait() => Err(Failure::Interrupted),
-        _ = deadline => Err(Failure::Abandoned(limit.map(|(_, d)| d).unwrap_or_default())),
+        r = call => r.map_err(CallError::Aws),
+        _ = ctx.shutdown.wait() => Err(CallError::Interrupted),
+        _ = deadline => Err(CallError::Abandoned(limit.map(|(_, d)| d).unwrap_or_default())),
     }
 }
 
