@@ -1,4 +1,5 @@
-//! The command line, flag for flag as the original's argparse defined it, plus `--endpoint-url`.
+//! The command line, flag for flag as the original's argparse defined it, plus the new long flags,
+//! in help sections (selection, snapshots, retention, copies, monitoring, connection, output).
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -24,56 +25,38 @@ pub enum Generate {
     after_help = "Dry run is the default: nothing is created, stopped or deleted without -u."
 )]
 pub struct Cli {
-    /// Set AWS region (ex: eu-west-1)
-    #[arg(short = 'r', long = "region", value_name = "REGION")]
-    pub region: Option<String>,
-
-    /// Set AWS Key ID
-    #[arg(short = 'k', long = "key_id", value_name = "KEY_ID")]
-    pub key_id: Option<String>,
-
-    /// Set AWS Access Key
-    #[arg(short = 'a', long = "access_key", value_name = "ACCESS_KEY")]
-    pub access_key: Option<String>,
-
-    /// Credentials file path [default: ~/.aws_cred]
-    #[arg(short = 'c', long = "credentials", value_name = "CREDENTIALS")]
-    pub credentials: Option<PathBuf>,
-
-    /// Credentials profile defined in credentials file (or AWS profile) [default: default]
-    #[arg(short = 'p', long = "profile", value_name = "CRED_PROFILE")]
-    pub profile: Option<String>,
-
     /// Instance ID (ex: i-00000000 or all)
-    #[arg(short = 'i', long = "instance", value_name = "INSTANCE_ID")]
+    #[arg(
+        help_heading = "Selection",
+        short = 'i',
+        long = "instance",
+        value_name = "INSTANCE_ID"
+    )]
     pub instance: Vec<String>,
 
     /// Select tags with values (ex: tagname value), wildcards * and ? allowed
-    #[arg(short = 't', long = "tags", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    #[arg(help_heading = "Selection", short = 't', long = "tags", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
     pub tags: Vec<String>,
 
-    /// Filter snapshot by tags to select on which one you want to apply retention
-    #[arg(long = "snap-filter", num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append)]
-    pub snap_filter: Vec<String>,
+    /// Limit the number of instances processed (can be useful with auto-scaling groups)
+    #[arg(help_heading = "Selection", short = 'l', long = "limit", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
+    pub limit: i64,
 
     /// Tags added to snapshots (ex: tag1:value1 ...)
-    #[arg(short = 'e', long = "add_tags", num_args = 1.., value_name = "KEY:VALUE", action = clap::ArgAction::Append)]
+    #[arg(help_heading = "Snapshots", short = 'e', long = "add_tags", num_args = 1.., value_name = "KEY:VALUE", action = clap::ArgAction::Append)]
     pub add_tags: Vec<String>,
 
     /// Run mode: really make and delete snapshots (dry run is the default)
-    #[arg(short = 'u', long = "dry_run")]
+    #[arg(help_heading = "Snapshots", short = 'u', long = "dry_run")]
     pub run: bool,
 
-    /// Limit the number of instances processed (can be useful with auto-scaling groups)
-    #[arg(short = 'l', long = "limit", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
-    pub limit: i64,
-
     /// Make cold snapshot for a better consistency (stop, snapshot, start)
-    #[arg(short = 'H', long = "cold_snap")]
+    #[arg(help_heading = "Snapshots", short = 'H', long = "cold_snap")]
     pub cold_snap: bool,
 
     /// Instance timeout (in seconds) for stop and start during a cold snapshot (at most 604800)
     #[arg(
+        help_heading = "Snapshots",
         short = 'm',
         long = "timeout",
         value_name = "COLDSNAP_TIMEOUT",
@@ -82,15 +65,68 @@ pub struct Cli {
     pub timeout: u64,
 
     /// Do not snapshot root device
-    #[arg(short = 'o', long = "no_root_device")]
+    #[arg(help_heading = "Snapshots", short = 'o', long = "no_root_device")]
     pub no_root_device: bool,
 
+    /// Do not make snapshot (useful when combined with -g or -d)
+    #[arg(help_heading = "Snapshots", short = 'n', long = "no_snap")]
+    pub no_snap: bool,
+
+    /// Instances worked on at once, 1 to 256 (1 keeps the original's log order; with -H, that many
+    /// servers may be down at the same time)
+    #[arg(
+        help_heading = "Snapshots",
+        long = "parallel",
+        value_name = "N",
+        default_value_t = 1
+    )]
+    pub parallel: usize,
+
+    /// Snapshot all volumes of an instance at one point in time (one CreateSnapshots call, a set
+    /// tagged ec2snap:set); retention then keeps and deletes whole sets
+    #[arg(help_heading = "Snapshots", long = "consistent")]
+    pub consistent: bool,
+
+    /// Wait until each new snapshot is completed before applying retention to its volume
+    #[arg(help_heading = "Snapshots", long = "wait")]
+    pub wait: bool,
+
+    /// With --wait: how long to wait at most, in seconds (default 7200)
+    #[arg(
+        help_heading = "Snapshots",
+        long = "wait-timeout",
+        value_name = "SECONDS"
+    )]
+    pub wait_timeout: Option<u64>,
+
+    /// With --wait: seconds between two polls of the pending snapshots (default 15)
+    #[arg(
+        help_heading = "Snapshots",
+        long = "wait-interval",
+        value_name = "SECONDS"
+    )]
+    pub wait_interval: Option<u64>,
+
+    /// In a dry run, do not send the calls of a real run with DryRun=true to check permissions
+    #[arg(help_heading = "Snapshots", long = "no-permission-check")]
+    pub no_permission_check: bool,
+
+    /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
+    /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
+    #[arg(help_heading = "Snapshots", long = "no-stop-tag")]
+    pub no_stop_tag: bool,
+
+    /// Filter snapshot by tags to select on which one you want to apply retention
+    #[arg(help_heading = "Retention", long = "snap-filter", num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append)]
+    pub snap_filter: Vec<String>,
+
     /// Maximum snapshot age to keep (<int> <s/m/h/d/w/M/y>) (ex: 1 h for one hour)
-    #[arg(short = 'g', long = "max_age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    #[arg(help_heading = "Retention", short = 'g', long = "max_age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub max_age: Vec<String>,
 
     /// Keep the x last snapshots of each volume
     #[arg(
+        help_heading = "Retention",
         short = 'd',
         long = "keep_last_snapshots",
         value_name = "N",
@@ -101,48 +137,185 @@ pub struct Cli {
 
     /// Keep the newest snapshot of each of the last N hours that have one (restic's rules; with
     /// them, -d is --keep-last and -g a window that is never pruned)
-    #[arg(long = "keep-hourly", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Retention",
+        long = "keep-hourly",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub keep_hourly: Option<String>,
 
     /// Keep the newest snapshot of each of the last N days that have one
-    #[arg(long = "keep-daily", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Retention",
+        long = "keep-daily",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub keep_daily: Option<String>,
 
     /// Keep the newest snapshot of each of the last N ISO weeks (Monday to Sunday) that have one
-    #[arg(long = "keep-weekly", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Retention",
+        long = "keep-weekly",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub keep_weekly: Option<String>,
 
     /// Keep the newest snapshot of each of the last N months that have one
-    #[arg(long = "keep-monthly", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Retention",
+        long = "keep-monthly",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub keep_monthly: Option<String>,
 
     /// Keep the newest snapshot of each of the last N years that have one
-    #[arg(long = "keep-yearly", value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        help_heading = "Retention",
+        long = "keep-yearly",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub keep_yearly: Option<String>,
 
     /// Hours, days, weeks, months and years of the --keep-* rules in UTC (default: local time,
     /// like the log)
-    #[arg(long = "utc")]
+    #[arg(help_heading = "Retention", long = "utc")]
     pub utc: bool,
 
-    /// Do not make snapshot (useful when combined with -g or -d)
-    #[arg(short = 'n', long = "no_snap")]
-    pub no_snap: bool,
-
     /// Ignore error InvalidSnapshot.InUse when trying to delete snapshots
-    #[arg(long = "ignore-in-use-snapshot")]
+    #[arg(help_heading = "Retention", long = "ignore-in-use-snapshot")]
     pub ignore_in_use_snapshot: bool,
 
+    /// Copy each volume's newest completed snapshot to this region too (repeatable)
+    #[arg(help_heading = "Copies", long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
+    pub copy_to: Vec<String>,
+
+    /// Encrypt the copies with this KMS key (id, ARN or alias) of the destination region
+    #[arg(help_heading = "Copies", long = "copy-kms-key", value_name = "KEY")]
+    pub copy_kms_key: Option<String>,
+
+    /// Maximum age of the copies (<int> <s/m/h/d/w/M/y>); default: the -g of the source
+    #[arg(help_heading = "Copies", long = "copy-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub copy_max_age: Vec<String>,
+
+    /// Keep the N newest copies of each volume in each region; default: the -d of the source
+    #[arg(
+        help_heading = "Copies",
+        long = "copy-keep",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub copy_keep: Option<i64>,
+
+    /// Write a JSON report of the run to FILE at its end (- for standard output)
+    #[arg(help_heading = "Monitoring", long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Write Prometheus metrics of the run to FILE (node_exporter's textfile collector)
+    #[arg(
+        help_heading = "Monitoring",
+        long = "metrics-file",
+        value_name = "FILE"
+    )]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The job label of the metrics (default: the selection, e.g. Name=front*)
+    #[arg(help_heading = "Monitoring", long = "metrics-job", value_name = "NAME")]
+    pub metrics_job: Option<String>,
+
+    /// Monitoring check, read-only: is there a completed snapshot younger than N UNIT of every
+    /// selected volume? Exit 0 OK, 2 CRITICAL, 3 UNKNOWN
+    #[arg(help_heading = "Monitoring", long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub check_max_age: Vec<String>,
+
+    /// With --check-max-age: the most seconds the whole check may take, 1 to 3600; past it the
+    /// answer is UNKNOWN (default 30)
+    #[arg(
+        help_heading = "Monitoring",
+        long = "check-timeout",
+        value_name = "SECONDS"
+    )]
+    pub check_timeout: Option<u64>,
+
+    /// Set AWS region (ex: eu-west-1)
+    #[arg(
+        help_heading = "Connection",
+        short = 'r',
+        long = "region",
+        value_name = "REGION"
+    )]
+    pub region: Option<String>,
+
+    /// Set AWS Key ID
+    #[arg(
+        help_heading = "Connection",
+        short = 'k',
+        long = "key_id",
+        value_name = "KEY_ID"
+    )]
+    pub key_id: Option<String>,
+
+    /// Set AWS Access Key
+    #[arg(
+        help_heading = "Connection",
+        short = 'a',
+        long = "access_key",
+        value_name = "ACCESS_KEY"
+    )]
+    pub access_key: Option<String>,
+
+    /// Credentials file path [default: ~/.aws_cred]
+    #[arg(
+        help_heading = "Connection",
+        short = 'c',
+        long = "credentials",
+        value_name = "CREDENTIALS"
+    )]
+    pub credentials: Option<PathBuf>,
+
+    /// Credentials profile defined in credentials file (or AWS profile) [default: default]
+    #[arg(
+        help_heading = "Connection",
+        short = 'p',
+        long = "profile",
+        value_name = "CRED_PROFILE"
+    )]
+    pub profile: Option<String>,
+
+    /// EC2 endpoint URL (e.g. http://127.0.0.1:5000 for moto or LocalStack)
+    #[arg(help_heading = "Connection", long = "endpoint-url", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Maximum attempts per AWS request, 1 to 100 (throttling and 5xx answers are retried with
+    /// backoff)
+    #[arg(
+        help_heading = "Connection",
+        long = "max-attempts",
+        value_name = "N",
+        default_value_t = 8
+    )]
+    pub max_attempts: u32,
+
     /// Also append the log to this file
-    #[arg(short = 'f', long = "file_output", value_name = "FILE")]
+    #[arg(
+        help_heading = "Output",
+        short = 'f',
+        long = "file_output",
+        value_name = "FILE"
+    )]
     pub file_output: Option<PathBuf>,
 
     /// Log output to console (always on; accepted for compatibility)
-    #[arg(short = 's', long = "stdout")]
+    #[arg(help_heading = "Output", short = 's', long = "stdout")]
     pub stdout: bool,
 
     /// Verbosity level: DEBUG/INFO/WARNING/ERROR/CRITICAL
     #[arg(
+        help_heading = "Output",
         short = 'v',
         long = "verbosity",
         value_name = "LEVEL",
@@ -150,89 +323,17 @@ pub struct Cli {
     )]
     pub verbosity: String,
 
-    /// EC2 endpoint URL (e.g. http://127.0.0.1:5000 for moto or LocalStack)
-    #[arg(long = "endpoint-url", value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// Maximum attempts per AWS request, 1 to 100 (throttling and 5xx answers are retried with
-    /// backoff)
-    #[arg(long = "max-attempts", value_name = "N", default_value_t = 8)]
-    pub max_attempts: u32,
-
-    /// Instances worked on at once, 1 to 256 (1 keeps the original's log order; with -H, that many
-    /// servers may be down at the same time)
-    #[arg(long = "parallel", value_name = "N", default_value_t = 1)]
-    pub parallel: usize,
-
-    /// Snapshot all volumes of an instance at one point in time (one CreateSnapshots call, a set
-    /// tagged ec2snap:set); retention then keeps and deletes whole sets
-    #[arg(long = "consistent")]
-    pub consistent: bool,
-
-    /// Copy each volume's newest completed snapshot to this region too (repeatable)
-    #[arg(long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
-    pub copy_to: Vec<String>,
-
-    /// Encrypt the copies with this KMS key (id, ARN or alias) of the destination region
-    #[arg(long = "copy-kms-key", value_name = "KEY")]
-    pub copy_kms_key: Option<String>,
-
-    /// Maximum age of the copies (<int> <s/m/h/d/w/M/y>); default: the -g of the source
-    #[arg(long = "copy-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
-    pub copy_max_age: Vec<String>,
-
-    /// Keep the N newest copies of each volume in each region; default: the -d of the source
-    #[arg(long = "copy-keep", value_name = "N", allow_negative_numbers = true)]
-    pub copy_keep: Option<i64>,
-
-    /// Write a JSON report of the run to FILE at its end (- for standard output)
-    #[arg(long = "report", value_name = "FILE")]
-    pub report: Option<PathBuf>,
-
-    /// Write Prometheus metrics of the run to FILE (node_exporter's textfile collector)
-    #[arg(long = "metrics-file", value_name = "FILE")]
-    pub metrics_file: Option<PathBuf>,
-
-    /// The job label of the metrics (default: the selection, e.g. Name=front*)
-    #[arg(long = "metrics-job", value_name = "NAME")]
-    pub metrics_job: Option<String>,
-
-    /// Monitoring check, read-only: is there a completed snapshot younger than N UNIT of every
-    /// selected volume? Exit 0 OK, 2 CRITICAL, 3 UNKNOWN
-    #[arg(long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
-    pub check_max_age: Vec<String>,
-
-    /// With --check-max-age: the most seconds the whole check may take, 1 to 3600; past it the
-    /// answer is UNKNOWN (default 30)
-    #[arg(long = "check-timeout", value_name = "SECONDS")]
-    pub check_timeout: Option<u64>,
-
-    /// Wait until each new snapshot is completed before applying retention to its volume
-    #[arg(long = "wait")]
-    pub wait: bool,
-
-    /// With --wait: how long to wait at most, in seconds (default 7200)
-    #[arg(long = "wait-timeout", value_name = "SECONDS")]
-    pub wait_timeout: Option<u64>,
-
-    /// With --wait: seconds between two polls of the pending snapshots (default 15)
-    #[arg(long = "wait-interval", value_name = "SECONDS")]
-    pub wait_interval: Option<u64>,
-
-    /// In a dry run, do not send the calls of a real run with DryRun=true to check permissions
-    #[arg(long = "no-permission-check")]
-    pub no_permission_check: bool,
-
-    /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
-    /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
-    #[arg(long = "no-stop-tag")]
-    pub no_stop_tag: bool,
-
     /// Print a man page or a shell completion script on standard output, then exit
-    #[arg(long = "generate", value_name = "KIND", value_enum, exclusive = true)]
+    #[arg(
+        help_heading = "Output",
+        long = "generate",
+        value_name = "KIND",
+        value_enum,
+        exclusive = true
+    )]
     pub generate: Option<Generate>,
 
     /// Print version number
-    #[arg(short = 'V', long = "version")]
+    #[arg(help_heading = "Output", short = 'V', long = "version")]
     pub version: bool,
 }

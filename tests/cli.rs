@@ -249,3 +249,64 @@ fn missing_region_is_a_clear_error() {
     );
     assert_eq!(lab.stats(), Default::default());
 }
+
+/// `--help` in sections, as ripgrep and fd do, each flag in its own; the man page follows them.
+#[test]
+fn help_and_man_page_come_in_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = run_cmd(bare_cmd(dir.path()).arg("--help"));
+    assert_eq!(r.code, 0, "{r:?}");
+    let sections = [
+        ("Selection:", "--instance"),
+        ("Snapshots:", "--cold_snap"),
+        ("Retention:", "--keep-daily"),
+        ("Copies:", "--copy-to"),
+        ("Monitoring:", "--check-max-age"),
+        ("Connection:", "--region"),
+        ("Output:", "--verbosity"),
+    ];
+    // The line of a heading, or of a flag's name (`  -H, --cold_snap`, `      --wait`).
+    let at = |text: &str| {
+        r.stdout
+            .lines()
+            .position(|l| {
+                let words: Vec<&str> = l.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+                l == text || (l.starts_with("  ") && words.iter().take(2).any(|w| *w == text))
+            })
+            .unwrap_or_else(|| panic!("no {text} in {}", r.stdout))
+    };
+    let mut last = 0;
+    for (heading, flag) in sections {
+        let (h, f) = (at(heading), at(flag));
+        assert!(
+            last < h && h < f,
+            "{heading} before {flag}, after the previous section"
+        );
+        last = h;
+    }
+    let man = run_cmd(bare_cmd(dir.path()).args(["--generate", "man"]));
+    let headings: Vec<&str> = man
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .collect();
+    let want = [
+        "SELECTION",
+        "SNAPSHOTS",
+        "RETENTION",
+        "COPIES",
+        "MONITORING",
+        "CONNECTION",
+        "OUTPUT",
+    ];
+    let pos: Vec<usize> = want
+        .iter()
+        .map(|w| {
+            headings
+                .iter()
+                .position(|h| h == w)
+                .unwrap_or_else(|| panic!("{w}: {headings:?}"))
+        })
+        .collect();
+    assert!(pos.windows(2).all(|w| w[0] < w[1]), "{headings:?}");
+}

@@ -24,7 +24,7 @@ pub fn render(kind: Generate) -> anyhow::Result<String> {
 }
 
 /// clap_mangen's name, synopsis, description and options, then the sections that matter at a
-/// terminal: retention, cold snapshots, exit status, environment, files, examples.
+/// terminal: retention rules, cold snapshots, exit status, environment, files, examples.
 fn man(cmd: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
     let page = clap_mangen::Man::new(cmd)
         .title("EC2SNAP")
@@ -52,7 +52,7 @@ The dry run lists exactly what \fB\-u\fR would do, and checks each change's IAM 
 DryRun=true.
 "#;
 
-const SECTIONS: &str = r#".SH RETENTION
+const SECTIONS: &str = r#".SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.
 .TP
@@ -69,6 +69,10 @@ Periods are in local time, or UTC with \fB\-\-utc\fR.
 .PP
 A snapshot stays when any rule keeps it. With keep rules, \fB\-g\fR is a window that is never
 pruned; without \fB\-g\fR, every snapshot no rule keeps goes.
+\fBThe floor\fR: whatever the mode, with \fB\-d\fR \fIN\fR or a keep rule, every volume of a
+processed instance keeps at least its N newest usable snapshots (at least 1 with keep rules), set
+members included; a set that lacks a member or has one in state error is incomplete and never
+counts among the kept sets.
 A snapshot made by the run is never deleted by it and counts for the rules; snapshots in state
 error fill no rule; a volume whose new snapshot failed keeps its old ones.
 With \fB\-v DEBUG\fR each kept snapshot is logged with its reasons, e.g.
