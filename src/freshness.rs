@@ -6,6 +6,7 @@ use crate::aws::Ec2;
 use crate::config::Config;
 use crate::model::{matches_all, SnapshotState};
 use crate::output::exit::ExitCode;
+use crate::output::messages as msg;
 use crate::output::record::Record;
 use crate::select::fetch;
 use crate::signals::Shutdown;
@@ -156,8 +157,8 @@ pub async fn check(
     for v in &volumes {
         let age = v.age_secs.map(human).unwrap_or_else(|| "none".into());
         debug!(
-            "{} ({} {} {}): newest completed snapshot {age}",
-            v.volume_id, v.instance_id, v.name, v.device
+            "{}",
+            msg::volume_age(&v.volume_id, &v.instance_id, &v.name, &v.device, &age)
         );
     }
     Ok(evaluate(&volumes, max_age_secs))

@@ -1,6 +1,6 @@
-//! ec2snap: back up EC2 instances with EBS snapshots. Parses the command line, sets up the log,
-//! validates the config, runs the pipeline (or the freshness check), writes the report and the
-//! metrics, prints any error once and gives the exit code.
+//! ec2snap: back up EC2 instances with EBS snapshots. Parses the command line into one command
+//! (`config::Command`), sets up the log, runs it (a run, the freshness check, `--generate`, `-V`),
+//! writes the report and the metrics, prints any error once and gives the exit code.
 
 mod aws;
 mod cli;
@@ -19,7 +19,8 @@ mod snapshot;
 
 use output::{generate, log, messages, report};
 
-use crate::output::exit::{ExitCode, Failure, Outcome};
+use crate::config::{Command, Outputs};
+use crate::output::exit::{Abort, ExitCode, Outcome};
 use crate::output::log::critical;
 use crate::output::record::Record;
 use chrono::{DateTime, Utc};
@@ -39,50 +40,51 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Everything but the printing of a failure; the exit code of a run that went to its end.
-fn try_main() -> Result<ExitCode, Failure> {
+fn try_main() -> Result<ExitCode, Abort> {
     // Like the original: no argument at all prints the help and succeeds.
     if std::env::args_os().len() <= 1 {
         print_stdout(&cli::Cli::command().render_help().to_string())?;
         return Ok(ExitCode::Success);
     }
-    let cli = cli::Cli::try_parse().map_err(Failure::Usage)?;
-    if let Some(kind) = cli.generate {
-        let text = generate::render(kind).map_err(Failure::Setup)?;
-        print_stdout(&text)?;
-        return Ok(ExitCode::Success);
+    let cli = cli::Cli::try_parse().map_err(Abort::Usage)?;
+    match Command::from_cli(cli) {
+        Command::Generate(kind) => {
+            print_stdout(&generate::render(kind).map_err(Abort::Setup)?)?;
+            Ok(ExitCode::Success)
+        }
+        Command::Version => {
+            let version = format!("ec2snap v{} Licence MIT\n", env!("CARGO_PKG_VERSION"));
+            print_stdout(&version)?;
+            Ok(ExitCode::Success)
+        }
+        Command::Work(work) => {
+            let level = work.log.level.unwrap_or(log::Level::Info);
+            log::init(level, work.log.file.as_deref()).map_err(Abort::Log)?;
+            if work.log.level.is_none() {
+                tracing::warn!("{}", messages::bad_level(&work.log.verbosity));
+            }
+            if work.check {
+                Ok(freshness_check(work.config))
+            } else {
+                run(work.config, &work.outputs)
+            }
+        }
     }
-    if cli.version {
-        print_stdout(&format!(
-            "ec2snap v{} Licence MIT\n",
-            env!("CARGO_PKG_VERSION")
-        ))?;
-        return Ok(ExitCode::Success);
-    }
-    let level = cli.verbosity.parse::<log::Level>();
-    log::init(
-        level.unwrap_or(log::Level::Info),
-        cli.file_output.as_deref(),
-    )
-    .map_err(Failure::Log)?;
-    if level.is_err() {
-        tracing::warn!(
-            "Option of log level {} incorrect, using INFO.",
-            cli.verbosity.to_uppercase()
-        );
-    }
-    if !cli.check_max_age.is_empty() {
-        return Ok(freshness_check(&cli));
-    }
+}
+
+/// A run: its exit code, from the record it left; its report and metrics written at its end, also
+/// when it could not start.
+fn run(config: anyhow::Result<config::Config>, outputs: &Outputs) -> Result<ExitCode, Abort> {
     let started = crate::clock::now();
     let record = Arc::new(Record::default());
     // A run that could not start still leaves its report and metrics, then fails.
-    let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Failure| {
-        write_outputs(&cli, started, ExitCode::Config, &record, Some(&e));
+    let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Abort| {
+        write_outputs(outputs, started, ExitCode::Config, &record, Some(&e));
         failure(e)
     };
-    let config = config::Config::from_cli(&cli).map_err(|e| failed(e, Failure::Config))?;
+    let config = config.map_err(|e| failed(e, Abort::Config))?;
     let result = with_runtime(|shutdown| run::run(&config, shutdown, Arc::clone(&record)));
-    let interrupted = result.map_err(|e| failed(e, Failure::Setup))?;
+    let interrupted = result.map_err(|e| failed(e, Abort::Setup))?;
     // Everything the exit code, the summary, the report and the metrics say comes from the record.
     let outcome = Outcome {
         counts: record.counts(),
@@ -92,7 +94,7 @@ fn try_main() -> Result<ExitCode, Failure> {
         let counts = outcome.counts;
         let summary = messages::error_summary(counts.snapshot_errors, counts.deletion_errors);
         // With `--report -`, standard output is the report's: the summary goes to the log's side.
-        if cli.report.as_deref() == Some(std::path::Path::new("-")) {
+        if outputs.report_to_stdout() {
             let _ = writeln!(std::io::stderr(), "{summary}");
         } else {
             // The exit code says it already; a failed write changes nothing.
@@ -100,7 +102,7 @@ fn try_main() -> Result<ExitCode, Failure> {
         }
     }
     let code = outcome.exit_code(log::file_failed());
-    let written = write_outputs(&cli, started, code, &record, None);
+    let written = write_outputs(outputs, started, code, &record, None);
     // The run may have changed things: a report or metrics file lost at the end (a full disk) is
     // a failure of the run (2), never "nothing was changed" (1).
     Ok(match code {
@@ -130,8 +132,8 @@ where
 }
 
 /// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).
-fn freshness_check(cli: &cli::Cli) -> ExitCode {
-    let result = config::Config::from_cli(cli).and_then(|cfg| {
+fn freshness_check(config: anyhow::Result<config::Config>) -> ExitCode {
+    let result = config.and_then(|cfg| {
         let max_age = cfg.check_max_age.unwrap_or(0);
         with_runtime(|shutdown| async move { freshness::check(&cfg, max_age, &shutdown).await })
     });
@@ -149,13 +151,13 @@ fn freshness_check(cli: &cli::Cli) -> ExitCode {
 /// Writes `--report` and `--metrics-file` when asked; false when one could not be written (said
 /// in the log).
 fn write_outputs(
-    cli: &cli::Cli,
+    outputs: &Outputs,
     started: DateTime<Utc>,
     code: ExitCode,
     record: &Record,
     failure: Option<&anyhow::Error>,
 ) -> bool {
-    if cli.report.is_none() && cli.metrics_file.is_none() {
+    if outputs.report.is_none() && outputs.metrics.is_none() {
         return true;
     }
     let finished = crate::clock::now();
@@ -165,7 +167,7 @@ fn write_outputs(
     }
     let (region, instances, errors) = record.take();
     let report = report::build(
-        !cli.run,
+        !outputs.real_run,
         started,
         finished,
         code.code(),
@@ -174,7 +176,7 @@ fn write_outputs(
         errors,
     );
     let mut ok = true;
-    if let Some(path) = &cli.report {
+    if let Some(path) = &outputs.report {
         let text = match serde_json::to_string_pretty(&report) {
             Ok(t) => t + "\n",
             Err(e) => format!("{{\"error\": \"{e}\"}}\n"),
@@ -185,17 +187,17 @@ fn write_outputs(
             report::write_atomic(path, &text)
         };
         if let Err(e) = written {
-            critical!("Cannot write the report {}: {e}", path.display());
+            critical!("{}", messages::cannot_write("report", path, &e.to_string()));
             ok = false;
         }
     }
-    if let Some(path) = &cli.metrics_file {
-        let job = config::metrics_job(cli);
+    if let Some(path) = &outputs.metrics {
+        let job = &outputs.job;
         let now = finished.timestamp_millis() as f64 / 1000.0;
-        let last_success = if code == ExitCode::Success && cli.run {
+        let last_success = if code == ExitCode::Success && outputs.real_run {
             Some(now)
         } else {
-            report::read_previous(path).and_then(|old| report::previous_success(&old, &job))
+            report::read_previous(path).and_then(|old| report::previous_success(&old, job))
         };
         let t = &report.totals;
         let sample = report::Sample {
@@ -211,8 +213,11 @@ fn write_outputs(
             ),
             copies: report::copies_by_region(&report),
         };
-        if let Err(e) = report::write_atomic(path, &report::metrics(&job, &sample)) {
-            critical!("Cannot write the metrics file {}: {e}", path.display());
+        if let Err(e) = report::write_atomic(path, &report::metrics(job, &sample)) {
+            critical!(
+                "{}",
+                messages::cannot_write("metrics file", path, &e.to_string())
+            );
             ok = false;
         }
     }
@@ -220,26 +225,26 @@ fn write_outputs(
 }
 
 /// Prints a failure once, where its reader looks for it.
-fn report_failure(failure: &Failure) {
+fn report_failure(failure: &Abort) {
     match failure {
-        Failure::Usage(e) => {
+        Abort::Usage(e) => {
             let _ = e.print();
         }
         // Said where it happened.
-        Failure::Output => {}
-        Failure::Log(e) => {
+        Abort::Output => {}
+        Abort::Log(e) => {
             let _ = writeln!(std::io::stderr(), "ec2snap: {e:#}");
         }
         // The original's config errors are ERROR lines of the log.
-        Failure::Config(e) => tracing::error!("{e:#}"),
-        Failure::Setup(e) => critical!("{e:#}"),
+        Abort::Config(e) => tracing::error!("{e:#}"),
+        Abort::Setup(e) => critical!("{e:#}"),
     }
 }
 
 /// Writes to standard output. A closed pipe is not an error (the reader went away, as with
 /// `| head`); any other failure (`>/dev/full`) is said on standard error. Never a panic: the exit
 /// code of a cron job must not be lost to its output.
-fn print_stdout(text: &str) -> Result<(), Failure> {
+fn print_stdout(text: &str) -> Result<(), Abort> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -249,7 +254,7 @@ fn print_stdout(text: &str) -> Result<(), Failure> {
                 std::io::stderr(),
                 "ec2snap: cannot write to standard output: {e}"
             );
-            Err(Failure::Output)
+            Err(Abort::Output)
         }
     }
 }

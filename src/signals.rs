@@ -1,6 +1,7 @@
 //! Signals: SIGINT, SIGTERM and SIGHUP set a flag the pipeline checks, so it stops taking new work
 //! and still starts again every instance it stopped.
 
+use crate::output::messages as msg;
 use tokio::sync::watch;
 
 /// Cheap to clone; every clone sees the same signal.
@@ -51,16 +52,10 @@ impl Shutdown {
                     _ = hup.recv() => Signal::Hup,
                 };
                 if tx.borrow().is_none() {
-                    tracing::warn!(
-                        "Received {}: no new work will be started; instances stopped by this run are started again",
-                        got.name()
-                    );
+                    tracing::warn!("{}", msg::signal_received(got.name()));
                     let _ = tx.send(Some(got));
                 } else {
-                    tracing::warn!(
-                        "Received {} again: still starting again the instances this run stopped",
-                        got.name()
-                    );
+                    tracing::warn!("{}", msg::signal_again(got.name()));
                 }
             }
         });

@@ -2,6 +2,7 @@
 //! snapshots made at fixed dates by moving the emulator's clock: exactly which stay over 400 days,
 //! with `-d` and `-g`, the reasons at DEBUG and in the report, a dry run that lists exactly what
 //! the real run deletes, the local time zone and `--utc`, and bad counts refused before any call.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use chrono::{DateTime, Duration, NaiveDate, Utc};

@@ -1,4 +1,5 @@
 //! The command line, credentials and region sources, and validation that happens before any call.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Cold snapshots: stop, snapshot, start, and the guarantee that an instance this run stopped is
 //! running again at exit, whatever happened (failures, timeouts, signals).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! `--consistent`: one CreateSnapshots call per instance, sets tagged so that each member's volume
 //! and device can be recovered, cold cycles around it, and retention that keeps or deletes whole
 //! sets (members of detached volumes included) beside the per-volume rules for older snapshots.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

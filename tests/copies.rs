@@ -1,6 +1,7 @@
 //! `--copy-to`: copies in another region (two regions of one moto server), matched by their tags
 //! (the proxy gives copies AWS's dummy VolumeId), with their own retention, deferred on copy
 //! limits, and encryption kept.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

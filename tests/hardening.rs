@@ -1,6 +1,7 @@
 //! Defects an adversarial sweep found, each reproduced against moto and the fault proxy: closed and
 //! full outputs, values that overflowed, signals during slow requests, credentials files, a refused
 //! stop, tag limits, a killed cold run, and a log file that cannot be written.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -2,6 +2,7 @@
 //! script of the LocalStack CI job (against moto), the systemd units (`systemd-analyze verify`,
 //! and their ExecStart's quoting with the example configuration), the man page and the
 //! completions of `--generate`, and the Debian package's list of files.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Knowing that backups work: the JSON run report, the Prometheus metrics file (read with the
 //! Prometheus client library's parser) and the freshness check with the plugin exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

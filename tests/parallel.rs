@@ -1,4 +1,5 @@
 //! `--parallel N`: several instances in flight at once, with the same results as one at a time.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! The dry run's permission check: every change a real run would make is sent with DryRun=true;
 //! an `UnauthorizedOperation` answer is an ERROR naming the action and resource, and exit 2.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

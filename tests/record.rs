@@ -2,6 +2,7 @@
 //! action, resource and kind (or code), and the report's totals, the metrics and the exit code are
 //! all derived from that record, so they always agree; deleted copies are in `deleted[]` with
 //! their region, and in the metrics.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Retention against moto with a moved clock: -g, -d, both, --snap-filter, in-use snapshots,
 //! deletion errors, and runs over more than 1,000 snapshots in pages.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

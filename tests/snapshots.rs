@@ -1,4 +1,5 @@
 //! Hot snapshots, selection, dry run, logs and exit codes, against moto through the fault proxy.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -1,6 +1,7 @@
 //! The shape of `src/`: folders by layer, checked so that it cannot rot unseen. Every module starts
 //! with a `//!` line saying its job; only `aws/` names the AWS SDK; no module imports one of a
 //! higher layer; the README's layout map names every file, and every file it names exists.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

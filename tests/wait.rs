@@ -1,6 +1,7 @@
 //! `--wait`: retention only once the new snapshot is completed; a snapshot that ends in `error`,
 //! or is still pending at the timeout, keeps its volume's old snapshots and fails the run. The
 //! proxy shows the new snapshots as pending (or in error) for a few polls.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 mod common;
 use common::*;

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 
 /// A call that changes something, described for its permission check (sent with `DryRun=true`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write<'a> {
+pub enum Change<'a> {
     CreateSnapshot {
         volume_id: &'a str,
         description: &'a str,
@@ -38,16 +38,16 @@ enum Sent {
     Done,
 }
 
-impl Write<'_> {
+impl Change<'_> {
     /// The EC2 action's name.
     pub fn action(&self) -> &'static str {
         match self {
-            Write::CreateSnapshot { .. } => "CreateSnapshot",
-            Write::CreateSnapshots { .. } => "CreateSnapshots",
-            Write::DeleteSnapshot(_) => "DeleteSnapshot",
-            Write::StopInstances(_) => "StopInstances",
-            Write::StartInstances(_) => "StartInstances",
-            Write::CopySnapshot { .. } => "CopySnapshot",
+            Change::CreateSnapshot { .. } => "CreateSnapshot",
+            Change::CreateSnapshots { .. } => "CreateSnapshots",
+            Change::DeleteSnapshot(_) => "DeleteSnapshot",
+            Change::StopInstances(_) => "StopInstances",
+            Change::StartInstances(_) => "StartInstances",
+            Change::CopySnapshot { .. } => "CopySnapshot",
         }
     }
 }
@@ -89,10 +89,10 @@ impl Ec2 {
 
     /// Sends a changing call, for real or with `DryRun=true`: the one place each is built, so that
     /// a permission check asks for exactly what the real run sends.
-    async fn send(&self, write: &Write<'_>, dry_run: bool) -> Result<Sent, AwsError> {
+    async fn send(&self, write: &Change<'_>, dry_run: bool) -> Result<Sent, AwsError> {
         let c = &self.client;
         Ok(match *write {
-            Write::CreateSnapshot {
+            Change::CreateSnapshot {
                 volume_id,
                 description,
                 tags,
@@ -105,7 +105,7 @@ impl Ec2 {
                     .await?;
                 Sent::Snapshot(out.snapshot_id().map(String::from))
             }
-            Write::CreateSnapshots {
+            Change::CreateSnapshots {
                 instance_id,
                 exclude_boot,
                 description,
@@ -129,12 +129,12 @@ impl Ec2 {
                 });
                 Sent::Set(pairs.collect())
             }
-            Write::DeleteSnapshot(id) => {
+            Change::DeleteSnapshot(id) => {
                 let call = c.delete_snapshot().dry_run(dry_run).snapshot_id(id);
                 call.send().await?;
                 Sent::Done
             }
-            Write::StopInstances(id) => {
+            Change::StopInstances(id) => {
                 c.stop_instances()
                     .dry_run(dry_run)
                     .instance_ids(id)
@@ -142,7 +142,7 @@ impl Ec2 {
                     .await?;
                 Sent::Done
             }
-            Write::StartInstances(id) => {
+            Change::StartInstances(id) => {
                 c.start_instances()
                     .dry_run(dry_run)
                     .instance_ids(id)
@@ -150,7 +150,7 @@ impl Ec2 {
                     .await?;
                 Sent::Done
             }
-            Write::CopySnapshot {
+            Change::CopySnapshot {
                 source_region,
                 source_id,
                 description,
@@ -174,12 +174,12 @@ impl Ec2 {
 
     /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
     /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not).
-    pub async fn dry_run(&self, write: &Write<'_>) -> Result<(), AwsError> {
+    pub async fn dry_run(&self, write: &Change<'_>) -> Result<(), AwsError> {
         self.send(write, true).await.map(|_| ())
     }
 
     /// A call that answers with a new snapshot's id.
-    async fn new_snapshot(&self, write: &Write<'_>) -> Result<String, AwsError> {
+    async fn new_snapshot(&self, write: &Change<'_>) -> Result<String, AwsError> {
         match self.send(write, false).await? {
             Sent::Snapshot(Some(id)) => Ok(id),
             _ => Err(AwsError {
@@ -196,7 +196,7 @@ impl Ec2 {
         description: &str,
         tags: &Tags,
     ) -> Result<String, AwsError> {
-        self.new_snapshot(&Write::CreateSnapshot {
+        self.new_snapshot(&Change::CreateSnapshot {
             volume_id,
             description,
             tags,
@@ -214,7 +214,7 @@ impl Ec2 {
         description: &str,
         tags: &Tags,
     ) -> Result<Vec<(String, String)>, AwsError> {
-        let write = Write::CreateSnapshots {
+        let write = Change::CreateSnapshots {
             instance_id,
             exclude_boot,
             description,
@@ -237,7 +237,7 @@ impl Ec2 {
         tags: &Tags,
         kms_key: Option<&str>,
     ) -> Result<String, AwsError> {
-        self.new_snapshot(&Write::CopySnapshot {
+        self.new_snapshot(&Change::CopySnapshot {
             source_region,
             source_id,
             description,
@@ -248,19 +248,19 @@ impl Ec2 {
     }
 
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
-        self.send(&Write::DeleteSnapshot(snapshot_id), false)
+        self.send(&Change::DeleteSnapshot(snapshot_id), false)
             .await
             .map(|_| ())
     }
 
     pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.send(&Write::StopInstances(id), false)
+        self.send(&Change::StopInstances(id), false)
             .await
             .map(|_| ())
     }
 
     pub async fn start_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.send(&Write::StartInstances(id), false)
+        self.send(&Change::StartInstances(id), false)
             .await
             .map(|_| ())
     }

@@ -8,7 +8,7 @@ mod convert;
 mod errors;
 mod reads;
 
-pub use changes::Write;
+pub use changes::Change;
 pub use errors::AwsError;
 
 use anyhow::Result;

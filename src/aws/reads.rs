@@ -153,7 +153,6 @@ impl Ec2 {
         Ok(out)
     }
 
-    /// Every snapshot this account owns in the region, in pages.
     /// The state and EC2's `Progress` (e.g. `40%`) of these snapshots, in batches (a filter: a
     /// snapshot gone meanwhile is just missing).
     pub async fn snapshot_progress(
@@ -184,6 +183,7 @@ impl Ec2 {
         Ok(out)
     }
 
+    /// Every snapshot this account owns in the region, in pages.
     pub async fn own_snapshots(&self) -> Result<Vec<Snapshot>> {
         self.describe_snapshots(None).await
     }

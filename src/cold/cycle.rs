@@ -2,7 +2,7 @@
 //! started again whatever happens; and, at the start of every run, starting the instances that a
 //! killed run left stopped.
 
-use crate::aws::{AwsError, Ec2, Write};
+use crate::aws::{AwsError, Change, Ec2};
 use crate::cold::mark::{self as recovery, Here, Mark, Verdict, STOP_TAG};
 use crate::config::Config;
 use crate::model::{Instance, InstanceState, SnapshotKind};
@@ -29,7 +29,7 @@ const SNAPSHOT_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Whether this instance goes through the cycle: cold mode, running, and something to snapshot
 /// (`-o` on a root-only instance has nothing: no reason to stop it).
 pub fn needed(cfg: &Config, instance: &Instance, plan: &Plan) -> bool {
-    cfg.cold && instance.state == InstanceState::Running && !plan.is_empty()
+    cfg.cold() && instance.state == InstanceState::Running && !plan.is_empty()
 }
 
 /// The whole cycle for one running instance. `None` when retention must not run for it (the
@@ -38,14 +38,14 @@ pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<D
     let id = &instance.id;
     let mut done = Done::default();
     info!("{}", ctx.line(msg::GOING_DOWN, id));
-    if ctx.cfg.dry_run {
-        if ctx.cfg.permission_check {
-            permissions::check(ctx, &ctx.ec2, &Write::StopInstances(id), id).await;
+    if ctx.cfg.mode.is_dry() {
+        if ctx.cfg.mode.checks_permissions() {
+            permissions::check(ctx, &ctx.ec2, &Change::StopInstances(id), id).await;
         }
         snapshot::make(ctx, SnapshotKind::Cold, instance, plan, None, &mut done).await;
         info!("{}", ctx.line(msg::GOING_UP, id));
-        if ctx.cfg.permission_check {
-            permissions::check(ctx, &ctx.ec2, &Write::StartInstances(id), id).await;
+        if ctx.cfg.mode.checks_permissions() {
+            permissions::check(ctx, &ctx.ec2, &Change::StartInstances(id), id).await;
         }
         return Some(done);
     }
@@ -84,9 +84,7 @@ pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<D
                 format!("not stopped within {secs} s (-m)"),
             );
             ctx.record.failed(Some(id), failure);
-            warn!(
-                "Instance {id} did not stop within {secs} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down"
-            );
+            warn!("{}", msg::did_not_stop(id, secs));
         }
         Ok(Waited::Failed(e)) => {
             let line = msg::state_unreadable(id, "stop", &e.to_string());
@@ -116,9 +114,7 @@ async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
     match ec2.tag_instance(id, STOP_TAG, &mark.value()).await {
         Ok(()) => true,
         Err(e) => {
-            warn!(
-                "Cannot tag instance {id} with {STOP_TAG} before stopping it ({e}): if this run is killed, the next one cannot find it; allow ec2:CreateTags on instances, or use --no-stop-tag"
-            );
+            warn!("{}", msg::cannot_mark(id, STOP_TAG, &e.to_string()));
             false
         }
     }
@@ -152,7 +148,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool) {
             Ok(()) => break,
             Err(e) => e,
         };
-        debug!("StartInstances {id} failed, will retry: {last_error}");
+        debug!("{}", msg::start_retry(id, &last_error.to_string()));
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             let line = ctx.line(&msg::failed_to("start", &last_error.to_string()), id);
@@ -208,18 +204,18 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Re
         );
         match verdict {
             Verdict::Leave(why) => {
-                debug!("Instance {id} carries {STOP_TAG}={value}: left as it is, {why}")
+                debug!("{}", msg::mark_left(id, STOP_TAG, value, why))
             }
             Verdict::DropMark => {
                 debug!(
-                    "Instance {id} is {} again: removing its stale tag {STOP_TAG}",
-                    instance.state
+                    "{}",
+                    msg::mark_dropped(id, &instance.state.to_string(), STOP_TAG)
                 );
-                if !cfg.dry_run {
+                if !cfg.mode.is_dry() {
                     untag(ec2, id).await;
                 }
             }
-            Verdict::Start if cfg.dry_run => {
+            Verdict::Start if cfg.mode.is_dry() => {
                 warn!(
                     "{}",
                     msg::left_stopped(id, name, value, "run mode starts it again")
@@ -282,7 +278,7 @@ fn not_running(line: String, id: &str, timeout: Duration) -> Failure {
 /// Removes the stop mark of an instance; a failure is a warning (a later run removes it).
 async fn untag(ec2: &Ec2, id: &str) {
     if let Err(e) = ec2.untag_instance(id, STOP_TAG).await {
-        warn!("Cannot remove tag {STOP_TAG} from instance {id} ({e}): a later run removes it");
+        warn!("{}", msg::cannot_unmark(id, STOP_TAG, &e.to_string()));
     }
 }
 
@@ -316,7 +312,10 @@ async fn poll_until(ec2: &Ec2, id: &str, want: InstanceState, timeout: Duration)
     loop {
         match ec2.instance_state(id).await {
             Ok(state) if state == want => return Waited::Reached,
-            Ok(state) => debug!("Waiting for {want} state of {id}: now {state}"),
+            Ok(state) => debug!(
+                "{}",
+                msg::waiting_for_state(id, &want.to_string(), &state.to_string())
+            ),
             Err(e) => return Waited::Failed(e),
         }
         let left = deadline.saturating_duration_since(Instant::now());

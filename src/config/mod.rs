@@ -4,12 +4,89 @@
 pub mod credentials;
 
 use crate::aws::AwsSettings;
-use crate::cli::Cli;
-use crate::model::TagPattern;
+use crate::cli::{Cli, Generate};
+use crate::model::{SnapshotKind, TagPattern};
+use crate::output::log::Level;
 use crate::retention::decide::{Rule, Zone};
 use crate::retention::policy::Keep;
 use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// What to do, decided once from the command line; nothing reads the command line after it.
+pub enum Command {
+    /// `--generate KIND`: print the man page or a completion script.
+    Generate(Generate),
+    /// `-V`: print the version.
+    Version,
+    /// A run or the freshness check.
+    Work(Box<Work>),
+}
+
+/// A run or the freshness check: how to log, where its report and metrics go, and the validated
+/// configuration, or why the command line is wrong (then logged, and the report written).
+pub struct Work {
+    pub log: LogSettings,
+    pub outputs: Outputs,
+    /// `--check-max-age`: the freshness check instead of a run (also when a flag is wrong: its
+    /// error is then an UNKNOWN status).
+    pub check: bool,
+    pub config: Result<Config>,
+}
+
+/// `-v` and `-f`.
+pub struct LogSettings {
+    /// `None` when `-v` names no level (the run logs at INFO and says so, as the original).
+    pub level: Option<Level>,
+    /// `-v` as given.
+    pub verbosity: String,
+    pub file: Option<PathBuf>,
+}
+
+/// Where the report and the metrics of a run go (known even when a flag is wrong, so that a
+/// failed run still leaves them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// `--report FILE`, `-` for standard output.
+    pub report: Option<PathBuf>,
+    pub metrics: Option<PathBuf>,
+    /// The metrics' `job` label.
+    pub job: String,
+    /// `-u`: a real run (its success is the metrics' last success).
+    pub real_run: bool,
+}
+
+impl Outputs {
+    pub fn report_to_stdout(&self) -> bool {
+        self.report.as_deref() == Some(std::path::Path::new("-"))
+    }
+}
+
+impl Command {
+    pub fn from_cli(cli: Cli) -> Command {
+        if let Some(kind) = cli.generate {
+            return Command::Generate(kind);
+        }
+        if cli.version {
+            return Command::Version;
+        }
+        Command::Work(Box::new(Work {
+            log: LogSettings {
+                level: cli.verbosity.parse::<Level>().ok(),
+                verbosity: cli.verbosity.clone(),
+                file: cli.file_output.clone(),
+            },
+            outputs: Outputs {
+                report: cli.report.clone(),
+                metrics: cli.metrics_file.clone(),
+                job: metrics_job(&cli),
+                real_run: cli.run,
+            },
+            check: !cli.check_max_age.is_empty(),
+            config: Config::from_cli(&cli),
+        }))
+    }
+}
 
 /// Which instances to work on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,14 +102,15 @@ pub enum Selection {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub dry_run: bool,
+    /// `-u` or a dry run (with or without its permission check).
+    pub mode: Mode,
     pub selection: Selection,
     pub add_tags: Vec<(String, String)>,
     pub limit: Option<usize>,
-    pub cold: bool,
+    /// What kind of snapshot the run makes: `None` with `-n`, cold with `-H`, else hot.
+    pub snapshot: Option<SnapshotKind>,
     pub timeout: Duration,
     pub no_root_device: bool,
-    pub no_snap: bool,
     /// `-g`, `-d`, the `--keep-*` rules and `--utc`.
     pub retention: Rule,
     /// `--snap-filter`: only snapshots with these tags are looked at by retention.
@@ -43,17 +121,59 @@ pub struct Config {
     /// Tag an instance before a cold stop, and start instances a killed run left stopped.
     pub stop_tag: bool,
     /// `--consistent`: one CreateSnapshots call per instance, retention by set.
-    pub consistent: bool,
+    pub grouping: Grouping,
     /// `--copy-to`: copies in other regions, with their own retention.
     pub copy: Option<CopyPolicy>,
     /// `--check-max-age`, in seconds: the read-only freshness check instead of a run.
     pub check_max_age: Option<i64>,
     /// `--check-timeout`: the whole check's bound.
     pub check_timeout: Duration,
-    /// A dry run checks each change's permission with `DryRun=true` (`--no-permission-check`).
-    pub permission_check: bool,
     /// `--wait`: retention for a volume only once its new snapshot is completed.
     pub wait: Option<WaitPolicy>,
+}
+
+/// Whether a run changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `-u`: snapshots are made and deleted, instances stopped and started.
+    Real,
+    /// The default: nothing changes; each change a real run would make is sent with
+    /// `DryRun=true` to check its permission, unless `--no-permission-check`.
+    DryRun { check_permissions: bool },
+}
+
+impl Mode {
+    pub fn is_dry(self) -> bool {
+        matches!(self, Mode::DryRun { .. })
+    }
+
+    pub fn checks_permissions(self) -> bool {
+        matches!(
+            self,
+            Mode::DryRun {
+                check_permissions: true
+            }
+        )
+    }
+}
+
+/// How snapshots are made and pruned: per volume, or as one set per instance (`--consistent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    Volumes,
+    Sets,
+}
+
+impl Config {
+    /// `--consistent`.
+    pub fn sets(&self) -> bool {
+        self.grouping == Grouping::Sets
+    }
+
+    /// `-H` with a snapshot to make.
+    pub fn cold(&self) -> bool {
+        self.snapshot == Some(SnapshotKind::Cold)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +205,7 @@ fn wait_policy(cli: &Cli) -> Result<Option<WaitPolicy>> {
 
 /// The metrics' job label: `--metrics-job`, else the selection as given, e.g. `Name=front*`,
 /// `all`, or the ids (read from the command line, so that it exists even when it is invalid).
-pub fn metrics_job(cli: &Cli) -> String {
+fn metrics_job(cli: &Cli) -> String {
     if let Some(job) = &cli.metrics_job {
         return job.clone();
     }
@@ -425,14 +545,23 @@ impl Config {
             policy.check_source_region(region)?;
         }
         Ok(Config {
-            dry_run: !cli.run,
+            mode: if cli.run {
+                Mode::Real
+            } else {
+                Mode::DryRun {
+                    check_permissions: !cli.no_permission_check,
+                }
+            },
             selection,
             add_tags,
             limit,
-            cold: cli.cold_snap,
+            snapshot: match (cli.no_snap, cli.cold_snap) {
+                (true, _) => None,
+                (false, true) => Some(SnapshotKind::Cold),
+                (false, false) => Some(SnapshotKind::Hot),
+            },
             timeout: Duration::from_secs(cli.timeout),
             no_root_device: cli.no_root_device,
-            no_snap: cli.no_snap,
             retention,
             snap_filter: pairs(&cli.snap_filter, "--snap-filter")?,
             ignore_in_use: cli.ignore_in_use_snapshot,
@@ -444,11 +573,14 @@ impl Config {
             },
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
-            consistent: cli.consistent,
+            grouping: if cli.consistent {
+                Grouping::Sets
+            } else {
+                Grouping::Volumes
+            },
             copy,
             check_max_age,
             check_timeout: check_timeout(cli)?,
-            permission_check: !cli.no_permission_check,
             wait: wait_policy(cli)?,
         })
     }
@@ -658,7 +790,7 @@ mod tests {
             "-t", "Name", "front*", "-t", "env", "prod", "-i", "i-1",
         ]))
         .unwrap();
-        assert!(c.dry_run);
+        assert!(c.mode.is_dry() && c.mode.checks_permissions());
         assert_eq!(
             c.selection,
             Selection::Some {
@@ -674,7 +806,7 @@ mod tests {
         assert_eq!(c.aws.credentials, Credentials::Chain { profile: None });
         let all = Config::from_cli(&cli(&["-i", "i-1", "-i", "all", "-u", "-l", "2"])).unwrap();
         assert_eq!(all.selection, Selection::All);
-        assert!(!all.dry_run);
+        assert_eq!(all.mode, Mode::Real);
         assert_eq!(all.limit, Some(2));
     }
 

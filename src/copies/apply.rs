@@ -2,7 +2,7 @@
 //! newest completed snapshot that has no copy there yet, then prune the copies there by their own
 //! rule. Decisions come from `copies`.
 
-use crate::aws::{AwsError, Ec2, Write};
+use crate::aws::{AwsError, Change, Ec2};
 use crate::config::CopyPolicy;
 use crate::copies::policy::{
     self as copies, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
@@ -37,7 +37,7 @@ pub async fn replicate(
     let mut owner: HashMap<String, String> = HashMap::new();
     let mut disks: Vec<&Disk> = Vec::new();
     for instance in processed {
-        ctx.record.instance(instance, ctx.cfg.cold);
+        ctx.record.instance(instance, ctx.cfg.cold());
         for d in &instance.disks {
             if !owner.contains_key(&d.volume_id) {
                 owner.insert(d.volume_id.clone(), instance.id.clone());
@@ -157,14 +157,14 @@ async fn make_copies(
             ctx.record.copy(instance_id, entry);
         }
     };
-    if ctx.cfg.dry_run {
+    if ctx.cfg.mode.is_dry() {
         let mut planned_copies = Vec::new();
         for (source, disk) in jobs {
             info!("{}", msg::copying(&source.id, &disk, &region, None));
             recorded(None, &source, &disk);
-            if ctx.cfg.permission_check {
+            if ctx.cfg.mode.checks_permissions() {
                 let tags = copies::copy_tags(&source, &source_region);
-                let write = Write::CopySnapshot {
+                let write = Change::CopySnapshot {
                     source_region: &source_region,
                     source_id: &source.id,
                     description: &source.description,
@@ -276,10 +276,10 @@ async fn prune_copies(
                         ctx.record.deleted(instance_id, gone);
                     }
                 };
-                if ctx.cfg.dry_run {
+                if ctx.cfg.mode.is_dry() {
                     record_gone(gone);
-                    if ctx.cfg.permission_check {
-                        let write = Write::DeleteSnapshot(id);
+                    if ctx.cfg.mode.checks_permissions() {
+                        let write = Change::DeleteSnapshot(id);
                         permissions::check(&ctx, &dest, &write, id).await;
                     }
                     return;

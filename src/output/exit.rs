@@ -60,7 +60,7 @@ impl Outcome {
 }
 
 /// Why the program stopped before or instead of a run, each with its exit code.
-pub enum Failure {
+pub enum Abort {
     /// A usage error from the command line parser (its own code: 2, or 0 for `--help`).
     Usage(clap::Error),
     /// Nothing could be written to standard output (`-V`, the help).
@@ -73,13 +73,11 @@ pub enum Failure {
     Setup(anyhow::Error),
 }
 
-impl Failure {
+impl Abort {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Usage(e) => ExitCode::Usage(u8::try_from(e.exit_code()).unwrap_or(2)),
-            Failure::Output | Failure::Log(_) | Failure::Config(_) | Failure::Setup(_) => {
-                ExitCode::Config
-            }
+            Abort::Usage(e) => ExitCode::Usage(u8::try_from(e.exit_code()).unwrap_or(2)),
+            Abort::Output | Abort::Log(_) | Abort::Config(_) | Abort::Setup(_) => ExitCode::Config,
         }
     }
 }

@@ -47,6 +47,14 @@ pub fn for_instance(line: &str, instance_id: &str, parallel: usize) -> String {
     }
 }
 
+/// `-v` names no level: the original's warning, then INFO.
+pub fn bad_level(verbosity: &str) -> String {
+    format!(
+        "Option of log level {} incorrect, using INFO.",
+        verbosity.to_uppercase()
+    )
+}
+
 pub fn working_on(instance: &Instance) -> String {
     format!("Working on instance {} ({})", instance.id, instance.name())
 }
@@ -224,6 +232,127 @@ pub fn may_still_be_stopped(instance_id: &str) -> String {
 /// An instance that a killed run left stopped, found by its mark.
 pub fn left_stopped(instance_id: &str, name: &str, mark: &str, what_now: &str) -> String {
     format!("Instance {instance_id} ({name}) was left stopped by an ec2snap run that did not finish ({mark}): {what_now}")
+}
+
+/// A signal: the run starts no new work and starts again what it stopped.
+pub fn signal_received(signal: &str) -> String {
+    format!("Received {signal}: no new work will be started; instances stopped by this run are started again")
+}
+
+pub fn signal_again(signal: &str) -> String {
+    format!("Received {signal} again: still starting again the instances this run stopped")
+}
+
+pub fn interrupted(signal: &str) -> String {
+    format!("Interrupted by {signal}: the run stopped before its end")
+}
+
+pub fn configuration(config: &dyn std::fmt::Debug) -> String {
+    format!("Configuration: {config:?}")
+}
+
+pub fn skipping_instance(instance_id: &str, state: &str) -> String {
+    format!("Skipping instance {instance_id}: it is {state}")
+}
+
+pub fn instance_not_found(instance_id: &str) -> String {
+    format!("Instance {instance_id} not found")
+}
+
+/// An instance task that panicked or was cancelled.
+pub fn work_ended_abnormally(error: &str) -> String {
+    format!("An instance's work ended abnormally: {error}")
+}
+
+pub fn old_snapshots_kept(disk: &Disk) -> String {
+    format!(
+        "Keeping the old snapshots of {}({}): its new snapshot failed",
+        disk.volume_id, disk.device
+    )
+}
+
+pub fn old_sets_kept(instance_id: &str) -> String {
+    format!("Keeping the old snapshot sets of instance {instance_id}: its new set failed")
+}
+
+pub fn already_deleted(snapshot_id: &str) -> String {
+    format!("Snapshot {snapshot_id} was already deleted")
+}
+
+pub fn permission_allowed(action: &str, resource: &str) -> String {
+    format!("Permission check: {action} on {resource} is allowed")
+}
+
+pub fn permission_unclear(action: &str, resource: &str, answer: &str) -> String {
+    format!("Permission check of {action} on {resource} answered {answer}")
+}
+
+/// `--wait`: `snap-.. of vol-..(/dev/sdb)`.
+pub fn snapshot_of(snapshot_id: &str, volume_id: &str, device: &str) -> String {
+    format!("{snapshot_id} of {volume_id}({device})")
+}
+
+pub fn snapshot_ended_in_error(what: &str) -> String {
+    format!("Snapshot {what} ended in state error: the volume's old snapshots are kept")
+}
+
+pub fn snapshot_still_pending(what: &str, secs: u64) -> String {
+    format!("Snapshot {what} is still pending after {secs} s: the volume's old snapshots are kept")
+}
+
+pub fn snapshot_completed(snapshot_id: &str, label: &str) -> String {
+    format!("Snapshot {snapshot_id} ({label}) completed")
+}
+
+pub fn cannot_poll(error: &str) -> String {
+    format!("Cannot look at the pending snapshots (will try again): {error}")
+}
+
+pub fn waiting_for(left: usize) -> String {
+    format!("Waiting for {left} snapshots to complete")
+}
+
+pub fn did_not_stop(instance_id: &str, secs: u64) -> String {
+    format!("Instance {instance_id} did not stop within {secs} s: no snapshot is made and it is started again, so that a stop completing later cannot leave it down")
+}
+
+pub fn cannot_mark(instance_id: &str, tag: &str, error: &str) -> String {
+    format!("Cannot tag instance {instance_id} with {tag} before stopping it ({error}): if this run is killed, the next one cannot find it; allow ec2:CreateTags on instances, or use --no-stop-tag")
+}
+
+pub fn cannot_unmark(instance_id: &str, tag: &str, error: &str) -> String {
+    format!("Cannot remove tag {tag} from instance {instance_id} ({error}): a later run removes it")
+}
+
+pub fn start_retry(instance_id: &str, error: &str) -> String {
+    format!("StartInstances {instance_id} failed, will retry: {error}")
+}
+
+pub fn mark_left(instance_id: &str, tag: &str, value: &str, why: &str) -> String {
+    format!("Instance {instance_id} carries {tag}={value}: left as it is, {why}")
+}
+
+pub fn mark_dropped(instance_id: &str, state: &str, tag: &str) -> String {
+    format!("Instance {instance_id} is {state} again: removing its stale tag {tag}")
+}
+
+pub fn waiting_for_state(instance_id: &str, want: &str, now: &str) -> String {
+    format!("Waiting for {want} state of {instance_id}: now {now}")
+}
+
+pub fn cannot_write(what: &str, path: &std::path::Path, error: &str) -> String {
+    format!("Cannot write the {what} {}: {error}", path.display())
+}
+
+/// `--check-max-age -v DEBUG`: one volume.
+pub fn volume_age(
+    volume_id: &str,
+    instance_id: &str,
+    name: &str,
+    device: &str,
+    age: &str,
+) -> String {
+    format!("{volume_id} ({instance_id} {name} {device}): newest completed snapshot {age}")
 }
 
 /// The two stdout lines printed at the end of a run with errors.

@@ -1,7 +1,7 @@
 //! Applying retention to one instance's volumes: the decision comes from `retention`, the
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
-use crate::aws::Write;
+use crate::aws::Change;
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -49,16 +49,13 @@ pub async fn prune(
             &ctx.cfg.snap_filter,
         );
         if candidates.is_none() {
-            warn!(
-                "Keeping the old snapshots of {}({}): its new snapshot failed",
-                disk.volume_id, disk.device
-            );
+            warn!("{}", msg::old_snapshots_kept(disk));
         }
         volumes.push((disk.volume_id.clone(), candidates));
     }
     let input = retention::Input {
         volumes,
-        sets: if ctx.cfg.consistent {
+        sets: if ctx.cfg.sets() {
             sets_with_this_runs(ctx, instance, sets, done)
         } else {
             Some(Vec::new())
@@ -82,7 +79,7 @@ pub async fn prune(
             continue;
         };
         for (s, why) in &decision.keep {
-            let planned = ctx.cfg.dry_run && input.protected.contains(&s.id);
+            let planned = ctx.cfg.mode.is_dry() && input.protected.contains(&s.id);
             kept.push(kept_entry(s, disk, why, planned));
         }
         doomed.extend(decision.delete.iter().map(|s| Doomed {
@@ -92,7 +89,7 @@ pub async fn prune(
         }));
     }
     for (set, why) in &plan.sets.keep {
-        let planned = ctx.cfg.dry_run && done.set.as_deref() == Some(set.id.as_str());
+        let planned = ctx.cfg.mode.is_dry() && done.set.as_deref() == Some(set.id.as_str());
         let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
         debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
         for m in sorted_members(set) {
@@ -133,10 +130,7 @@ fn sets_with_this_runs(
     done: &Done,
 ) -> Option<Vec<Set>> {
     if done.set_failed {
-        warn!(
-            "Keeping the old snapshot sets of instance {}: its new set failed",
-            instance.id
-        );
+        warn!("{}", msg::old_sets_kept(&instance.id));
         return None;
     }
     if let Some(id) = &done.set {
@@ -215,11 +209,11 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
         reason: ctx.cfg.retention.deletion_reason(),
         region: None,
     };
-    if ctx.cfg.dry_run {
+    if ctx.cfg.mode.is_dry() {
         ctx.record.deleted(instance_id, gone);
         // A refused deletion counts as the real one would.
-        if ctx.cfg.permission_check {
-            let write = Write::DeleteSnapshot(snapshot_id);
+        if ctx.cfg.mode.checks_permissions() {
+            let write = Change::DeleteSnapshot(snapshot_id);
             permissions::check(ctx, &ctx.ec2, &write, snapshot_id).await;
         }
         return;
@@ -240,7 +234,7 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
             msg::delete_in_use_ignored(snapshot_id, &e.to_string())
         ),
         Err(e) if e.is("InvalidSnapshot.NotFound") => {
-            warn!("Snapshot {snapshot_id} was already deleted")
+            warn!("{}", msg::already_deleted(snapshot_id))
         }
         Err(e) => {
             let line = msg::delete_error(snapshot_id, &e.to_string());

@@ -10,7 +10,7 @@ use crate::cold::cycle as cold;
 use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
 use crate::copies::apply as replicate;
-use crate::model::{Instance, Snapshot, SnapshotKind};
+use crate::model::{Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
@@ -32,9 +32,9 @@ use tracing::{debug, error, info, warn};
 /// instance's work (no region, instances cannot be listed); every failure after that is in the
 /// record.
 pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Result<Option<Signal>> {
-    info!("{}", msg::launching(cfg.dry_run));
+    info!("{}", msg::launching(cfg.mode.is_dry()));
     info!("{}", msg::CONNECTING);
-    debug!("Configuration: {cfg:?}");
+    debug!("{}", msg::configuration(cfg));
     let ec2 = match shutdown.race(Ec2::connect(&cfg.aws)).await {
         Ok(ec2) => ec2?,
         Err(sig) => return Ok(interrupted(sig)),
@@ -147,7 +147,7 @@ async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std:
         .collect();
     for (id, end) in ended {
         let vol = by_id.get(&id).cloned().unwrap_or_default();
-        let what = format!("{id} of {vol}({})", device(&vol));
+        let what = msg::snapshot_of(&id, &vol, &device(&vol));
         let action = if done.set.is_some() {
             "CreateSnapshots"
         } else {
@@ -157,7 +157,7 @@ async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std:
             Ended::Completed | Ended::Interrupted => continue,
             Ended::Error => Failure::other(
                 Level::Error,
-                format!("Snapshot {what} ended in state error: the volume's old snapshots are kept"),
+                msg::snapshot_ended_in_error(&what),
                 action,
                 &id,
                 Kind::State,
@@ -165,14 +165,14 @@ async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std:
             ),
             Ended::TimedOut => Failure::other(
                 Level::Warning,
-                format!(
-                    "Snapshot {what} is still pending after {} s: the volume's old snapshots are kept",
-                    timeout.as_secs()
-                ),
+                msg::snapshot_still_pending(&what, timeout.as_secs()),
                 action,
                 &id,
                 Kind::Timeout,
-                format!("still pending after {} s (--wait-timeout)", timeout.as_secs()),
+                format!(
+                    "still pending after {} s (--wait-timeout)",
+                    timeout.as_secs()
+                ),
             ),
         };
         ctx.record.failed(Some(&instance.id), failure);
@@ -185,10 +185,7 @@ async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std:
 
 /// Says that a signal cut the run short; the signal.
 fn interrupted(sig: Signal) -> Option<Signal> {
-    error!(
-        "Interrupted by {}: the run stopped before its end",
-        sig.name()
-    );
+    error!("{}", msg::interrupted(sig.name()));
     Some(sig)
 }
 
@@ -202,7 +199,7 @@ async fn drain(tasks: &mut JoinSet<()>, keep: usize, record: &Record) {
                 None,
                 Failure::other(
                     Level::Critical,
-                    format!("An instance's work ended abnormally: {e}"),
+                    msg::work_ended_abnormally(&e.to_string()),
                     "Run",
                     "",
                     Kind::Abnormal,
@@ -222,17 +219,10 @@ async fn work(
     sets: Vec<Set>,
 ) {
     info!("{}", msg::working_on(&instance));
-    ctx.record.instance(&instance, ctx.cfg.cold);
-    let done = if ctx.cfg.no_snap {
-        Some(Done::default())
-    } else {
-        let kind = if ctx.cfg.cold {
-            SnapshotKind::Cold
-        } else {
-            SnapshotKind::Hot
-        };
+    ctx.record.instance(&instance, ctx.cfg.cold());
+    let done = if let Some(kind) = ctx.cfg.snapshot {
         let (cfg, now) = (&ctx.cfg, crate::clock::now());
-        let plan = if cfg.consistent {
+        let plan = if cfg.sets() {
             Plan::Set(plan::set_request(
                 &instance,
                 kind,
@@ -263,9 +253,11 @@ async fn work(
             snapshot::make(&ctx, kind, &instance, &plan, None, &mut done).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }
+    } else {
+        Some(Done::default())
     };
     let done = match (done, ctx.cfg.wait) {
-        (Some(mut done), Some(policy)) if !ctx.cfg.dry_run => {
+        (Some(mut done), Some(policy)) if !ctx.cfg.mode.is_dry() => {
             wait_for(&ctx, &instance, &mut done, policy.timeout).await;
             (!ctx.shutdown.is_set()).then_some(done)
         }

@@ -1,7 +1,7 @@
 //! The permission check of a dry run: every call a real run would make that changes something is
 //! sent with `DryRun=true` for the same resource, and its answer says whether the real run may.
 
-use crate::aws::{AwsError, Ec2, Write};
+use crate::aws::{AwsError, Change, Ec2};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind};
@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 /// What EC2 said of one dry-run call.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Permission {
     /// `DryRunOperation`: the real call would be allowed.
     Allowed,
     /// `UnauthorizedOperation`: the real call would be refused.
@@ -19,30 +19,30 @@ pub enum Verdict {
     Unclear(AwsError),
 }
 
-pub fn verdict(answer: Result<(), AwsError>) -> Verdict {
+pub fn verdict(answer: Result<(), AwsError>) -> Permission {
     match answer {
         // A service that ignores DryRun would have done it: then it was allowed too.
-        Ok(()) => Verdict::Allowed,
-        Err(e) if e.is("DryRunOperation") => Verdict::Allowed,
-        Err(e) if e.is("UnauthorizedOperation") => Verdict::Refused(e),
-        Err(e) => Verdict::Unclear(e),
+        Ok(()) => Permission::Allowed,
+        Err(e) if e.is("DryRunOperation") => Permission::Allowed,
+        Err(e) if e.is("UnauthorizedOperation") => Permission::Refused(e),
+        Err(e) => Permission::Unclear(e),
     }
 }
 
 /// Checks one call and says the result; true when the real run would be refused (then recorded,
 /// and counted as the real failure would be, so that the dry run exits 2).
-pub async fn check(ctx: &Ctx, ec2: &Ec2, write: &Write<'_>, resource: &str) -> bool {
+pub async fn check(ctx: &Ctx, ec2: &Ec2, write: &Change<'_>, resource: &str) -> bool {
     let answer = match ctx.shutdown.race(ec2.dry_run(write)).await {
         Ok(answer) => answer,
         Err(_) => return false,
     };
     let action = write.action();
     match verdict(answer) {
-        Verdict::Allowed => {
-            debug!("Permission check: {action} on {resource} is allowed");
+        Permission::Allowed => {
+            debug!("{}", msg::permission_allowed(action, resource));
             false
         }
-        Verdict::Refused(e) => {
+        Permission::Refused(e) => {
             let line = msg::permission_refused(action, resource, &e.to_string());
             let mut failure = Failure::aws(Level::Error, line, action, resource, &e);
             failure.entry.kind = Kind::Refused;
@@ -52,8 +52,11 @@ pub async fn check(ctx: &Ctx, ec2: &Ec2, write: &Write<'_>, resource: &str) -> b
             ctx.record.failed(None, failure);
             true
         }
-        Verdict::Unclear(e) => {
-            warn!("Permission check of {action} on {resource} answered {e}");
+        Permission::Unclear(e) => {
+            warn!(
+                "{}",
+                msg::permission_unclear(action, resource, &e.to_string())
+            );
             false
         }
     }
@@ -73,22 +76,22 @@ mod tests {
     #[test]
     fn verdicts() {
         let cases = [
-            (Ok(()), Verdict::Allowed),
-            (Err(err("DryRunOperation")), Verdict::Allowed),
+            (Ok(()), Permission::Allowed),
+            (Err(err("DryRunOperation")), Permission::Allowed),
             (
                 Err(err("UnauthorizedOperation")),
-                Verdict::Refused(err("UnauthorizedOperation")),
+                Permission::Refused(err("UnauthorizedOperation")),
             ),
             (
                 Err(err("IncorrectState")),
-                Verdict::Unclear(err("IncorrectState")),
+                Permission::Unclear(err("IncorrectState")),
             ),
             (
                 Err(AwsError {
                     code: None,
                     message: "timeout".into(),
                 }),
-                Verdict::Unclear(AwsError {
+                Permission::Unclear(AwsError {
                     code: None,
                     message: "timeout".into(),
                 }),

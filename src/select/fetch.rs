@@ -5,6 +5,7 @@ use crate::aws::Ec2;
 use crate::config::{Config, Selection};
 use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
 use crate::output::log::Level;
+use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
 use crate::retention::decide::{self as retention, Set};
 use crate::select::pick as select;
@@ -34,7 +35,7 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
         return Ok(listed);
     }
     let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
-    let all = if cfg.consistent {
+    let all = if cfg.sets() {
         ec2.own_snapshots().await?
     } else {
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
@@ -61,7 +62,7 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
                 .push(snap);
         }
     }
-    if cfg.consistent {
+    if cfg.sets() {
         let ids: HashSet<&str> = processed.iter().map(|i| i.id.as_str()).collect();
         for set in retention::sets_matching(sets, &cfg.snap_filter) {
             let instance = plan::set_instance(&set.id);
@@ -77,9 +78,9 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
     Ok(listed)
 }
 
-/// Volume tags are needed to tag the snapshots of a real run, and in a dry run with `-d` to know
-/// or keep rules to know whether the planned snapshots pass `--snap-filter` (they then count for
-/// the rules).
+/// The tags of the volumes to snapshot: a real run tags its snapshots with them; a dry run with
+/// `-d` or keep rules needs them to know whether its planned snapshots pass `--snap-filter`
+/// (they then count for the rules).
 pub async fn prefetch_volume_tags(
     ec2: &Ec2,
     cfg: &Config,
@@ -87,12 +88,12 @@ pub async fn prefetch_volume_tags(
 ) -> Result<HashMap<String, Tags>> {
     // With --consistent, EC2 copies the volumes' tags itself (CopyTagsFromSource).
     let filter_check = cfg.retention.keep.any() && !cfg.snap_filter.is_empty();
-    let needed = if cfg.consistent {
-        cfg.dry_run && filter_check
+    let needed = if cfg.sets() {
+        cfg.mode.is_dry() && filter_check
     } else {
-        !cfg.dry_run || filter_check
+        !cfg.mode.is_dry() || filter_check
     };
-    if cfg.no_snap || !needed {
+    if cfg.snapshot.is_none() || !needed {
         return Ok(HashMap::new());
     }
     let volumes = unique_volumes(
@@ -118,7 +119,7 @@ pub async fn select_instances(
                 ec2.instances_by_ids(ids).await?
             };
             for id in select::missing_ids(ids, &by_ids) {
-                let line = format!("Instance {id} not found");
+                let line = msg::instance_not_found(&id);
                 let mut failure = Failure::other(
                     Level::Error,
                     line.clone(),
@@ -140,7 +141,7 @@ pub async fn select_instances(
     };
     let selected = select::finalize(by_ids, by_tags, &patterns);
     for (id, state) in &selected.skipped {
-        debug!("Skipping instance {id}: it is {state}");
+        debug!("{}", msg::skipping_instance(id, &state.to_string()));
     }
     Ok(selected.instances)
 }

@@ -2,7 +2,7 @@
 //! the run's `--parallel` permits, or one set (`--consistent`); a call is abandoned at a signal or
 //! past a deadline.
 
-use crate::aws::{AwsError, Write};
+use crate::aws::{AwsError, Change};
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -121,7 +121,7 @@ async fn make_all(
     for req in requests.iter().filter(|r| !r.dropped_tags.is_empty()) {
         warn!("{}", msg::tags_dropped(&req.disk, &req.dropped_tags));
     }
-    if ctx.cfg.dry_run {
+    if ctx.cfg.mode.is_dry() {
         for req in requests {
             info!("{}", msg::snapshot_made(kind, &req.disk, None));
             let planned = entry(None, &req.disk, &req.description, "planned");
@@ -132,10 +132,10 @@ async fn make_all(
             done.created
                 .insert(req.disk.volume_id.clone(), just_made(id, req));
         }
-        if ctx.cfg.permission_check {
+        if ctx.cfg.mode.checks_permissions() {
             // A refusal is recorded by the check itself.
             ctx.calls(requests.to_vec(), |ctx, req: SnapshotRequest| async move {
-                let write = Write::CreateSnapshot {
+                let write = Change::CreateSnapshot {
                     volume_id: &req.disk.volume_id,
                     description: &req.description,
                     tags: &req.tags,
@@ -197,7 +197,7 @@ async fn make_set(
         tags.extend(set.tags.clone());
         tags
     };
-    if ctx.cfg.dry_run {
+    if ctx.cfg.mode.is_dry() {
         for disk in &set.members {
             info!("{}", msg::snapshot_made(kind, disk, None));
             let planned = entry(None, disk, &set.description, "planned");
@@ -211,8 +211,8 @@ async fn make_set(
             msg::set_made(kind, None, &instance.id, set.members.len())
         );
         done.set = Some(set.set_id.clone());
-        if ctx.cfg.permission_check {
-            let write = Write::CreateSnapshots {
+        if ctx.cfg.mode.checks_permissions() {
+            let write = Change::CreateSnapshots {
                 instance_id: &instance.id,
                 exclude_boot: ctx.cfg.no_root_device,
                 description: &set.description,

@@ -6,6 +6,7 @@
 
 use crate::aws::Ec2;
 use crate::model::SnapshotState;
+use crate::output::messages as msg;
 use crate::signals::Shutdown;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -115,7 +116,7 @@ impl Waiter {
             if ended == Ended::Completed {
                 match self.bar() {
                     Some(bar) => bar.inc(1),
-                    None => info!("Snapshot {id} ({}) completed", p.label),
+                    None => info!("{}", msg::snapshot_completed(id, &p.label)),
                 }
             }
             let _ = p.tell.send(ended);
@@ -162,7 +163,7 @@ impl Waiter {
                         bar.set_message(format!("(EC2 progress of the pending ones: {mean}%)"));
                     }
                 }
-                Ok(Err(e)) => warn!("Cannot look at the pending snapshots (will try again): {e:#}"),
+                Ok(Err(e)) => warn!("{}", msg::cannot_poll(&format!("{e:#}"))),
                 Err(_) => continue,
             }
             let now = Instant::now();
@@ -180,7 +181,7 @@ impl Waiter {
             self.end_bar_if_idle();
             if self.bar().is_none() && now.duration_since(last_summary) >= Duration::from_secs(60) {
                 let left = self.pending.lock().map(|p| p.len()).unwrap_or(0);
-                info!("Waiting for {left} snapshots to complete");
+                info!("{}", msg::waiting_for(left));
                 last_summary = now;
             }
         }

@@ -1,6 +1,7 @@
 //! Test harness: a real EC2 emulator (moto server, with a movable clock) behind the fault-injecting
 //! proxy, both on 127.0.0.1 and private to one test, and the real ec2snap binary pointed at them.
 #![allow(dead_code)] // each test file uses its own part of the harness
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
