@@ -11,6 +11,7 @@ use crate::model::{Disk, Instance, Snapshot, SnapshotState};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{CopyEntry, DeletedEntry, Failure, Kind};
+use crate::retention::apply as prune;
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
 use std::collections::{HashMap, HashSet};
@@ -262,39 +263,15 @@ async fn prune_copies(
         move |ctx, (copy, disk, owner): (Snapshot, Disk, Option<String>)| {
             let dest = Arc::clone(&dest);
             async move {
-                let (id, region) = (copy.id.as_str(), dest.region());
-                info!("{}", msg::deleting_copy(id, &disk, region));
+                let line = msg::deleting_copy(&copy.id, &disk, dest.region());
                 let gone = DeletedEntry {
-                    id: id.to_string(),
+                    id: copy.id.clone(),
                     volume: disk.volume_id.clone(),
                     start_time: copy.start_time.to_rfc3339(),
                     reason,
-                    region: Some(region.to_string()),
+                    region: Some(dest.region().to_string()),
                 };
-                let record_gone = |gone| {
-                    if let Some(instance_id) = &owner {
-                        ctx.record.deleted(instance_id, gone);
-                    }
-                };
-                if ctx.cfg.mode.is_dry() {
-                    record_gone(gone);
-                    if ctx.cfg.mode.checks_permissions() {
-                        let write = Change::DeleteSnapshot(id);
-                        permissions::check(&ctx, &dest, &write, id).await;
-                    }
-                    return;
-                }
-                match ctx.shutdown.race(dest.delete_snapshot(id)).await {
-                    Ok(Ok(())) => record_gone(gone),
-                    Err(_) => {}
-                    Ok(Err(e)) if e.is("InvalidSnapshot.NotFound") => {}
-                    Ok(Err(e)) => {
-                        let line = msg::delete_error(id, &e.to_string());
-                        let failure = Failure::aws(Level::Error, line, "DeleteSnapshot", id, &e)
-                            .in_region(region);
-                        ctx.record.failed(owner.as_deref(), failure);
-                    }
-                }
+                prune::delete_snapshot(&ctx, &dest, owner.as_deref(), line, gone).await;
             }
         },
     )

@@ -1,7 +1,7 @@
 //! Applying retention to one instance's volumes: the decision comes from `retention`, the
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
-use crate::aws::Change;
+use crate::aws::{Change, Ec2};
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -197,11 +197,9 @@ fn entry(
     }
 }
 
-/// Deletes one snapshot (or, in a dry run, announces it and checks the permission); a failure is
-/// recorded.
+/// Deletes one snapshot of retention (or, in a dry run, announces it).
 async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
     let (snapshot_id, disk) = (doomed.snapshot.id.as_str(), &doomed.disk);
-    info!("{}", msg::deleting(snapshot_id, disk));
     let gone = DeletedEntry {
         id: snapshot_id.to_string(),
         volume: doomed.snapshot.volume_id.clone(),
@@ -209,37 +207,57 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
         reason: ctx.cfg.retention.deletion_reason(),
         region: None,
     };
+    let line = msg::deleting(snapshot_id, disk);
+    delete_snapshot(ctx, &ctx.ec2, Some(instance_id), line, gone).await;
+}
+
+/// Deletes one snapshot in `ec2`'s region (the run's, or a copy's), said first with `line`: when
+/// it is gone (or, in a dry run, would go) it is recorded under its instance; in a dry run its
+/// permission is checked (a refusal counts as the real failure would); a snapshot already gone,
+/// or in use with `--ignore-in-use-snapshot`, is a warning; any other failure is recorded.
+pub async fn delete_snapshot(
+    ctx: &Ctx,
+    ec2: &Ec2,
+    instance_id: Option<&str>,
+    line: String,
+    gone: DeletedEntry,
+) {
+    info!("{line}");
+    let snapshot_id = gone.id.clone();
+    let recorded = |gone| {
+        if let Some(id) = instance_id {
+            ctx.record.deleted(id, gone);
+        }
+    };
     if ctx.cfg.mode.is_dry() {
-        ctx.record.deleted(instance_id, gone);
-        // A refused deletion counts as the real one would.
+        recorded(gone);
         if ctx.cfg.mode.checks_permissions() {
-            let write = Change::DeleteSnapshot(snapshot_id);
-            permissions::check(ctx, &ctx.ec2, &write, snapshot_id).await;
+            let change = Change::DeleteSnapshot(&snapshot_id);
+            permissions::check(ctx, ec2, &change, &snapshot_id).await;
         }
         return;
     }
-    let answer = match ctx
-        .shutdown
-        .race(ctx.ec2.delete_snapshot(snapshot_id))
-        .await
-    {
+    let answer = match ctx.shutdown.race(ec2.delete_snapshot(&snapshot_id)).await {
         Ok(answer) => answer,
         // Abandoned at a signal: whether it was deleted is not known, and it is no error.
         Err(_) => return,
     };
     match answer {
-        Ok(()) => ctx.record.deleted(instance_id, gone),
+        Ok(()) => recorded(gone),
         Err(e) if e.is("InvalidSnapshot.InUse") && ctx.cfg.ignore_in_use => warn!(
             "{}",
-            msg::delete_in_use_ignored(snapshot_id, &e.to_string())
+            msg::delete_in_use_ignored(&snapshot_id, &e.to_string())
         ),
         Err(e) if e.is("InvalidSnapshot.NotFound") => {
-            warn!("{}", msg::already_deleted(snapshot_id))
+            warn!("{}", msg::already_deleted(&snapshot_id))
         }
         Err(e) => {
-            let line = msg::delete_error(snapshot_id, &e.to_string());
-            let failure = Failure::aws(Level::Error, line, "DeleteSnapshot", snapshot_id, &e);
-            ctx.record.failed(Some(instance_id), failure);
+            let line = msg::delete_error(&snapshot_id, &e.to_string());
+            let mut failure = Failure::aws(Level::Error, line, "DeleteSnapshot", &snapshot_id, &e);
+            if ec2.region() != ctx.ec2.region() {
+                failure = failure.in_region(ec2.region());
+            }
+            ctx.record.failed(instance_id, failure);
         }
     }
 }

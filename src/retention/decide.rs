@@ -112,15 +112,13 @@ fn decide<'a, T>(
     };
     for ((_, t), why) in items.into_iter().zip(reasons) {
         let Some(t) = t else { continue };
-        let why = if why.is_empty() && rule.is_enabled() {
-            floor(t)
-        } else {
-            why
-        };
-        if why.is_empty() && rule.is_enabled() {
-            decision.delete.push(t);
-        } else {
+        if !why.is_empty() || !rule.is_enabled() {
             decision.keep.push((t, why));
+            continue;
+        }
+        match floor(t) {
+            kept if kept.is_empty() => decision.delete.push(t),
+            kept => decision.keep.push((t, kept)),
         }
     }
     decision.keep.reverse();
