@@ -250,14 +250,11 @@ pub fn check_output_path(path: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::other("it exists and is not a regular file"));
         }
     }
+    // The same file the write will make (a leftover of a killed run with this pid is reused).
     let tmp = temporary(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot create a file beside it: {e}"))
-        })?;
+    std::fs::File::create(&tmp).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot create a file beside it: {e}"))
+    })?;
     std::fs::remove_file(&tmp)
 }
 
