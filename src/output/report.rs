@@ -159,12 +159,12 @@ pub fn metrics(job: &str, s: &Sample) -> String {
         ),
         (
             "ec2snap_snapshot_errors",
-            "Snapshot, stop and start errors of the last run.",
+            "Snapshot, stop, start, copy and wait errors of the last run.",
             s.totals.1 as f64,
         ),
         (
             "ec2snap_snapshots_deleted",
-            "Snapshots deleted by the last run.",
+            "Snapshots deleted by the last run, copies included.",
             s.totals.2 as f64,
         ),
         (
