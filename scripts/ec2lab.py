@@ -12,6 +12,7 @@
     ec2lab.py --endpoint URL image INSTANCE_ID                 -> JSON of an AMI made with CreateImage
     ec2lab.py --endpoint URL detach VOLUME_ID                  -> detaches a volume from its instance
     ec2lab.py --endpoint URL delete SNAPSHOT_ID                -> deletes a snapshot (as by hand)
+    ec2lab.py --endpoint URL delete-volume VOLUME_ID           -> detaches and deletes a volume
 
 A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "tags": {"env": "prod"},     # more instance tags
@@ -169,6 +170,15 @@ def detach(ec2, volume_id):
     return {"detached": volume_id, "instance": att["InstanceId"], "device": att["Device"]}
 
 
+def delete_volume(ec2, volume_id):
+    """Detaches a volume (when attached) and deletes it, as an admin who replaced it would."""
+    vol = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+    for att in vol.get("Attachments", []):
+        ec2.detach_volume(VolumeId=volume_id, InstanceId=att["InstanceId"], Device=att["Device"], Force=True)
+    ec2.delete_volume(VolumeId=volume_id)
+    return {"deleted": volume_id}
+
+
 def delete(ec2, snapshot_id):
     ec2.delete_snapshot(SnapshotId=snapshot_id)
     return {"deleted": snapshot_id}
@@ -214,7 +224,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region)
@@ -231,6 +241,8 @@ def main():
         result = detach(ec2, a.arg)
     elif a.command == "delete":
         result = delete(ec2, a.arg)
+    elif a.command == "delete-volume":
+        result = delete_volume(ec2, a.arg)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

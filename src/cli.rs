@@ -17,16 +17,35 @@ pub enum Generate {
     CompleteFish,
 }
 
+/// The subcommands; without one, the command line is a backup run as the original's.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Sub {
+    /// See every backup of the selected instances: per volume, its snapshots newest first, the
+    /// copies, and with retention flags what a run would keep (and why) or delete; problems
+    /// first (no backup, stale, incomplete sets, snapshots in error, orphans). Read-only
+    List {
+        /// A JSON document instead of the table
+        #[arg(long = "json")]
+        json: bool,
+    },
+}
+
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "ec2snap",
     about = "Simple EC2 Snapshot utility",
     disable_version_flag = true,
+    disable_help_subcommand = true,
     after_help = "Dry run is the default: nothing is created, stopped or deleted without -u."
 )]
 pub struct Cli {
+    /// `ec2snap list`; none: a backup run, as the original's command line.
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+
     /// Instance ID (ex: i-00000000 or all)
     #[arg(
+        global = true,
         help_heading = "Selection",
         short = 'i',
         long = "instance",
@@ -35,27 +54,38 @@ pub struct Cli {
     pub instance: Vec<String>,
 
     /// Select tags with values (ex: tagname value), wildcards * and ? allowed
-    #[arg(help_heading = "Selection", short = 't', long = "tags", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
+    #[arg(global = true, help_heading = "Selection", short = 't', long = "tags", num_args = 2, value_names = ["NAME", "VALUE"], action = clap::ArgAction::Append)]
     pub tags: Vec<String>,
 
     /// Limit the number of instances processed (can be useful with auto-scaling groups)
-    #[arg(help_heading = "Selection", short = 'l', long = "limit", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
+    #[arg(global = true, help_heading = "Selection", short = 'l', long = "limit", value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
     pub limit: i64,
 
     /// Tags added to snapshots (ex: tag1:value1 ...)
-    #[arg(help_heading = "Snapshots", short = 'e', long = "add_tags", num_args = 1.., value_name = "KEY:VALUE", action = clap::ArgAction::Append)]
+    #[arg(global = true, help_heading = "Snapshots", short = 'e', long = "add_tags", num_args = 1.., value_name = "KEY:VALUE", action = clap::ArgAction::Append)]
     pub add_tags: Vec<String>,
 
     /// Run mode: really make and delete snapshots (dry run is the default)
-    #[arg(help_heading = "Snapshots", short = 'u', long = "dry_run")]
+    #[arg(
+        global = true,
+        help_heading = "Snapshots",
+        short = 'u',
+        long = "dry_run"
+    )]
     pub run: bool,
 
     /// Make cold snapshot for a better consistency (stop, snapshot, start)
-    #[arg(help_heading = "Snapshots", short = 'H', long = "cold_snap")]
+    #[arg(
+        global = true,
+        help_heading = "Snapshots",
+        short = 'H',
+        long = "cold_snap"
+    )]
     pub cold_snap: bool,
 
     /// Instance timeout (in seconds) for stop and start during a cold snapshot (at most 604800)
     #[arg(
+        global = true,
         help_heading = "Snapshots",
         short = 'm',
         long = "timeout",
@@ -65,16 +95,27 @@ pub struct Cli {
     pub timeout: u64,
 
     /// Do not snapshot root device
-    #[arg(help_heading = "Snapshots", short = 'o', long = "no_root_device")]
+    #[arg(
+        global = true,
+        help_heading = "Snapshots",
+        short = 'o',
+        long = "no_root_device"
+    )]
     pub no_root_device: bool,
 
     /// Do not make snapshot (useful when combined with -g or -d)
-    #[arg(help_heading = "Snapshots", short = 'n', long = "no_snap")]
+    #[arg(
+        global = true,
+        help_heading = "Snapshots",
+        short = 'n',
+        long = "no_snap"
+    )]
     pub no_snap: bool,
 
     /// Instances worked on at once, 1 to 256 (1 keeps the original's log order; with -H, that many
     /// servers may be down at the same time)
     #[arg(
+        global = true,
         help_heading = "Snapshots",
         long = "parallel",
         value_name = "N",
@@ -84,15 +125,16 @@ pub struct Cli {
 
     /// Snapshot all volumes of an instance at one point in time (one CreateSnapshots call, a set
     /// tagged ec2snap:set); retention then keeps and deletes whole sets
-    #[arg(help_heading = "Snapshots", long = "consistent")]
+    #[arg(global = true, help_heading = "Snapshots", long = "consistent")]
     pub consistent: bool,
 
     /// Wait until each new snapshot is completed before applying retention to its volume
-    #[arg(help_heading = "Snapshots", long = "wait")]
+    #[arg(global = true, help_heading = "Snapshots", long = "wait")]
     pub wait: bool,
 
     /// With --wait: how long to wait at most, in seconds (default 7200)
     #[arg(
+        global = true,
         help_heading = "Snapshots",
         long = "wait-timeout",
         value_name = "SECONDS"
@@ -101,6 +143,7 @@ pub struct Cli {
 
     /// With --wait: seconds between two polls of the pending snapshots (default 15)
     #[arg(
+        global = true,
         help_heading = "Snapshots",
         long = "wait-interval",
         value_name = "SECONDS"
@@ -108,24 +151,29 @@ pub struct Cli {
     pub wait_interval: Option<u64>,
 
     /// In a dry run, do not send the calls of a real run with DryRun=true to check permissions
-    #[arg(help_heading = "Snapshots", long = "no-permission-check")]
+    #[arg(
+        global = true,
+        help_heading = "Snapshots",
+        long = "no-permission-check"
+    )]
     pub no_permission_check: bool,
 
     /// Do not tag an instance (ec2snap:stopped-by) before a cold stop, and do not look for
     /// instances a killed run left stopped (saves ec2:CreateTags/DeleteTags on instances)
-    #[arg(help_heading = "Snapshots", long = "no-stop-tag")]
+    #[arg(global = true, help_heading = "Snapshots", long = "no-stop-tag")]
     pub no_stop_tag: bool,
 
     /// Filter snapshot by tags to select on which one you want to apply retention
-    #[arg(help_heading = "Retention", long = "snap-filter", num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append)]
+    #[arg(global = true, help_heading = "Retention", long = "snap-filter", num_args = 2, value_names = ["TAG", "VALUE"], action = clap::ArgAction::Append)]
     pub snap_filter: Vec<String>,
 
     /// Maximum snapshot age to keep (<int> <s/m/h/d/w/M/y>) (ex: 1 h for one hour)
-    #[arg(help_heading = "Retention", short = 'g', long = "max_age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    #[arg(global = true, help_heading = "Retention", short = 'g', long = "max_age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub max_age: Vec<String>,
 
     /// Keep the x last snapshots of each volume
     #[arg(
+        global = true,
         help_heading = "Retention",
         short = 'd',
         long = "keep_last_snapshots",
@@ -138,6 +186,7 @@ pub struct Cli {
     /// Keep the newest snapshot of each of the last N hours that have one (restic's rules; with
     /// them, -d is --keep-last and -g a window that is never pruned)
     #[arg(
+        global = true,
         help_heading = "Retention",
         long = "keep-hourly",
         value_name = "N",
@@ -147,6 +196,7 @@ pub struct Cli {
 
     /// Keep the newest snapshot of each of the last N days that have one
     #[arg(
+        global = true,
         help_heading = "Retention",
         long = "keep-daily",
         value_name = "N",
@@ -156,6 +206,7 @@ pub struct Cli {
 
     /// Keep the newest snapshot of each of the last N ISO weeks (Monday to Sunday) that have one
     #[arg(
+        global = true,
         help_heading = "Retention",
         long = "keep-weekly",
         value_name = "N",
@@ -165,6 +216,7 @@ pub struct Cli {
 
     /// Keep the newest snapshot of each of the last N months that have one
     #[arg(
+        global = true,
         help_heading = "Retention",
         long = "keep-monthly",
         value_name = "N",
@@ -174,6 +226,7 @@ pub struct Cli {
 
     /// Keep the newest snapshot of each of the last N years that have one
     #[arg(
+        global = true,
         help_heading = "Retention",
         long = "keep-yearly",
         value_name = "N",
@@ -183,27 +236,37 @@ pub struct Cli {
 
     /// Hours, days, weeks, months and years of the --keep-* rules in UTC (default: local time,
     /// like the log)
-    #[arg(help_heading = "Retention", long = "utc")]
+    #[arg(global = true, help_heading = "Retention", long = "utc")]
     pub utc: bool,
 
     /// Ignore error InvalidSnapshot.InUse when trying to delete snapshots
-    #[arg(help_heading = "Retention", long = "ignore-in-use-snapshot")]
+    #[arg(
+        global = true,
+        help_heading = "Retention",
+        long = "ignore-in-use-snapshot"
+    )]
     pub ignore_in_use_snapshot: bool,
 
     /// Copy each volume's newest completed snapshot to this region too (repeatable)
-    #[arg(help_heading = "Copies", long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
+    #[arg(global = true, help_heading = "Copies", long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
     pub copy_to: Vec<String>,
 
     /// Encrypt the copies with this KMS key (id, ARN or alias) of the destination region
-    #[arg(help_heading = "Copies", long = "copy-kms-key", value_name = "KEY")]
+    #[arg(
+        global = true,
+        help_heading = "Copies",
+        long = "copy-kms-key",
+        value_name = "KEY"
+    )]
     pub copy_kms_key: Option<String>,
 
     /// Maximum age of the copies (<int> <s/m/h/d/w/M/y>); default: the -g of the source
-    #[arg(help_heading = "Copies", long = "copy-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    #[arg(global = true, help_heading = "Copies", long = "copy-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub copy_max_age: Vec<String>,
 
     /// Keep the N newest copies of each volume in each region; default: the -d of the source
     #[arg(
+        global = true,
         help_heading = "Copies",
         long = "copy-keep",
         value_name = "N",
@@ -212,11 +275,17 @@ pub struct Cli {
     pub copy_keep: Option<i64>,
 
     /// Write a JSON report of the run to FILE at its end (- for standard output)
-    #[arg(help_heading = "Monitoring", long = "report", value_name = "FILE")]
+    #[arg(
+        global = true,
+        help_heading = "Monitoring",
+        long = "report",
+        value_name = "FILE"
+    )]
     pub report: Option<PathBuf>,
 
     /// Write Prometheus metrics of the run to FILE (node_exporter's textfile collector)
     #[arg(
+        global = true,
         help_heading = "Monitoring",
         long = "metrics-file",
         value_name = "FILE"
@@ -224,17 +293,23 @@ pub struct Cli {
     pub metrics_file: Option<PathBuf>,
 
     /// The job label of the metrics (default: the selection, e.g. Name=front*)
-    #[arg(help_heading = "Monitoring", long = "metrics-job", value_name = "NAME")]
+    #[arg(
+        global = true,
+        help_heading = "Monitoring",
+        long = "metrics-job",
+        value_name = "NAME"
+    )]
     pub metrics_job: Option<String>,
 
     /// Monitoring check, read-only: is there a completed snapshot younger than N UNIT of every
     /// selected volume? Exit 0 OK, 2 CRITICAL, 3 UNKNOWN
-    #[arg(help_heading = "Monitoring", long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    #[arg(global = true, help_heading = "Monitoring", long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub check_max_age: Vec<String>,
 
     /// With --check-max-age: the most seconds the whole check may take, 1 to 3600; past it the
     /// answer is UNKNOWN (default 30)
     #[arg(
+        global = true,
         help_heading = "Monitoring",
         long = "check-timeout",
         value_name = "SECONDS"
@@ -243,6 +318,7 @@ pub struct Cli {
 
     /// Set AWS region (ex: eu-west-1)
     #[arg(
+        global = true,
         help_heading = "Connection",
         short = 'r',
         long = "region",
@@ -252,6 +328,7 @@ pub struct Cli {
 
     /// Set AWS Key ID
     #[arg(
+        global = true,
         help_heading = "Connection",
         short = 'k',
         long = "key_id",
@@ -261,6 +338,7 @@ pub struct Cli {
 
     /// Set AWS Access Key
     #[arg(
+        global = true,
         help_heading = "Connection",
         short = 'a',
         long = "access_key",
@@ -270,6 +348,7 @@ pub struct Cli {
 
     /// Credentials file path [default: ~/.aws_cred]
     #[arg(
+        global = true,
         help_heading = "Connection",
         short = 'c',
         long = "credentials",
@@ -279,6 +358,7 @@ pub struct Cli {
 
     /// Credentials profile defined in credentials file (or AWS profile) [default: default]
     #[arg(
+        global = true,
         help_heading = "Connection",
         short = 'p',
         long = "profile",
@@ -287,12 +367,18 @@ pub struct Cli {
     pub profile: Option<String>,
 
     /// EC2 endpoint URL (e.g. http://127.0.0.1:5000 for moto or LocalStack)
-    #[arg(help_heading = "Connection", long = "endpoint-url", value_name = "URL")]
+    #[arg(
+        global = true,
+        help_heading = "Connection",
+        long = "endpoint-url",
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
 
     /// Maximum attempts per AWS request, 1 to 100 (throttling and 5xx answers are retried with
     /// backoff)
     #[arg(
+        global = true,
         help_heading = "Connection",
         long = "max-attempts",
         value_name = "N",
@@ -302,6 +388,7 @@ pub struct Cli {
 
     /// Also append the log to this file
     #[arg(
+        global = true,
         help_heading = "Output",
         short = 'f',
         long = "file_output",
@@ -310,11 +397,12 @@ pub struct Cli {
     pub file_output: Option<PathBuf>,
 
     /// Log output to console (always on; accepted for compatibility)
-    #[arg(help_heading = "Output", short = 's', long = "stdout")]
+    #[arg(global = true, help_heading = "Output", short = 's', long = "stdout")]
     pub stdout: bool,
 
     /// Verbosity level: DEBUG/INFO/WARNING/ERROR/CRITICAL
     #[arg(
+        global = true,
         help_heading = "Output",
         short = 'v',
         long = "verbosity",
@@ -325,6 +413,7 @@ pub struct Cli {
 
     /// Print a man page or a shell completion script on standard output, then exit
     #[arg(
+        global = true,
         help_heading = "Output",
         long = "generate",
         value_name = "KIND",
@@ -334,6 +423,6 @@ pub struct Cli {
     pub generate: Option<Generate>,
 
     /// Print version number
-    #[arg(help_heading = "Output", short = 'V', long = "version")]
+    #[arg(global = true, help_heading = "Output", short = 'V', long = "version")]
     pub version: bool,
 }

@@ -9,6 +9,7 @@ mod cold;
 mod config;
 mod copies;
 mod freshness;
+mod list;
 mod model;
 mod output;
 mod retention;
@@ -19,7 +20,7 @@ mod snapshot;
 
 use output::{generate, log, messages, report};
 
-use crate::config::{Command, Outputs};
+use crate::config::{Command, Outputs, Task};
 use crate::output::exit::{Abort, ExitCode, Outcome};
 use crate::output::log::critical;
 use crate::output::record::Record;
@@ -63,10 +64,10 @@ fn try_main() -> Result<ExitCode, Abort> {
             if work.log.level.is_none() {
                 tracing::warn!("{}", messages::bad_level(&work.log.verbosity));
             }
-            if work.check {
-                Ok(freshness_check(work.config))
-            } else {
-                run(work.config, &work.outputs)
+            match work.task {
+                Task::Run => run(work.config, &work.outputs),
+                Task::Check => Ok(freshness_check(work.config)),
+                Task::List { json } => list(work.config, json),
             }
         }
     }
@@ -129,6 +130,42 @@ where
     // Requests abandoned at a signal may still hold a blocking thread (a DNS lookup): do not wait.
     runtime.shutdown_background();
     result
+}
+
+/// `ec2snap list`: the table (or `--json`) on standard output; exit 2 when an `-i` id does not
+/// exist, 128+N on a signal.
+fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, Abort> {
+    use std::io::IsTerminal;
+    let config = config.map_err(Abort::Config)?;
+    let record = Record::default();
+    let listed = with_runtime(|shutdown| {
+        let (config, record) = (&config, &record);
+        async move { Ok(shutdown.race(list::list(config, record)).await) }
+    })
+    .map_err(Abort::Setup)?;
+    let listing = match listed {
+        Ok(listing) => listing.map_err(Abort::Setup)?,
+        Err(sig) => {
+            tracing::error!("{}", messages::interrupted(sig.name()));
+            return Ok(ExitCode::Signal(sig));
+        }
+    };
+    let text = if json {
+        list::show::json(&listing)
+    } else {
+        let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+            list::show::Colour::On
+        } else {
+            list::show::Colour::Off
+        };
+        list::show::table(&listing, colour)
+    };
+    print_stdout(&text)?;
+    Ok(if record.counts().snapshot_errors > 0 {
+        ExitCode::Errors
+    } else {
+        ExitCode::Success
+    })
 }
 
 /// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).

@@ -46,8 +46,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("retention::apply", 6),
     ("copies::apply", 6),
     ("cold::cycle", 7),
+    // `list`: its pure view and output, then the command.
+    ("list::view", 3),
+    ("list::show", 3),
     // The commands, and main.
     ("freshness", 8),
+    ("list", 8),
     ("run", 8),
     ("main", 9),
 ];

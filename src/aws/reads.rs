@@ -110,6 +110,18 @@ impl Ec2 {
 
     /// Tags of each volume, in few calls.
     pub async fn volume_tags(&self, volume_ids: &[String]) -> Result<HashMap<String, Tags>> {
+        let volumes = self.volumes(volume_ids).await?;
+        Ok(volumes
+            .into_iter()
+            .map(|(id, (tags, _))| (id, tags))
+            .collect())
+    }
+
+    /// These volumes' tags and sizes (GiB), by id; a volume that does not exist is missing.
+    pub async fn volumes(
+        &self,
+        volume_ids: &[String],
+    ) -> Result<HashMap<String, (Tags, Option<i32>)>> {
         let mut out = HashMap::new();
         for chunk in volume_ids.chunks(VOLUME_IDS_PER_VOLUME_CALL) {
             let mut pages = self
@@ -125,7 +137,7 @@ impl Ec2 {
                     .context("Cannot describe volumes")?;
                 for v in page.volumes() {
                     if let Some(id) = v.volume_id() {
-                        out.insert(id.to_string(), tags_of(v.tags()));
+                        out.insert(id.to_string(), (tags_of(v.tags()), v.size()));
                     }
                 }
             }

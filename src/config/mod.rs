@@ -4,7 +4,7 @@
 pub mod credentials;
 
 use crate::aws::AwsSettings;
-use crate::cli::{Cli, Generate};
+use crate::cli::{Cli, Generate, Sub};
 use crate::model::{SnapshotKind, TagPattern};
 use crate::output::log::Level;
 use crate::retention::decide::{Rule, Zone};
@@ -28,10 +28,29 @@ pub enum Command {
 pub struct Work {
     pub log: LogSettings,
     pub outputs: Outputs,
-    /// `--check-max-age`: the freshness check instead of a run (also when a flag is wrong: its
-    /// error is then an UNKNOWN status).
-    pub check: bool,
+    /// What it is (known also when a flag is wrong: a check's error is then an UNKNOWN status).
+    pub task: Task,
     pub config: Result<Config>,
+}
+
+/// A run, the freshness check, or `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Run,
+    /// `--check-max-age` without a subcommand.
+    Check,
+    /// `ec2snap list` (`--json`: a JSON document instead of the table).
+    List {
+        json: bool,
+    },
+}
+
+fn task_of(cli: &Cli) -> Task {
+    match &cli.command {
+        Some(Sub::List { json }) => Task::List { json: *json },
+        None if !cli.check_max_age.is_empty() => Task::Check,
+        None => Task::Run,
+    }
 }
 
 /// `-v` and `-f`.
@@ -82,7 +101,7 @@ impl Command {
                 job: metrics_job(&cli),
                 real_run: cli.run,
             },
-            check: !cli.check_max_age.is_empty(),
+            task: task_of(&cli),
             config: Config::from_cli(&cli),
         }))
     }
@@ -225,7 +244,11 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         }
         return Ok(None);
     };
-    let clashes: Vec<&str> = [
+    if cli.command.is_some() {
+        // `list`: the age past which a volume's newest backup is a problem.
+        return Ok(Some(secs));
+    }
+    let clashes = [
         (cli.run, "-u"),
         (cli.cold_snap, "-H"),
         (!cli.max_age.is_empty(), "-g"),
@@ -237,17 +260,39 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         (cli.wait, "--wait"),
         (cli.report.is_some(), "--report"),
         (cli.metrics_file.is_some(), "--metrics-file"),
-    ]
-    .into_iter()
-    .filter_map(|(set, flag)| set.then_some(flag))
-    .collect();
-    if !clashes.is_empty() {
-        bail!(
-            "--check-max-age is a read-only check: it cannot go with {}",
-            clashes.join(", ")
-        );
-    }
+    ];
+    refuse(&clashes, "--check-max-age is a read-only check")?;
     Ok(Some(secs))
+}
+
+/// A usage error naming every flag given among `clashes` (`(given, flag)`), after `what`.
+fn refuse(clashes: &[(bool, &str)], what: &str) -> Result<()> {
+    let given: Vec<&str> = clashes
+        .iter()
+        .filter_map(|(set, flag)| set.then_some(*flag))
+        .collect();
+    if !given.is_empty() {
+        bail!("{what}: it cannot go with {}", given.join(", "));
+    }
+    Ok(())
+}
+
+/// `list` reads and changes nothing: the flags of a run that it would ignore are usage errors.
+fn list_flags(cli: &Cli) -> Result<()> {
+    if cli.command.is_none() {
+        return Ok(());
+    }
+    let clashes = [
+        (cli.run, "-u"),
+        (cli.cold_snap, "-H"),
+        (cli.no_snap, "-n"),
+        (!cli.add_tags.is_empty(), "-e"),
+        (cli.wait, "--wait"),
+        (cli.report.is_some(), "--report"),
+        (cli.metrics_file.is_some(), "--metrics-file"),
+        (cli.check_timeout.is_some(), "--check-timeout"),
+    ];
+    refuse(&clashes, "list only reads")
 }
 
 /// The most seconds `--check-timeout` may give.
@@ -527,6 +572,7 @@ impl Config {
         let selection = selection(cli)?;
         let retention = retention(cli, max_age_secs)?;
         let copy = copy_policy(cli, retention)?;
+        list_flags(cli)?;
         let check_max_age = check_max_age(cli)?;
         for (flag, path) in [
             ("--report", &cli.report),

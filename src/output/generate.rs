@@ -35,6 +35,7 @@ fn man(cmd: clap::Command, out: &mut Vec<u8>) -> std::io::Result<()> {
     page.render_synopsis_section(out)?;
     out.extend_from_slice(DESCRIPTION.as_bytes());
     page.render_options_section(out)?;
+    page.render_subcommands_section(out)?;
     out.extend_from_slice(SECTIONS.as_bytes());
     Ok(())
 }
@@ -52,7 +53,14 @@ The dry run lists exactly what \fB\-u\fR would do, and checks each change's IAM 
 DryRun=true.
 "#;
 
-const SECTIONS: &str = r#".SH RETENTION RULES
+const SECTIONS: &str = r#".SH LISTING
+\fBec2snap list\fR with the selection flags shows each instance's volumes and their snapshots,
+newest first, with their sets and copies (\fB\-\-copy\-to\fR), problems first: volumes with no
+completed backup or one older than \fB\-\-check\-max\-age\fR, incomplete sets, snapshots in
+state error, and orphans (snapshots this tool made of volumes that no longer exist). With
+retention flags each snapshot is marked KEEP (with its reasons) or DELETE, as a run with the same
+flags and \fB\-n\fR would decide. \fB\-\-json\fR prints a JSON document. It only reads.
+.SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.
 .TP

@@ -323,6 +323,11 @@ impl Lab {
         self.ec2lab(&["delete", snapshot_id], None);
     }
 
+    /// Detaches and deletes a volume: its snapshots become orphans.
+    pub fn delete_volume(&self, volume_id: &str) {
+        self.ec2lab(&["delete-volume", volume_id], None);
+    }
+
     pub fn faults(&self, rules: Value) {
         http(self.proxy_port, "POST", "/__faults", &rules.to_string()).unwrap();
     }

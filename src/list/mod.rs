@@ -1,0 +1,68 @@
+//! `ec2snap list`: reads the selected instances, every snapshot this account owns in the region
+//! (pages of 1,000), the volumes' sizes, and the copies in each `--copy-to` region, then prints
+//! the listing (`view`) as a table or JSON (`show`). It changes nothing and sends no DryRun call.
+
+pub mod show;
+pub mod view;
+
+use crate::aws::Ec2;
+use crate::config::Config;
+use crate::copies::policy::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
+use crate::output::record::Record;
+use crate::select::fetch;
+use anyhow::{Context, Result};
+use std::collections::{HashMap, HashSet};
+
+/// The listing of the selected instances. Instances given with `-i` that do not exist are
+/// recorded (and logged) as a run records them.
+pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
+    {
+        let ec2 = Ec2::connect(&cfg.aws).await?;
+        let instances = fetch::select_instances(&ec2, &cfg.selection, record).await?;
+        let processed = match cfg.limit {
+            Some(n) => &instances[..n.min(instances.len())],
+            None => &instances[..],
+        };
+        let snapshots = ec2.own_snapshots().await?;
+        let mut volume_ids = fetch::unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
+        volume_ids.extend(view::other_volumes(processed, &snapshots));
+        let described = ec2.volumes(&volume_ids).await?;
+        let sizes: HashMap<String, i32> = described
+            .iter()
+            .filter_map(|(id, (_, size))| size.map(|s| (id.clone(), s)))
+            .collect();
+        let mut existing: HashSet<String> = described.into_keys().collect();
+        existing.extend(
+            processed
+                .iter()
+                .flat_map(|i| i.disks.iter().map(|d| d.volume_id.clone())),
+        );
+        let mut copies = Vec::new();
+        for region in cfg.copy.iter().flat_map(|p| p.regions.iter()) {
+            let dest = ec2.in_region(region);
+            let made = dest
+                .snapshots_tagged(SOURCE_SNAPSHOT_TAG)
+                .await
+                .with_context(|| format!("Cannot list the copies in {region}"))?;
+            let ours = made
+                .into_iter()
+                .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(ec2.region()))
+                .collect();
+            copies.push((region.clone(), ours));
+        }
+        let input = view::Input {
+            instances: processed,
+            sizes: &sizes,
+            snapshots: &snapshots,
+            copies: &copies,
+            existing_volumes: &existing,
+            rule: cfg.retention,
+            copy_rule: cfg.copy.as_ref().map(|p| p.rule),
+            sets: cfg.sets(),
+            snap_filter: &cfg.snap_filter,
+            stale_after: cfg.check_max_age,
+            now: crate::clock::now(),
+        };
+        Ok(view::listing(&input))
+    }
+}

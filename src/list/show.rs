@@ -1,0 +1,201 @@
+//! `ec2snap list`, the output: a table with aligned columns (colours only on a terminal, never
+//! with `NO_COLOR`), the same layout when piped, or a JSON document.
+
+use crate::list::view::{age_text, Listing, Verdict};
+use crate::output::messages::one_line;
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colour {
+    On,
+    Off,
+}
+
+impl Colour {
+    fn paint(self, code: &str, text: &str) -> String {
+        match self {
+            Colour::On => format!("\u{1b}[{code}m{text}\u{1b}[0m"),
+            Colour::Off => text.to_string(),
+        }
+    }
+}
+
+fn verdict_text(verdict: Verdict, reasons: &[String], colour: Colour) -> String {
+    match verdict {
+        Verdict::Keep if reasons.is_empty() => colour.paint("32", "KEEP"),
+        Verdict::Keep => format!("{} {}", colour.paint("32", "KEEP"), reasons.join(", ")),
+        Verdict::Delete => colour.paint("31", "DELETE"),
+        Verdict::None => "-".into(),
+    }
+}
+
+/// Rows of cells, each column as wide as its widest cell (the last one is not padded).
+fn aligned(rows: &[Vec<String>], indent: &str) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = indent.to_string();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The table: problems first, then per instance and volume its snapshots newest first, each
+/// with its copies. Values from AWS are written with their control characters escaped.
+pub fn table(listing: &Listing, colour: Colour) -> String {
+    let mut out = String::new();
+    if listing.problems.is_empty() {
+        out.push_str("PROBLEMS: none\n");
+    } else {
+        out.push_str(&format!("PROBLEMS: {}\n", listing.problems.len()));
+        let rows: Vec<Vec<String>> = listing
+            .problems
+            .iter()
+            .map(|p| {
+                vec![
+                    colour.paint("33", p.kind.label()),
+                    one_line(&p.detail).into_owned(),
+                ]
+            })
+            .collect();
+        out.push_str(&aligned(&rows, "  "));
+    }
+    for instance in &listing.instances {
+        out.push('\n');
+        out.push_str(&format!(
+            "{} ({}) {}\n",
+            instance.id,
+            one_line(&instance.name),
+            instance.state
+        ));
+        for volume in &instance.volumes {
+            let size = volume
+                .size_gib
+                .map(|s| format!(" {s} GiB"))
+                .unwrap_or_default();
+            let count = match volume.snapshots.len() {
+                1 => "1 snapshot".to_string(),
+                n => format!("{n} snapshots"),
+            };
+            out.push_str(&format!(
+                "  {} {}{size}: {count}\n",
+                volume.id, volume.device
+            ));
+            let mut rows = Vec::new();
+            for s in &volume.snapshots {
+                rows.push(vec![
+                    s.id.clone(),
+                    s.start_time
+                        .get(..16)
+                        .unwrap_or(&s.start_time)
+                        .replace('T', " "),
+                    age_text(s.age_secs),
+                    s.state.clone(),
+                    s.set.clone().unwrap_or_else(|| "-".into()),
+                    verdict_text(s.verdict, &s.reasons, colour),
+                ]);
+                for c in &s.copies {
+                    rows.push(vec![
+                        format!("  copy {}", c.id),
+                        c.region.clone(),
+                        String::new(),
+                        c.state.clone(),
+                        String::new(),
+                        verdict_text(c.verdict, &[], colour),
+                    ]);
+                }
+            }
+            out.push_str(&aligned(&rows, "    "));
+        }
+    }
+    out
+}
+
+/// The JSON document: `{"problems": [...], "instances": [{"volumes": [{"snapshots": [{"copies":
+/// [...]}]}]}]}`.
+pub fn json(listing: &Listing) -> String {
+    match serde_json::to_string_pretty(listing) {
+        Ok(text) => text + "\n",
+        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list::view::{InstanceView, Problem, ProblemKind, SnapshotView, VolumeView};
+
+    #[test]
+    fn a_table_with_aligned_columns_and_no_colour_when_off() {
+        let listing = Listing {
+            problems: vec![Problem {
+                kind: ProblemKind::NoBackup,
+                resource: "vol-c".into(),
+                detail: "vol-c (i-1 /dev/sdc): no completed snapshot".into(),
+            }],
+            instances: vec![InstanceView {
+                id: "i-1".into(),
+                name: "web\n1".into(),
+                state: "running".into(),
+                volumes: vec![VolumeView {
+                    id: "vol-b".into(),
+                    device: "/dev/sdb".into(),
+                    size_gib: Some(8),
+                    snapshots: vec![
+                        SnapshotView {
+                            id: "snap-new".into(),
+                            start_time: "2026-11-25T03:00:00+00:00".into(),
+                            age_secs: 86_400 + 9 * 3_600,
+                            state: "completed".into(),
+                            set: None,
+                            verdict: Verdict::Keep,
+                            reasons: vec!["last 1".into()],
+                            copies: vec![],
+                        },
+                        SnapshotView {
+                            id: "snap-1".into(),
+                            start_time: "2026-11-01T03:00:00+00:00".into(),
+                            age_secs: 25 * 86_400,
+                            state: "completed".into(),
+                            set: None,
+                            verdict: Verdict::Delete,
+                            reasons: vec![],
+                            copies: vec![],
+                        },
+                    ],
+                }],
+            }],
+        };
+        let text = table(&listing, Colour::Off);
+        let want = "PROBLEMS: 1\n  no backup  vol-c (i-1 /dev/sdc): no completed snapshot\n\n\
+                    i-1 (web\\n1) running\n  vol-b /dev/sdb 8 GiB: 2 snapshots\n    \
+                    snap-new  2026-11-25 03:00  1d 9h   completed  -  KEEP last 1\n    \
+                    snap-1    2026-11-01 03:00  25d 0h  completed  -  DELETE\n";
+        assert_eq!(text, want);
+        assert!(!text.contains('\u{1b}'));
+        assert!(table(&listing, Colour::On).contains("\u{1b}[31mDELETE\u{1b}[0m"));
+        let doc: serde_json::Value = serde_json::from_str(&json(&listing)).unwrap();
+        assert_eq!(
+            doc["instances"][0]["volumes"][0]["snapshots"][1]["verdict"],
+            "delete"
+        );
+        assert_eq!(doc["problems"][0]["kind"], "no-backup");
+    }
+}

@@ -1,0 +1,235 @@
+//! `ec2snap list`: every backup of the selected instances, per volume, with copies, sets and
+//! problems (no backup, error, incomplete set, orphan), as a table and as JSON; read-only (only
+//! Describe calls); its DELETE marks are exactly what a run with the same flags deletes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const DAY: i64 = 86_400;
+
+/// web1 (/dev/sdb with snapshots 10, 6 and 2 days old, then one this tool made half a day ago),
+/// db1 (/dev/sdb, /dev/sdc) with two sets, and "gone" (/dev/sdb, snapshotted half a day ago).
+fn fleet_lab() -> (Lab, Value) {
+    let lab = Lab::start();
+    let old = json!([{"device": "/dev/sdb", "age": 10 * DAY}, {"device": "/dev/sdb", "age": 6 * DAY},
+                     {"device": "/dev/sdb", "age": 2 * DAY}]);
+    let seeded = lab.seed(json!({"instances": [
+        {"name": "web1", "volumes": [{"device": "/dev/sdb"}], "snapshots": old},
+        {"name": "db1", "volumes": [{"device": "/dev/sdb"}, {"device": "/dev/sdc"}]},
+        {"name": "gone", "volumes": [{"device": "/dev/sdb"}]}]}));
+    // Sets of db1, 3 and 1 days old; the newest loses its /dev/sdc member.
+    for age in [3, 1] {
+        lab.set_clock(-age * DAY);
+        let r = lab.run(&["-t", "Name", "db1", "--consistent", "-u"]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    // A snapshot of web1's /dev/sdb and of gone's made by this tool, half a day ago.
+    lab.set_clock(-DAY / 2);
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = lab.run(&["-t", "Name", "gone", "-o", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    lab.set_clock(0);
+    (lab, seeded)
+}
+
+fn snapshot_ids_in(doc: &Value, verdict: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for i in doc["instances"].as_array().unwrap() {
+        for v in i["volumes"].as_array().unwrap() {
+            for s in v["snapshots"].as_array().unwrap() {
+                if s["verdict"] == verdict {
+                    out.insert(s["id"].as_str().unwrap().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The snapshot ids a run's `Deleting snapshot snap-.. (...)` lines name.
+fn deleting_ids(r: &Run) -> BTreeSet<String> {
+    r.deleting()
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(3).map(String::from))
+        .collect()
+}
+
+#[test]
+fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
+    let (lab, seeded) = fleet_lab();
+    let sdc = vol_of(&seeded, "db1", "/dev/sdc");
+    let gone = vol_of(&seeded, "gone", "/dev/sdb");
+    let web_sdb = vol_of(&seeded, "web1", "/dev/sdb");
+    let db1 = id_of(&seeded, "db1");
+    let snaps = lab.snapshots();
+    let newest_set = snaps
+        .iter()
+        .filter_map(|s| s["tags"]["ec2snap:set"].as_str())
+        .max()
+        .unwrap()
+        .to_string();
+    let sdc_member = snaps
+        .iter()
+        .find(|s| s["tags"]["ec2snap:set"] == newest_set.as_str() && s["volume"] == sdc.as_str())
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .unwrap();
+    lab.delete_snapshot(&sdc_member);
+    let orphan = snaps
+        .iter()
+        .find(|s| s["volume"] == gone.as_str())
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .unwrap();
+    lab.delete_volume(&gone);
+    // A copy in a second region of web1's newest snapshot (this tool's), and one of its older
+    // snapshots in error.
+    let r = lab.run(&["-t", "Name", "web1", "-n", "-u", "--copy-to", "us-east-1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let web_snaps: Vec<String> = seeded_snapshot_ids(&seeded, "web1");
+    lab.faults(json!([{"action": "DescribeSnapshots", "times": -1,
+        "rewrite_re": [[format!("({}</snapshotId>.*?<status>)completed", web_snaps[1]), "\\1error"]]}]));
+    lab.reset_stats();
+    let args = [
+        "list",
+        "-t",
+        "Name",
+        "*",
+        "-d",
+        "1",
+        "--copy-to",
+        "us-east-1",
+    ];
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let r = lab.run(&json_args);
+    assert_eq!(r.code, 0, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    let stats = lab.stats();
+    assert!(
+        stats.keys().all(|a| a.starts_with("Describe")),
+        "list only reads: {stats:?}"
+    );
+    let problems: BTreeSet<(String, String)> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap().to_string(),
+                p["resource"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("incomplete-set", newest_set.as_str()),
+        ("error", web_snaps[1].as_str()),
+        ("orphan", orphan.as_str()),
+    ] {
+        assert!(
+            problems.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} in {problems:?}"
+        );
+    }
+    // Per volume, newest first, with its copy; the set members with their set.
+    let web = doc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "web1")
+        .unwrap();
+    let sdb = web["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == web_sdb.as_str())
+        .unwrap();
+    let listed: Vec<&str> = sdb["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert_eq!(listed[1..], [&web_snaps[2], &web_snaps[1], &web_snaps[0]]);
+    let newest = &sdb["snapshots"][0];
+    assert_eq!(newest["verdict"], "keep");
+    assert_eq!(newest["reasons"], json!(["last 1"]));
+    assert_eq!(newest["copies"][0]["region"], "us-east-1");
+    assert_eq!(sdb["snapshots"][2]["state"], "error");
+    for older in 1..4 {
+        assert_eq!(sdb["snapshots"][older]["verdict"], "delete", "{sdb:#}");
+    }
+    let db = doc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == db1.as_str())
+        .unwrap();
+    assert!(db["volumes"][0]["snapshots"][0]["set"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{db1}@")));
+    // The table says the same, problems first.
+    let r = lab.run(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("PROBLEMS: "), "{}", r.stdout);
+    assert!(
+        lines.iter().any(|l| l.trim_start().starts_with("orphan")
+            && l.contains(&orphan)
+            && l.contains("(deleted)")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with(listed[0]) && l.ends_with("KEEP last 1")),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "no colour when piped");
+    // What a run would ignore is refused, naming the flag.
+    let r = lab.run(&["list", "-t", "Name", "*", "-u"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("list only reads: it cannot go with -u"),
+        "{r:?}"
+    );
+    assert!(lab.stats().keys().all(|a| a.starts_with("Describe")));
+}
+
+/// For each kind of rule, the snapshots `list` marks DELETE are the ones a dry run with the same
+/// flags (and `-n`: list makes no snapshot) names in its `Deleting` lines.
+#[test]
+fn delete_marks_are_what_a_run_deletes() {
+    let (lab, _) = fleet_lab();
+    let rules: [&[&str]; 6] = [
+        &["-g", "5", "d"],
+        &["-d", "1"],
+        &["-g", "5", "d", "-d", "2"],
+        &["--keep-daily", "2", "--utc"],
+        &["--consistent", "-d", "1"],
+        &["--consistent", "-g", "2", "d"],
+    ];
+    for rule in rules {
+        let mut list = vec!["list", "-t", "Name", "*", "--json"];
+        list.extend_from_slice(rule);
+        let r = lab.run(&list);
+        assert_eq!(r.code, 0, "{rule:?}: {r:?}");
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        let marked = snapshot_ids_in(&doc, "delete");
+        let mut dry = vec!["-t", "Name", "*", "-n", "--no-permission-check"];
+        dry.extend_from_slice(rule);
+        let r = lab.run(&dry);
+        assert_eq!(r.code, 0, "{rule:?}: {r:?}");
+        assert_eq!(marked, deleting_ids(&r), "{rule:?}");
+        assert!(
+            !marked.is_empty() || rule[0] == "--keep-daily",
+            "{rule:?} deletes something"
+        );
+    }
+}
