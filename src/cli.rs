@@ -247,6 +247,11 @@ pub struct Cli {
     )]
     pub ignore_in_use_snapshot: bool,
 
+    /// Also delete this tool's snapshots of volumes that no longer exist (orphans) once older than
+    /// N UNIT (<int> <s/m/h/d/w/M/y>); `ec2snap list` shows them
+    #[arg(global = true, help_heading = "Retention", long = "prune-orphans-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub prune_orphans_after: Vec<String>,
+
     /// Copy each volume's newest completed snapshot to this region too (repeatable)
     #[arg(global = true, help_heading = "Copies", long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
     pub copy_to: Vec<String>,

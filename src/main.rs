@@ -202,15 +202,12 @@ fn write_outputs(
         // Printed once by `report_failure`; recorded here for the report.
         record.setup_failed(format!("{e:#}"));
     }
-    let (region, instances, errors) = record.take();
     let report = report::build(
         !outputs.real_run,
         started,
         finished,
         code.code(),
-        region,
-        instances,
-        errors,
+        record.take(),
     );
     let mut ok = true;
     if let Some(path) = &outputs.report {

@@ -233,3 +233,88 @@ fn delete_marks_are_what_a_run_deletes() {
         );
     }
 }
+
+/// `--prune-orphans-after 30 d`: this tool's snapshots of a deleted volume go once older than 30
+/// days (the newest of the volume too, when it is that old), younger ones stay; a dry run lists
+/// them; the report has them, with the reason `orphan`.
+#[test]
+fn orphans_older_than_the_limit_are_pruned() {
+    let lab = Lab::start();
+    let seeded = lab.seed(json!({"instances": [{"name": "web1"}, {"name": "gone", "volumes": [{"device": "/dev/sdb"}]}]}));
+    let gone = vol_of(&seeded, "gone", "/dev/sdb");
+    for age in [40, 35, 2] {
+        lab.set_clock(-age * DAY);
+        let r = lab.run(&["-t", "Name", "gone", "-o", "-u"]);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    lab.set_clock(0);
+    let by_age: Vec<String> = {
+        let mut of_gone: Vec<Value> = lab
+            .snapshots()
+            .into_iter()
+            .filter(|s| s["volume"] == gone.as_str())
+            .collect();
+        of_gone.sort_by(|a, b| a["start_time"].as_str().cmp(&b["start_time"].as_str()));
+        of_gone
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(by_age.len(), 3);
+    lab.delete_volume(&gone);
+    let args = [
+        "-t",
+        "Name",
+        "web1",
+        "-n",
+        "--prune-orphans-after",
+        "30",
+        "d",
+    ];
+    let dry = lab.run(&args);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let planned: Vec<String> = dry.starting_with("[INFO] Deleting orphan ");
+    assert_eq!(planned.len(), 2, "{dry:?}");
+    assert!(
+        planned[0].contains(&format!("{} ({gone} deleted, 40d 0h old)", by_age[0])),
+        "{planned:?}"
+    );
+    assert_eq!(lab.snapshots().len(), 3, "a dry run deletes nothing");
+    let report = lab.dir.path().join("report.json");
+    let mut real = args.to_vec();
+    real.extend(["-u", "--report", report.to_str().unwrap()]);
+    let r = lab.run(&real);
+    assert_eq!(r.code, 0, "{r:?}");
+    let left: BTreeSet<String> = snapshot_ids(&lab.snapshots());
+    assert_eq!(left, BTreeSet::from([by_age[2].clone()]), "{r:?}");
+    let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let deleted = rep["deleted"].as_array().unwrap();
+    assert_eq!(deleted.len(), 2, "{rep:#}");
+    assert!(deleted
+        .iter()
+        .all(|d| d["reason"] == "orphan" && d["volume"] == gone.as_str()));
+    assert_eq!(rep["totals"]["deleted"], 2);
+    // What is left is still an orphan for `list`; `list` refuses the flag (it only reads).
+    let r = lab.run(&["list", "-t", "Name", "web1", "--json"]);
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    assert_eq!(
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "orphan")
+            .count(),
+        1
+    );
+    let r = lab.run(&[
+        "list",
+        "-t",
+        "Name",
+        "web1",
+        "--prune-orphans-after",
+        "1",
+        "d",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("--prune-orphans-after"), "{r:?}");
+}

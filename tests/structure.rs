@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("output::generate", 1),
     ("retention::decide", 1),
     ("copies::policy", 2),
+    ("retention::orphans", 2),
     // What a run records, and what reads it.
     ("output::record", 2),
     ("snapshot::wait", 2),

@@ -145,6 +145,9 @@ pub struct Config {
     pub copy: Option<CopyPolicy>,
     /// `--check-max-age`, in seconds: the read-only freshness check instead of a run.
     pub check_max_age: Option<i64>,
+    /// `--prune-orphans-after`, in seconds: this tool's snapshots of deleted volumes older than
+    /// this go.
+    pub prune_orphans_after: Option<i64>,
     /// `--check-timeout`: the whole check's bound.
     pub check_timeout: Duration,
     /// `--wait`: retention for a volume only once its new snapshot is completed.
@@ -260,6 +263,7 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         (cli.wait, "--wait"),
         (cli.report.is_some(), "--report"),
         (cli.metrics_file.is_some(), "--metrics-file"),
+        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
     ];
     refuse(&clashes, "--check-max-age is a read-only check")?;
     Ok(Some(secs))
@@ -291,6 +295,7 @@ fn list_flags(cli: &Cli) -> Result<()> {
         (cli.report.is_some(), "--report"),
         (cli.metrics_file.is_some(), "--metrics-file"),
         (cli.check_timeout.is_some(), "--check-timeout"),
+        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
     ];
     refuse(&clashes, "list only reads")
 }
@@ -627,6 +632,7 @@ impl Config {
             copy,
             check_max_age,
             check_timeout: check_timeout(cli)?,
+            prune_orphans_after: age_flag(&cli.prune_orphans_after, "--prune-orphans-after")?,
             wait: wait_policy(cli)?,
         })
     }

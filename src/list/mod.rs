@@ -9,6 +9,7 @@ use crate::aws::Ec2;
 use crate::config::Config;
 use crate::copies::policy::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
 use crate::output::record::Record;
+use crate::retention::orphans;
 use crate::select::fetch;
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
@@ -25,7 +26,9 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
         };
         let snapshots = ec2.own_snapshots().await?;
         let mut volume_ids = fetch::unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
-        volume_ids.extend(view::other_volumes(processed, &snapshots));
+        let known: HashSet<&str> = volume_ids.iter().map(String::as_str).collect();
+        let others = orphans::volumes_to_check(&snapshots, &known);
+        volume_ids.extend(others);
         let described = ec2.volumes(&volume_ids).await?;
         let sizes: HashMap<String, i32> = described
             .iter()

@@ -1,7 +1,8 @@
 //! `ec2snap list`, the output: a table with aligned columns (colours only on a terminal, never
 //! with `NO_COLOR`), the same layout when piped, or a JSON document.
 
-use crate::list::view::{age_text, Listing, Verdict};
+use crate::list::view::{Listing, Verdict};
+use crate::output::messages::age;
 use crate::output::messages::one_line;
 
 /// ANSI colours, or none.
@@ -106,7 +107,7 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
                         .get(..16)
                         .unwrap_or(&s.start_time)
                         .replace('T', " "),
-                    age_text(s.age_secs),
+                    age(s.age_secs),
                     s.state.clone(),
                     s.set.clone().unwrap_or_else(|| "-".into()),
                     verdict_text(s.verdict, &s.reasons, colour),

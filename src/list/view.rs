@@ -2,9 +2,11 @@
 //! copies in other regions, what each volume has, what a run with the same flags would keep (and
 //! why) or delete — computed by retention's own code — and the problems, first.
 
-use crate::copies::policy::{self as copies, is_ours, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
+use crate::copies::policy::{self as copies, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
 use crate::model::{matches_all, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
-use crate::retention::decide::{self as retention, Rule, Set};
+use crate::output::messages::age;
+use crate::retention;
+use crate::retention::decide::{Rule, Set};
 use crate::snapshot::plan;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -131,7 +133,7 @@ pub struct Problem {
 /// snapshot (`-n`) with the same flags would decide; a volume attached to two instances is
 /// decided with the first, as a run does.
 pub fn listing(input: &Input) -> Listing {
-    let (loose, all_sets) = retention::group_sets(input.snapshots.to_vec());
+    let (loose, all_sets) = retention::decide::group_sets(input.snapshots.to_vec());
     let mut verdicts: HashMap<String, (Verdict, Vec<String>)> = HashMap::new();
     let mut problems = Vec::new();
     let mut decided: HashSet<&str> = HashSet::new();
@@ -170,7 +172,7 @@ pub fn listing(input: &Input) -> Listing {
         if !input.rule.is_enabled() {
             continue;
         }
-        let decide_input = retention::Input {
+        let decide_input = retention::decide::Input {
             volumes: fresh
                 .iter()
                 .map(|vol| {
@@ -183,14 +185,14 @@ pub fn listing(input: &Input) -> Listing {
                 })
                 .collect(),
             sets: Some(if input.sets {
-                retention::sets_matching(own_sets, input.snap_filter)
+                retention::decide::sets_matching(own_sets, input.snap_filter)
             } else {
                 Vec::new()
             }),
             protected: HashSet::new(),
             protected_set: None,
         };
-        let plan = retention::plan_instance(&decide_input, &input.rule, input.now);
+        let plan = retention::decide::plan_instance(&decide_input, &input.rule, input.now);
         let mut mark = |id: &str, verdict: Verdict, why: Vec<String>| {
             verdicts.insert(id.to_string(), (verdict, why));
         };
@@ -371,10 +373,10 @@ fn volume_problems(
             resource: volume_id.to_string(),
             detail: format!("{at}: no completed snapshot"),
         }),
-        (Some(age), Some(max)) if age > max => problems.push(Problem {
+        (Some(secs), Some(max)) if secs > max => problems.push(Problem {
             kind: ProblemKind::Stale,
             resource: volume_id.to_string(),
-            detail: format!("{at}: newest completed snapshot {} old", age_text(age)),
+            detail: format!("{at}: newest completed snapshot {} old", age(secs)),
         }),
         _ => {}
     }
@@ -387,13 +389,10 @@ fn volume_problems(
     }
 }
 
-/// Snapshots this tool made (not copies from another region) of volumes that no longer exist.
+/// This tool's snapshots of volumes that no longer exist.
 fn orphans(input: &Input) -> Vec<Problem> {
-    input
-        .snapshots
-        .iter()
-        .filter(|s| is_ours(s) && !s.tags.contains_key(SOURCE_SNAPSHOT_TAG))
-        .filter(|s| !input.existing_volumes.contains(&s.volume_id))
+    retention::orphans::orphans(input.snapshots, input.existing_volumes)
+        .into_iter()
         .map(|s| Problem {
             kind: ProblemKind::Orphan,
             resource: s.id.clone(),
@@ -401,40 +400,11 @@ fn orphans(input: &Input) -> Vec<Problem> {
                 "{} of {} (deleted), {} old: {}",
                 s.id,
                 s.volume_id,
-                age_text((input.now - s.start_time).num_seconds()),
+                age((input.now - s.start_time).num_seconds()),
                 s.description
             ),
         })
         .collect()
-}
-
-/// The volumes of this tool's snapshots that are not the selected instances' (to be described,
-/// so that deleted ones are found).
-pub fn other_volumes(instances: &[Instance], snapshots: &[Snapshot]) -> Vec<String> {
-    let own: HashSet<&str> = instances
-        .iter()
-        .flat_map(|i| i.disks.iter().map(|d| d.volume_id.as_str()))
-        .collect();
-    let mut out: Vec<String> = snapshots
-        .iter()
-        .filter(|s| is_ours(s) && !s.tags.contains_key(SOURCE_SNAPSHOT_TAG))
-        .map(|s| s.volume_id.clone())
-        .filter(|v| !own.contains(v.as_str()))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// An age as a person reads it: `45s`, `12m`, `3h 5m`, `3d 4h`.
-pub fn age_text(secs: i64) -> String {
-    let secs = secs.max(0);
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3_600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
-        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
-    }
 }
 
 #[cfg(test)]
@@ -462,22 +432,6 @@ mod tests {
                 .collect::<Tags>(),
             description: format!("i-1 (web) - Hot /dev/sdb ({vol})"),
         }
-    }
-
-    #[test]
-    fn ages_read_as_people_read_them() {
-        let cases = [
-            (0, "0s"),
-            (59, "59s"),
-            (60, "1m"),
-            (3_599, "59m"),
-            (3_660, "1h 1m"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(age_text(secs), want);
-        }
-        assert_eq!(age_text(3 * DAY + 4 * 3_600 + 59), "3d 4h");
-        assert_eq!(age_text(-5), "0s");
     }
 
     #[test]

@@ -199,6 +199,11 @@ pub fn incomplete_set(set_id: &str, missing: &[Disk], errored: &[(String, Disk)]
     )
 }
 
+/// `--prune-orphans-after`: `Deleting orphan snap-.. (vol-.. deleted, 40d 0h old)`.
+pub fn deleting_orphan(snapshot_id: &str, volume_id: &str, age: &str) -> String {
+    format!("Deleting orphan {snapshot_id} ({volume_id} deleted, {age} old)")
+}
+
 pub fn delete_error(snapshot_id: &str, error: &str) -> String {
     format!("Error deleting snapshot {snapshot_id} with error {error}")
 }
@@ -355,6 +360,17 @@ pub fn volume_age(
     format!("{volume_id} ({instance_id} {name} {device}): newest completed snapshot {age}")
 }
 
+/// An age as a person reads it: `45s`, `12m`, `3h 5m`, `3d 4h`.
+pub fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3_600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3_600, s % 3_600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3_600),
+    }
+}
+
 /// The two stdout lines printed at the end of a run with errors.
 pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
     format!("Number of snapshots errors: {snapshot_errors}\nNumber of snapshots deletion errors: {deletion_errors}")
@@ -364,6 +380,22 @@ pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
 mod tests {
     use super::*;
     use crate::model::{InstanceState, Tags};
+
+    #[test]
+    fn ages_read_as_people_read_them() {
+        let cases = [
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3_599, "59m"),
+            (3_660, "1h 1m"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(age(secs), want);
+        }
+        assert_eq!(age(3 * 86_400 + 4 * 3_600 + 59), "3d 4h");
+        assert_eq!(age(-5), "0s");
+    }
 
     #[test]
     fn one_line_escapes_every_control_character() {

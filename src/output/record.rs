@@ -192,6 +192,18 @@ struct Inner {
     instances: BTreeMap<String, InstanceEntry>,
     /// Errors that belong to no instance (an `-i` id not found, a listing).
     errors: Vec<ErrorEntry>,
+    /// Deletions of no instance (orphans, `--prune-orphans-after`).
+    deleted: Vec<DeletedEntry>,
+}
+
+/// What was recorded, taken out at the end of a run.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub region: Option<String>,
+    /// In id order.
+    pub instances: Vec<InstanceEntry>,
+    pub errors: Vec<ErrorEntry>,
+    pub deleted: Vec<DeletedEntry>,
 }
 
 /// Shared by every task.
@@ -241,12 +253,14 @@ impl Record {
         });
     }
 
-    pub fn deleted(&self, instance_id: &str, entry: DeletedEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.deleted.push(entry);
-            }
-        });
+    /// A deletion, under its instance when it has one (an orphan has none).
+    pub fn deleted(&self, instance_id: Option<&str>, entry: DeletedEntry) {
+        self.with(
+            |i| match instance_id.and_then(|id| i.instances.get_mut(id)) {
+                Some(inst) => inst.deleted.push(entry),
+                None => i.deleted.push(entry),
+            },
+        );
     }
 
     pub fn kept(&self, instance_id: &str, entries: Vec<KeptEntry>) {
@@ -312,12 +326,13 @@ impl Record {
     }
 
     /// What was recorded: the region, the instances in id order, the other errors.
-    pub fn take(&self) -> (Option<String>, Vec<InstanceEntry>, Vec<ErrorEntry>) {
+    pub fn take(&self) -> Taken {
         let inner = std::mem::take(&mut *self.lock());
-        (
-            inner.region,
-            inner.instances.into_values().collect(),
-            inner.errors,
-        )
+        Taken {
+            region: inner.region,
+            instances: inner.instances.into_values().collect(),
+            errors: inner.errors,
+            deleted: inner.deleted,
+        }
     }
 }

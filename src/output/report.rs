@@ -2,7 +2,7 @@
 //! derived from the record alone (the totals are the lengths of its lists), and written
 //! atomically.
 
-use crate::output::record::{Counts, ErrorEntry, InstanceEntry};
+use crate::output::record::{Counts, DeletedEntry, ErrorEntry, InstanceEntry, Taken};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -33,6 +33,8 @@ pub struct Report {
     pub instances: Vec<InstanceEntry>,
     /// Errors that belong to no instance (an `-i` id not found, a set-up failure).
     pub errors: Vec<ErrorEntry>,
+    /// Deletions of no instance: orphans (`--prune-orphans-after`).
+    pub deleted: Vec<DeletedEntry>,
     pub totals: Totals,
 }
 
@@ -47,10 +49,14 @@ pub fn build(
     started: DateTime<Utc>,
     finished: DateTime<Utc>,
     exit_code: u8,
-    region: Option<String>,
-    instances: Vec<InstanceEntry>,
-    errors: Vec<ErrorEntry>,
+    taken: Taken,
 ) -> Report {
+    let Taken {
+        region,
+        instances,
+        errors,
+        deleted: orphans,
+    } = taken;
     let made = instances
         .iter()
         .flat_map(|i| &i.snapshots)
@@ -64,7 +70,7 @@ pub fn build(
     let deleted = if dry_run {
         0
     } else {
-        instances.iter().map(|i| i.deleted.len()).sum()
+        instances.iter().map(|i| i.deleted.len()).sum::<usize>() + orphans.len()
     };
     let counts = Counts::of(instances.iter().flat_map(|i| &i.errors).chain(&errors));
     let totals = Totals {
@@ -84,6 +90,7 @@ pub fn build(
         region,
         instances,
         errors,
+        deleted: orphans,
         totals,
     }
 }
@@ -400,15 +407,13 @@ mod tests {
             error("DeleteSnapshot", Kind::Aws),
             error("Setup", Kind::Setup),
         ];
-        let r = build(
-            false,
-            t,
-            t,
-            2,
-            Some("eu-west-1".into()),
-            vec![inst.clone()],
-            run_errors,
-        );
+        let taken = |instances: Vec<InstanceEntry>, errors: Vec<ErrorEntry>| Taken {
+            region: Some("eu-west-1".into()),
+            instances,
+            errors,
+            deleted: Vec::new(),
+        };
+        let r = build(false, t, t, 2, taken(vec![inst.clone()], run_errors));
         assert_eq!(
             r.totals,
             Totals {
@@ -422,7 +427,7 @@ mod tests {
         );
         assert_eq!(copies_by_region(&r), vec![("us-east-1".to_string(), 1, 0)]);
         assert_eq!(r.started, "2026-11-26T02:30:00.000Z");
-        let dry = build(true, t, t, 0, None, vec![inst], vec![]);
+        let dry = build(true, t, t, 0, taken(vec![inst], vec![]));
         assert_eq!(dry.totals.deleted, 0);
         let json = serde_json::to_value(&dry).unwrap();
         assert_eq!(

@@ -5,14 +5,15 @@ use crate::aws::{Change, Ec2};
 use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
 use crate::output::log::Level;
 use crate::output::messages as msg;
-use crate::output::record::{DeletedEntry, Failure, KeptEntry};
+use crate::output::record::{DeletedEntry, Failure, KeptEntry, Kind};
 use crate::retention::decide::{self as retention, Set};
+use crate::retention::orphans;
 use crate::retention::policy::Reason;
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
 use crate::snapshot::make::Done;
 use crate::snapshot::plan;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
 
@@ -197,6 +198,55 @@ fn entry(
     }
 }
 
+/// `--prune-orphans-after`: this tool's snapshots of volumes that no longer exist (not those of
+/// `known`, the selected instances' volumes), older than `max_age_secs`, are deleted (in a dry
+/// run, announced and their permission checked) within the run's `--parallel` permits. Reads
+/// every snapshot the account owns in the region, and describes the volumes they name.
+pub async fn prune_orphans(ctx: &Arc<Ctx>, max_age_secs: i64, known: HashSet<&str>) {
+    let read = async {
+        let snapshots = ctx.ec2.own_snapshots().await?;
+        let mut existing: HashSet<String> = known.iter().map(|v| v.to_string()).collect();
+        let to_check = orphans::volumes_to_check(&snapshots, &known);
+        existing.extend(ctx.ec2.volumes(&to_check).await?.into_keys());
+        anyhow::Ok((snapshots, existing))
+    };
+    let (snapshots, existing) = match ctx.shutdown.race(read).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            let failure = Failure::other(
+                Level::Error,
+                format!("Cannot look for orphans: {e:#}"),
+                "DescribeSnapshots",
+                ctx.ec2.region(),
+                Kind::Aws,
+                format!("{e:#}"),
+            );
+            ctx.record.failed(None, failure);
+            return;
+        }
+        Err(_) => return,
+    };
+    let now = crate::clock::now();
+    let found = orphans::orphans(&snapshots, &existing);
+    let doomed: Vec<Snapshot> = orphans::to_prune(&found, max_age_secs, &ctx.cfg.snap_filter, now)
+        .into_iter()
+        .cloned()
+        .collect();
+    ctx.calls(doomed, move |ctx, orphan: Snapshot| async move {
+        let age = msg::age((now - orphan.start_time).num_seconds());
+        let line = msg::deleting_orphan(&orphan.id, &orphan.volume_id, &age);
+        let gone = DeletedEntry {
+            id: orphan.id.clone(),
+            volume: orphan.volume_id.clone(),
+            start_time: orphan.start_time.to_rfc3339(),
+            reason: "orphan",
+            region: None,
+        };
+        delete_snapshot(&ctx, &ctx.ec2, None, line, gone).await;
+    })
+    .await;
+}
+
 /// Deletes one snapshot of retention (or, in a dry run, announces it).
 async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
     let (snapshot_id, disk) = (doomed.snapshot.id.as_str(), &doomed.disk);
@@ -224,11 +274,7 @@ pub async fn delete_snapshot(
 ) {
     info!("{line}");
     let snapshot_id = gone.id.clone();
-    let recorded = |gone| {
-        if let Some(id) = instance_id {
-            ctx.record.deleted(id, gone);
-        }
-    };
+    let recorded = |gone| ctx.record.deleted(instance_id, gone);
     if ctx.cfg.mode.is_dry() {
         recorded(gone);
         if ctx.cfg.mode.checks_permissions() {

@@ -3,4 +3,5 @@
 
 pub mod apply;
 pub mod decide;
+pub mod orphans;
 pub mod policy;

@@ -95,6 +95,13 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     if let Some(policy) = &cfg.copy {
         replicate::replicate(&ctx, policy, processed, &for_copies).await;
     }
+    if let Some(max_age) = cfg.prune_orphans_after {
+        let known = processed
+            .iter()
+            .flat_map(|i| i.disks.iter().map(|d| d.volume_id.as_str()))
+            .collect();
+        prune::prune_orphans(&ctx, max_age, known).await;
+    }
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.
     let mut tasks = JoinSet::new();
