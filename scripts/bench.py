@@ -10,6 +10,13 @@ prints wall time, peak RSS and requests by Action next to the request floor:
           + ceil(N*V/500) DescribeVolumes + N*V CreateSnapshot
           + ceil(N*V/200) DescribeSnapshots + N*V*K DeleteSnapshot
 
+With --list K it measures `ec2snap list` instead: N instances with K snapshots per volume (made
+1..K days ago), then `ec2snap list -t Name 'bench*' -d 7 --json`, with its client time (user +
+system CPU of ec2snap, what the emulator's own slowness does not change) and its requests:
+
+    floor = ceil(N/1000) DescribeInstances + ceil(N*V*K/1000) DescribeSnapshots
+          + ceil(N*V/500) DescribeVolumes
+
 Run it through scripts/bench.sh, which starts the emulator and builds the release binary.
 """
 import argparse
@@ -37,8 +44,9 @@ def http(url, method="GET", body=None):
         return r.read()
 
 
-def seed(moto, clock, n, k):
-    """N instances 'bench<i>', each with /dev/sda1 (root) and /dev/sdb, and K old snapshots per volume."""
+def seed(moto, clock, n, ages_days):
+    """N instances 'bench<i>', each with /dev/sda1 (root) and /dev/sdb, and a snapshot per volume
+    of each age (days)."""
     http(f"{moto}/moto-api/reset", "POST")
     ec2 = ec2lab.client(moto, "eu-west-1")
     ids = []
@@ -63,7 +71,7 @@ def seed(moto, clock, n, k):
 
     with ThreadPoolExecutor(8) as pool:
         volumes = [v for vs in pool.map(add_volume, ids) for v in vs]
-        for days in ALL_AGES_DAYS[:k]:
+        for days in ages_days:
             ec2lab.set_clock(clock, -days * 86400)
             list(pool.map(old_snapshot, volumes))
         ec2lab.set_clock(clock, 0)
@@ -96,6 +104,38 @@ def floor(n, k, consistent, copy_to=None):
         "DescribeSnapshots": math.ceil(n * V / 200),
         "DeleteSnapshot": n * V * k,
     }
+
+
+def list_floor(n, k):
+    return {
+        "DescribeInstances": math.ceil(n / 1000),
+        "DescribeSnapshots": math.ceil(n * V * k / 1000),
+        "DescribeVolumes": math.ceil(n * V / 500),
+    }
+
+
+def run_list(binary, proxy):
+    """`ec2snap list`: wall time, client CPU time, peak RSS, requests by Action."""
+    http(f"{proxy}/__stats", "DELETE")
+    args = [binary, "list", "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*",
+            "-d", "7", "--json"]
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=err)
+        peak_kb = 0
+        while True:
+            peak_kb = max(peak_kb, vm_hwm_kb(proc.pid))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
+        wall = time.monotonic() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"ec2snap list exited {status}:\n{err.read().decode()[-3000:]}")
+        size = out.tell()
+    stats = json.loads(http(f"{proxy}/__stats"))
+    return wall, usage.ru_utime + usage.ru_stime, peak_kb / 1024, stats["counts"], size
 
 
 def run(binary, proxy, parallel, consistent, copy_to=None):
@@ -143,16 +183,29 @@ def main():
     p.add_argument("--old", type=int, default=3, choices=[1, 2, 3], help="old snapshots per volume (K)")
     p.add_argument("--consistent", action="store_true", help="run ec2snap with --consistent")
     p.add_argument("--copy-to", help="measure the copy step instead: -n --copy-to REGION")
+    p.add_argument("--list", type=int, metavar="K", help="measure `ec2snap list` over K snapshots per volume")
     a = p.parse_args()
     http(f"{a.proxy}/__faults", "DELETE")
     http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
+    if a.list:
+        print(f"latency {a.latency_ms:g} ms per request; ec2snap list, V={V} volumes, K={a.list} snapshots per volume")
+        print("| N | snapshots | requests | floor | wall s | client CPU s | peak RSS MB | JSON KB | by Action (got/floor) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for n in [int(x) for x in a.sizes.split(",")]:
+            _, volumes = seed(a.moto, a.clock, n, range(1, a.list + 1))
+            wall, cpu, rss, counts, size = run_list(a.binary, a.proxy)
+            fl = list_floor(n, a.list)
+            detail = ", ".join(f"{k} {counts.get(k, 0)}/{v}" for k, v in fl.items())
+            print(f"| {n} | {volumes * a.list} | {sum(counts.values())} | {sum(fl.values())} | {wall:.1f} | {cpu:.2f} | {rss:.1f} | {size // 1024} | {detail} |",
+                  flush=True)
+        return
     mode = " --consistent" if a.consistent else ""
     print(f"latency {a.latency_ms:g} ms per request; V={V} volumes, K={a.old} old snapshots per volume{mode}")
     print("| N | --parallel | requests | floor | ratio | wall s | target s | peak RSS MB | by Action (got/floor) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in [int(x) for x in a.sizes.split(",")]:
         for par in [int(x) for x in a.parallel.split(",")]:
-            seed(a.moto, a.clock, n, a.old)
+            seed(a.moto, a.clock, n, ALL_AGES_DAYS[: a.old])
             wall, rss, counts = run(a.binary, a.proxy, par, a.consistent, a.copy_to)
             fl = floor(n, a.old, a.consistent, a.copy_to)
             got, want = sum(counts.values()), sum(fl.values())

@@ -141,6 +141,10 @@ pub struct Snapshot {
     pub state: SnapshotState,
     pub tags: Tags,
     pub description: String,
+    /// EC2's progress of a `pending` snapshot, e.g. `40%`.
+    pub progress: Option<String>,
+    /// The storage tier: `standard`, or `archive`.
+    pub tier: Option<String>,
 }
 
 /// `-t NAME VALUE` or `--snap-filter TAG VALUE`: the value may hold `*` and `?`, as EC2 filters do.

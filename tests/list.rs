@@ -89,8 +89,12 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
     let r = lab.run(&["-t", "Name", "web1", "-n", "-u", "--copy-to", "us-east-1"]);
     assert_eq!(r.code, 0, "{r:?}");
     let web_snaps: Vec<String> = seeded_snapshot_ids(&seeded, "web1");
-    lab.faults(json!([{"action": "DescribeSnapshots", "times": -1,
-        "rewrite_re": [[format!("({}</snapshotId>.*?<status>)completed", web_snaps[1]), "\\1error"]]}]));
+    // One in error, one pending at 40%, one in the archive tier.
+    lab.faults(json!([{"action": "DescribeSnapshots", "times": -1, "rewrite_re": [
+        [format!("({}</snapshotId>.*?<status>)completed", web_snaps[1]), "\\1error"],
+        [format!("({}</snapshotId>.*?<status>)completed", web_snaps[2]), "\\1pending"],
+        [format!("({}</snapshotId>.*?<progress>)100%", web_snaps[2]), "\\g<1>40%"],
+        [format!("(<snapshotId>{}</snapshotId>)", web_snaps[0]), "\\1<storageTier>archive</storageTier>"]]}]));
     lab.reset_stats();
     let args = [
         "list",
@@ -159,6 +163,15 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
     assert_eq!(newest["reasons"], json!(["last 1"]));
     assert_eq!(newest["copies"][0]["region"], "us-east-1");
     assert_eq!(sdb["snapshots"][2]["state"], "error");
+    assert_eq!(
+        (
+            &sdb["snapshots"][1]["state"],
+            &sdb["snapshots"][1]["progress"]
+        ),
+        (&json!("pending"), &json!("40%"))
+    );
+    assert_eq!(sdb["snapshots"][3]["tier"], "archive");
+    assert_eq!(sdb["snapshots"][0]["tier"], "standard");
     for older in 1..4 {
         assert_eq!(sdb["snapshots"][older]["verdict"], "delete", "{sdb:#}");
     }

@@ -55,5 +55,7 @@ pub(super) fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> 
         state: SnapshotState::from_name(s.state().map(|st| st.as_str()).unwrap_or("")),
         tags: tags_of(s.tags()),
         description: s.description().unwrap_or("").to_string(),
+        progress: s.progress().map(String::from),
+        tier: s.storage_tier().map(|t| t.as_str().to_lowercase()),
     })
 }

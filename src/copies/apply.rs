@@ -145,6 +145,8 @@ async fn make_copies(
         state: SnapshotState::Pending,
         tags: copies::copy_tags(source, &source_region),
         description: source.description.clone(),
+        progress: None,
+        tier: None,
     };
     let recorded = |copy: Option<&str>, source: &Snapshot, disk: &Disk| {
         if let Some(instance_id) = at.owner(&disk.volume_id) {

@@ -114,6 +114,8 @@ mod tests {
             state: SnapshotState::from_name(state),
             tags: crate::model::tags(tags),
             description: description.into(),
+            progress: None,
+            tier: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! `ec2snap list`, the output: a table with aligned columns (colours only on a terminal, never
 //! with `NO_COLOR`), the same layout when piped, or a JSON document.
 
-use crate::list::view::{Listing, Verdict};
+use crate::list::view::{Listing, SnapshotView, Verdict};
 use crate::output::messages::age;
 use crate::output::messages::one_line;
 
@@ -28,6 +28,20 @@ fn verdict_text(verdict: Verdict, reasons: &[String], colour: Colour) -> String 
         Verdict::Delete => colour.paint("31", "DELETE"),
         Verdict::None => "-".into(),
     }
+}
+
+/// `completed`, `pending 40%`, `completed archive`.
+fn state_text(s: &SnapshotView) -> String {
+    let mut text = s.state.clone();
+    if let Some(p) = &s.progress {
+        text.push(' ');
+        text.push_str(p);
+    }
+    if s.tier != "standard" {
+        text.push(' ');
+        text.push_str(&s.tier);
+    }
+    text
 }
 
 /// Rows of cells, each column as wide as its widest cell (the last one is not padded).
@@ -108,7 +122,7 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
                         .unwrap_or(&s.start_time)
                         .replace('T', " "),
                     age(s.age_secs),
-                    s.state.clone(),
+                    state_text(s),
                     s.set.clone().unwrap_or_else(|| "-".into()),
                     verdict_text(s.verdict, &s.reasons, colour),
                 ]);
@@ -141,7 +155,7 @@ pub fn json(listing: &Listing) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::list::view::{InstanceView, Problem, ProblemKind, SnapshotView, VolumeView};
+    use crate::list::view::{InstanceView, Problem, ProblemKind, VolumeView};
 
     #[test]
     fn a_table_with_aligned_columns_and_no_colour_when_off() {
@@ -164,7 +178,9 @@ mod tests {
                             id: "snap-new".into(),
                             start_time: "2026-11-25T03:00:00+00:00".into(),
                             age_secs: 86_400 + 9 * 3_600,
-                            state: "completed".into(),
+                            state: "pending".into(),
+                            progress: Some("40%".into()),
+                            tier: "standard".into(),
                             set: None,
                             verdict: Verdict::Keep,
                             reasons: vec!["last 1".into()],
@@ -175,6 +191,8 @@ mod tests {
                             start_time: "2026-11-01T03:00:00+00:00".into(),
                             age_secs: 25 * 86_400,
                             state: "completed".into(),
+                            progress: None,
+                            tier: "archive".into(),
                             set: None,
                             verdict: Verdict::Delete,
                             reasons: vec![],
@@ -187,8 +205,8 @@ mod tests {
         let text = table(&listing, Colour::Off);
         let want = "PROBLEMS: 1\n  no backup  vol-c (i-1 /dev/sdc): no completed snapshot\n\n\
                     i-1 (web\\n1) running\n  vol-b /dev/sdb 8 GiB: 2 snapshots\n    \
-                    snap-new  2026-11-25 03:00  1d 9h   completed  -  KEEP last 1\n    \
-                    snap-1    2026-11-01 03:00  25d 0h  completed  -  DELETE\n";
+                    snap-new  2026-11-25 03:00  1d 9h   pending 40%        -  KEEP last 1\n    \
+                    snap-1    2026-11-01 03:00  25d 0h  completed archive  -  DELETE\n";
         assert_eq!(text, want);
         assert!(!text.contains('\u{1b}'));
         assert!(table(&listing, Colour::On).contains("\u{1b}[31mDELETE\u{1b}[0m"));

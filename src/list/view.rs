@@ -76,6 +76,11 @@ pub struct SnapshotView {
     pub start_time: String,
     pub age_secs: i64,
     pub state: String,
+    /// EC2's progress while `pending`, e.g. `40%`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The storage tier: `standard` or `archive`.
+    pub tier: String,
     /// `--consistent`: the set it belongs to.
     pub set: Option<String>,
     pub verdict: Verdict,
@@ -307,6 +312,11 @@ fn snapshot_view(
         start_time: s.start_time.to_rfc3339(),
         age_secs: (input.now - s.start_time).num_seconds(),
         state: state_name(&s.state),
+        progress: s
+            .progress
+            .clone()
+            .filter(|_| s.state == SnapshotState::Pending),
+        tier: s.tier.clone().unwrap_or_else(|| "standard".into()),
         set: s.tags.get(SET_TAG).cloned(),
         verdict,
         reasons,
@@ -431,6 +441,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<Tags>(),
             description: format!("i-1 (web) - Hot /dev/sdb ({vol})"),
+            progress: None,
+            tier: None,
         }
     }
 

@@ -435,6 +435,8 @@ mod tests {
                 state: SnapshotState::from_name(state),
                 tags: Default::default(),
                 description: String::new(),
+                progress: None,
+                tier: None,
             })
             .collect()
     }
@@ -635,6 +637,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             description: String::new(),
+            progress: None,
+            tier: None,
         }
     }
 
@@ -751,6 +755,8 @@ mod tests {
                         state: SnapshotState::from_name(state),
                         tags: [(SET_TAG.to_string(), id.to_string())].into(),
                         description: String::new(),
+                        progress: None,
+                        tier: None,
                     })
                     .collect(),
             })
@@ -947,6 +953,8 @@ mod tests {
                     state: state(*flaw == 2),
                     tags: Default::default(),
                     description: String::new(),
+                    progress: None,
+                    tier: None,
                 });
                 continue;
             }
@@ -967,6 +975,8 @@ mod tests {
                     state: state(*flaw == 2 && k == 0),
                     tags: tags.clone(),
                     description: String::new(),
+                    progress: None,
+                    tier: None,
                 })
                 .collect();
             if *flaw == 1 {

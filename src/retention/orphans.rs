@@ -75,6 +75,8 @@ mod tests {
             state: SnapshotState::Completed,
             tags: crate::model::tags(tags),
             description: description.into(),
+            progress: None,
+            tier: None,
         }
     }
 

@@ -304,6 +304,8 @@ fn member(id: String, volume_id: &str, tags: Tags) -> Snapshot {
         state: SnapshotState::Pending,
         tags,
         description: String::new(),
+        progress: None,
+        tier: None,
     }
 }
 
