@@ -189,6 +189,8 @@ fn man_page_renders_clean() {
     assert!(r.stderr.trim().is_empty(), "man warns: {}", r.stderr);
     for section in [
         "OPTIONS",
+        "SUBCOMMANDS",
+        "LISTING",
         "RETENTION",
         "COLD SNAPSHOTS",
         "EXIT STATUS",
@@ -204,8 +206,8 @@ fn man_page_renders_clean() {
     assert!(r.stdout.contains("--keep-daily"));
 }
 
-/// The bash completion, loaded as bash-completion loads it, completes a long flag and the values
-/// of --generate.
+/// The bash completion, loaded as bash-completion loads it, completes a long flag, the values of
+/// --generate, and the subcommand `list` with its flag.
 #[test]
 fn bash_completion_completes() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +234,11 @@ fn bash_completion_completes() {
         kinds.contains(&"man".to_string()) && kinds.contains(&"complete-fish".to_string()),
         "{kinds:?}"
     );
+    assert!(
+        complete("ec2snap li").contains(&"list".to_string()),
+        "the subcommand"
+    );
+    assert_eq!(complete("ec2snap list --js"), ["--json"]);
     assert!(generate("complete-zsh").starts_with("#compdef ec2snap"));
     assert!(generate("complete-fish").contains("complete -c ec2snap"));
 }

@@ -11,14 +11,15 @@ use std::collections::BTreeSet;
 const DAY: i64 = 86_400;
 
 /// web1 (/dev/sdb with snapshots 10, 6 and 2 days old, then one this tool made half a day ago),
-/// db1 (/dev/sdb, /dev/sdc) with two sets, and "gone" (/dev/sdb, snapshotted half a day ago).
+/// db1 (/dev/sdb, /dev/sdc, /dev/sdd) with two sets and /dev/sdd detached since, and "gone"
+/// (/dev/sdb, snapshotted half a day ago).
 fn fleet_lab() -> (Lab, Value) {
     let lab = Lab::start();
     let old = json!([{"device": "/dev/sdb", "age": 10 * DAY}, {"device": "/dev/sdb", "age": 6 * DAY},
                      {"device": "/dev/sdb", "age": 2 * DAY}]);
     let seeded = lab.seed(json!({"instances": [
         {"name": "web1", "volumes": [{"device": "/dev/sdb"}], "snapshots": old},
-        {"name": "db1", "volumes": [{"device": "/dev/sdb"}, {"device": "/dev/sdc"}]},
+        {"name": "db1", "volumes": [{"device": "/dev/sdb"}, {"device": "/dev/sdc"}, {"device": "/dev/sdd"}]},
         {"name": "gone", "volumes": [{"device": "/dev/sdb"}]}]}));
     // Sets of db1, 3 and 1 days old; the newest loses its /dev/sdc member.
     for age in [3, 1] {
@@ -26,6 +27,7 @@ fn fleet_lab() -> (Lab, Value) {
         let r = lab.run(&["-t", "Name", "db1", "--consistent", "-u"]);
         assert_eq!(r.code, 0, "{r:?}");
     }
+    lab.detach(&vol_of(&seeded, "db1", "/dev/sdd"));
     // A snapshot of web1's /dev/sdb and of gone's made by this tool, half a day ago.
     lab.set_clock(-DAY / 2);
     let r = lab.run(&["-t", "Name", "web1", "-o", "-u"]);
@@ -185,6 +187,19 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
         .as_str()
         .unwrap()
         .starts_with(&format!("{db1}@")));
+    // The volume detached since is still listed with its device, from the sets' tags.
+    let sdd = vol_of(&seeded, "db1", "/dev/sdd");
+    let detached = db["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == sdd.as_str())
+        .unwrap();
+    assert_eq!(
+        (&detached["device"], &detached["attached"]),
+        (&json!("/dev/sdd"), &json!(false))
+    );
+    assert_eq!(detached["snapshots"].as_array().unwrap().len(), 2);
     // The table says the same, problems first.
     let r = lab.run(&args);
     assert_eq!(r.code, 0, "{r:?}");
@@ -205,6 +220,45 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
         r.stdout
     );
     assert!(!r.stdout.contains('\u{1b}'), "no colour when piped");
+    assert!(
+        r.stdout.contains(&format!("{sdd} /dev/sdd (detached)")),
+        "{}",
+        r.stdout
+    );
+    // On a terminal (script(1) gives it one), KEEP and DELETE in colour; never with NO_COLOR.
+    for (no_color, coloured) in [(false, true), (true, false)] {
+        let cmd = format!(
+            "{} list --endpoint-url {} -r {REGION} -t Name web1 -d 1",
+            env!("CARGO_BIN_EXE_ec2snap"),
+            lab.endpoint()
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", lab.dir.path())
+            .env("TERM", "xterm")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null());
+        if no_color {
+            script.env("NO_COLOR", "1");
+        }
+        let out = script.output().unwrap();
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{screen}");
+        assert!(
+            screen.contains("KEEP") && screen.contains("last 1"),
+            "{screen}"
+        );
+        assert_eq!(
+            screen.contains("\u{1b}[31mDELETE"),
+            coloured,
+            "NO_COLOR={no_color}: {screen}"
+        );
+    }
     // What a run would ignore is refused, naming the flag.
     let r = lab.run(&["list", "-t", "Name", "*", "-u"]);
     assert_eq!(r.code, 1, "{r:?}");

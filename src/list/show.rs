@@ -109,8 +109,9 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
                 1 => "1 snapshot".to_string(),
                 n => format!("{n} snapshots"),
             };
+            let detached = if volume.attached { "" } else { " (detached)" };
             out.push_str(&format!(
-                "  {} {}{size}: {count}\n",
+                "  {} {}{detached}{size}: {count}\n",
                 volume.id, volume.device
             ));
             let mut rows = Vec::new();
@@ -172,6 +173,7 @@ mod tests {
                 volumes: vec![VolumeView {
                     id: "vol-b".into(),
                     device: "/dev/sdb".into(),
+                    attached: true,
                     size_gib: Some(8),
                     snapshots: vec![
                         SnapshotView {

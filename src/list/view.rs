@@ -65,6 +65,9 @@ pub struct InstanceView {
 pub struct VolumeView {
     pub id: String,
     pub device: String,
+    /// False for a volume detached since its instance's sets were taken: its members are still
+    /// kept and deleted with their sets.
+    pub attached: bool,
     pub size_gib: Option<i32>,
     /// Newest first.
     pub snapshots: Vec<SnapshotView>,
@@ -232,36 +235,57 @@ pub fn listing(input: &Input) -> Listing {
     let instances = input
         .instances
         .iter()
-        .map(|i| InstanceView {
-            id: i.id.clone(),
-            name: i.name().to_string(),
-            state: i.state.to_string(),
-            volumes: i
+        .map(|i| {
+            let mut volumes: Vec<VolumeView> = i
                 .disks
                 .iter()
                 .map(|d| {
-                    let mut own: Vec<&Snapshot> = input
-                        .snapshots
-                        .iter()
-                        .filter(|s| s.volume_id == d.volume_id)
-                        .collect();
-                    own.sort_by(|a, b| {
-                        b.start_time
-                            .cmp(&a.start_time)
-                            .then_with(|| b.id.cmp(&a.id))
-                    });
+                    let own = of_volume(input, &d.volume_id);
                     volume_problems(input, &d.volume_id, &i.id, &d.device, &own, &mut problems);
-                    VolumeView {
-                        id: d.volume_id.clone(),
-                        device: d.device.clone(),
-                        size_gib: input.sizes.get(&d.volume_id).copied(),
-                        snapshots: own
-                            .iter()
-                            .map(|s| snapshot_view(input, s, &verdicts, &copy_verdicts))
-                            .collect(),
-                    }
+                    volume_view(
+                        input,
+                        &d.volume_id,
+                        &d.device,
+                        true,
+                        &own,
+                        &verdicts,
+                        &copy_verdicts,
+                    )
                 })
-                .collect(),
+                .collect();
+            // Volumes detached since: named by the instance's sets, with their devices.
+            let mut detached: BTreeMap<String, String> = BTreeMap::new();
+            for set in all_sets
+                .iter()
+                .filter(|s| plan::set_instance(&s.id) == i.id)
+            {
+                for m in &set.members {
+                    if i.device_of(&m.volume_id).is_none() {
+                        let device = plan::devices_of(&m.tags).remove(&m.volume_id);
+                        detached
+                            .entry(m.volume_id.clone())
+                            .or_insert_with(|| device.unwrap_or_else(|| "?".into()));
+                    }
+                }
+            }
+            for (vol, device) in detached {
+                let own = of_volume(input, &vol);
+                volumes.push(volume_view(
+                    input,
+                    &vol,
+                    &device,
+                    false,
+                    &own,
+                    &verdicts,
+                    &copy_verdicts,
+                ));
+            }
+            InstanceView {
+                id: i.id.clone(),
+                name: i.name().to_string(),
+                state: i.state.to_string(),
+                volumes,
+            }
         })
         .collect();
     problems.extend(orphans(input));
@@ -270,6 +294,42 @@ pub fn listing(input: &Input) -> Listing {
     Listing {
         problems,
         instances,
+    }
+}
+
+/// A volume's snapshots, newest first.
+fn of_volume<'a>(input: &Input<'a>, volume_id: &str) -> Vec<&'a Snapshot> {
+    let mut own: Vec<&Snapshot> = input
+        .snapshots
+        .iter()
+        .filter(|s| s.volume_id == volume_id)
+        .collect();
+    own.sort_by(|a, b| {
+        b.start_time
+            .cmp(&a.start_time)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    own
+}
+
+fn volume_view(
+    input: &Input,
+    volume_id: &str,
+    device: &str,
+    attached: bool,
+    own: &[&Snapshot],
+    verdicts: &HashMap<String, (Verdict, Vec<String>)>,
+    copy_verdicts: &HashMap<String, Verdict>,
+) -> VolumeView {
+    VolumeView {
+        id: volume_id.to_string(),
+        device: device.to_string(),
+        attached,
+        size_gib: input.sizes.get(volume_id).copied(),
+        snapshots: own
+            .iter()
+            .map(|s| snapshot_view(input, s, verdicts, copy_verdicts))
+            .collect(),
     }
 }
 
