@@ -227,28 +227,9 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
     );
     // On a terminal (script(1) gives it one), KEEP and DELETE in colour; never with NO_COLOR.
     for (no_color, coloured) in [(false, true), (true, false)] {
-        let cmd = format!(
-            "{} list --endpoint-url {} -r {REGION} -t Name web1 -d 1",
-            env!("CARGO_BIN_EXE_ec2snap"),
-            lab.endpoint()
-        );
-        let mut script = std::process::Command::new("script");
-        script
-            .args(["-qec", &cmd, "/dev/null"])
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", lab.dir.path())
-            .env("TERM", "xterm")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(std::process::Stdio::null());
-        if no_color {
-            script.env("NO_COLOR", "1");
-        }
-        let out = script.output().unwrap();
-        let screen = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{screen}");
+        let env: &[(&str, &str)] = if no_color { &[("NO_COLOR", "1")] } else { &[] };
+        let (ok, screen) = lab.on_terminal("list -t Name web1 -d 1", env);
+        assert!(ok, "{screen}");
         assert!(
             screen.contains("KEEP") && screen.contains("last 1"),
             "{screen}"

@@ -102,28 +102,9 @@ fn a_terminal_shows_a_progress_bar_that_never_reaches_the_log_file() {
     let (lab, _) = web_lab_with_old_snapshot();
     after_listing(&lab, "pending", 3);
     let log = lab.dir.path().join("run.log");
-    let cmd = format!(
-        "{} --endpoint-url {} -r {REGION} {} -f {}",
-        env!("CARGO_BIN_EXE_ec2snap"),
-        lab.endpoint(),
-        RUN.join(" "),
-        log.display()
-    );
     // script(1) runs it on a pseudo-terminal and copies what it draws to its standard output.
-    let out = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", lab.dir.path())
-        .env("TERM", "xterm")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let screen = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{screen}");
+    let (ok, screen) = lab.on_terminal(&format!("{} -f {}", RUN.join(" "), log.display()), &[]);
+    assert!(ok, "{screen}");
     assert!(
         screen.contains("snapshots completed"),
         "a bar on the terminal: {screen}"

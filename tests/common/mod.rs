@@ -397,6 +397,33 @@ impl Lab {
         cmd
     }
 
+    /// `script(1)` running the binary (with the lab's endpoint and region, then `args`) on a
+    /// pseudo-terminal: what it drew there. `env` goes to the binary too.
+    pub fn on_terminal(&self, args: &str, env: &[(&str, &str)]) -> (bool, String) {
+        let cmd = format!(
+            "{} --endpoint-url {} -r {REGION} {args}",
+            env!("CARGO_BIN_EXE_ec2snap"),
+            self.endpoint()
+        );
+        let mut script = Command::new("script");
+        script
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("TERM", "xterm")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null());
+        let out = script.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         run_cmd(self.cmd().args(args))
     }
