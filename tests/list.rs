@@ -43,8 +43,8 @@ fn snapshot_ids_in(doc: &Value, verdict: &str) -> BTreeSet<String> {
     for i in doc["instances"].as_array().unwrap() {
         for v in i["volumes"].as_array().unwrap() {
             for s in v["snapshots"].as_array().unwrap() {
-                if s["verdict"] == verdict {
-                    out.insert(s["id"].as_str().unwrap().to_string());
+                if let (true, Some(id)) = (s["verdict"] == verdict, s["id"].as_str()) {
+                    out.insert(id.to_string());
                 }
             }
         }
@@ -104,7 +104,7 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
         "Name",
         "*",
         "-d",
-        "1",
+        "2",
         "--copy-to",
         "us-east-1",
     ];
@@ -152,30 +152,31 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
         .iter()
         .find(|v| v["id"] == web_sdb.as_str())
         .unwrap();
-    let listed: Vec<&str> = sdb["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    // First, the snapshot the next run makes (no id yet): one of the 2 that `-d 2` keeps.
+    let all = sdb["snapshots"].as_array().unwrap();
+    assert_eq!(
+        (&all[0]["id"], &all[0]["state"], &all[0]["verdict"]),
+        (&Value::Null, &json!("planned"), &json!("keep")),
+        "{sdb:#}"
+    );
+    assert_eq!(all[0]["reasons"], json!(["last 1"]));
+    let real = &all[1..];
+    let listed: Vec<&str> = real.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(listed.len(), 4, "{listed:?}");
     assert_eq!(listed[1..], [&web_snaps[2], &web_snaps[1], &web_snaps[0]]);
-    let newest = &sdb["snapshots"][0];
+    let newest = &real[0];
     assert_eq!(newest["verdict"], "keep");
-    assert_eq!(newest["reasons"], json!(["last 1"]));
+    assert_eq!(newest["reasons"], json!(["last 2"]));
     assert_eq!(newest["copies"][0]["region"], "us-east-1");
-    assert_eq!(sdb["snapshots"][2]["state"], "error");
+    assert_eq!(real[2]["state"], "error");
     assert_eq!(
-        (
-            &sdb["snapshots"][1]["state"],
-            &sdb["snapshots"][1]["progress"]
-        ),
+        (&real[1]["state"], &real[1]["progress"]),
         (&json!("pending"), &json!("40%"))
     );
-    assert_eq!(sdb["snapshots"][3]["tier"], "archive");
-    assert_eq!(sdb["snapshots"][0]["tier"], "standard");
-    for older in 1..4 {
-        assert_eq!(sdb["snapshots"][older]["verdict"], "delete", "{sdb:#}");
+    assert_eq!(real[3]["tier"], "archive");
+    assert_eq!(real[0]["tier"], "standard");
+    for older in &real[1..] {
+        assert_eq!(older["verdict"], "delete", "{sdb:#}");
     }
     let db = doc["instances"]
         .as_array()
@@ -183,7 +184,7 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
         .iter()
         .find(|i| i["id"] == db1.as_str())
         .unwrap();
-    assert!(db["volumes"][0]["snapshots"][0]["set"]
+    assert!(db["volumes"][0]["snapshots"][1]["set"]
         .as_str()
         .unwrap()
         .starts_with(&format!("{db1}@")));
@@ -215,8 +216,23 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
     assert!(
         lines
             .iter()
-            .any(|l| l.trim_start().starts_with(listed[0]) && l.ends_with("KEEP last 1")),
+            .any(|l| l.trim_start().starts_with(listed[0]) && l.ends_with("KEEP last 2")),
         "{}",
+        r.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("(next run)")
+                && l.contains("planned")
+                && l.ends_with("KEEP last 1")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("{web_sdb} /dev/sdb 1 GiB: 4 snapshots")),
+        "the planned one is not counted: {}",
         r.stdout
     );
     assert!(!r.stdout.contains('\u{1b}'), "no colour when piped");
@@ -228,10 +244,10 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
     // On a terminal (script(1) gives it one), KEEP and DELETE in colour; never with NO_COLOR.
     for (no_color, coloured) in [(false, true), (true, false)] {
         let env: &[(&str, &str)] = if no_color { &[("NO_COLOR", "1")] } else { &[] };
-        let (ok, screen) = lab.on_terminal("list -t Name web1 -d 1", env);
+        let (ok, screen) = lab.on_terminal("list -t Name web1 -d 2", env);
         assert!(ok, "{screen}");
         assert!(
-            screen.contains("KEEP") && screen.contains("last 1"),
+            screen.contains("KEEP") && screen.contains("last 2"),
             "{screen}"
         );
         assert_eq!(
@@ -251,34 +267,54 @@ fn list_shows_every_backup_with_its_problems_and_changes_nothing() {
 }
 
 /// For each kind of rule, the snapshots `list` marks DELETE are the ones a dry run with the same
-/// flags (and `-n`: list makes no snapshot) names in its `Deleting` lines.
+/// flags names in its `Deleting` lines: with the snapshot that run would make counted among the
+/// newest, and with `-n` (no new snapshot). `-H` gives the planned snapshots `type=Cold`, which
+/// `--snap-filter type Hot` then leaves out.
 #[test]
 fn delete_marks_are_what_a_run_deletes() {
     let (lab, _) = fleet_lab();
-    let rules: [&[&str]; 6] = [
+    let rules: [&[&str]; 8] = [
         &["-g", "5", "d"],
         &["-d", "1"],
         &["-g", "5", "d", "-d", "2"],
         &["--keep-daily", "2", "--utc"],
         &["--consistent", "-d", "1"],
         &["--consistent", "-g", "2", "d"],
+        &["--snap-filter", "type", "Hot", "-d", "1"],
+        &["-H", "--snap-filter", "type", "Hot", "-d", "1"],
     ];
     for rule in rules {
-        let mut list = vec!["list", "-t", "Name", "*", "--json"];
-        list.extend_from_slice(rule);
-        let r = lab.run(&list);
-        assert_eq!(r.code, 0, "{rule:?}: {r:?}");
-        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
-        let marked = snapshot_ids_in(&doc, "delete");
-        let mut dry = vec!["-t", "Name", "*", "-n", "--no-permission-check"];
-        dry.extend_from_slice(rule);
-        let r = lab.run(&dry);
-        assert_eq!(r.code, 0, "{rule:?}: {r:?}");
-        assert_eq!(marked, deleting_ids(&r), "{rule:?}");
+        let mut marks = Vec::new();
+        for no_snap in [false, true] {
+            let mut list = vec!["list", "-t", "Name", "*", "--json"];
+            list.extend_from_slice(rule);
+            let mut dry = vec!["-t", "Name", "*", "--no-permission-check"];
+            dry.extend_from_slice(rule);
+            if no_snap {
+                list.push("-n");
+                dry.push("-n");
+            }
+            let r = lab.run(&list);
+            assert_eq!(r.code, 0, "{rule:?}: {r:?}");
+            let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+            let marked = snapshot_ids_in(&doc, "delete");
+            let r = lab.run(&dry);
+            assert_eq!(r.code, 0, "{rule:?}: {r:?}");
+            assert_eq!(marked, deleting_ids(&r), "{rule:?} -n: {no_snap}");
+            marks.push(marked);
+        }
         assert!(
-            !marked.is_empty() || rule[0] == "--keep-daily",
+            !marks[0].is_empty() || rule[0] == "--keep-daily" || rule[0] == "-H",
             "{rule:?} deletes something"
         );
+        if rule[0] == "-H" {
+            assert_eq!(marks[0], marks[1], "a Cold snapshot does not pass type=Hot");
+        } else if rule.ends_with(&["-d", "1"]) {
+            assert!(
+                marks[0].len() > marks[1].len(),
+                "{rule:?}: the new snapshot counts for -d: {marks:?}"
+            );
+        }
     }
 }
 

@@ -282,15 +282,13 @@ fn refuse(clashes: &[(bool, &str)], what: &str) -> Result<()> {
 }
 
 /// `list` reads and changes nothing: the flags of a run that it would ignore are usage errors.
+/// `-n`, `-H` and `-e` stay: they say what the run whose verdicts it shows would make.
 fn list_flags(cli: &Cli) -> Result<()> {
     if cli.command.is_none() {
         return Ok(());
     }
     let clashes = [
         (cli.run, "-u"),
-        (cli.cold_snap, "-H"),
-        (cli.no_snap, "-n"),
-        (!cli.add_tags.is_empty(), "-e"),
         (cli.wait, "--wait"),
         (cli.report.is_some(), "--report"),
         (cli.metrics_file.is_some(), "--metrics-file"),

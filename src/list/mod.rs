@@ -8,6 +8,7 @@ pub mod view;
 use crate::aws::Ec2;
 use crate::config::Config;
 use crate::copies::policy::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
+use crate::model::Tags;
 use crate::output::record::Record;
 use crate::retention::orphans;
 use crate::select::fetch;
@@ -33,6 +34,10 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
         let sizes: HashMap<String, i32> = described
             .iter()
             .filter_map(|(id, (_, size))| size.map(|s| (id.clone(), s)))
+            .collect();
+        let volume_tags: HashMap<String, Tags> = described
+            .iter()
+            .map(|(id, (tags, _))| (id.clone(), tags.clone()))
             .collect();
         let mut existing: HashSet<String> = described.into_keys().collect();
         existing.extend(
@@ -64,6 +69,12 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
             sets: cfg.sets(),
             snap_filter: &cfg.snap_filter,
             stale_after: cfg.check_max_age,
+            next: cfg.snapshot.map(|kind| view::NextRun {
+                kind,
+                no_root_device: cfg.no_root_device,
+                add_tags: &cfg.add_tags,
+                volume_tags: &volume_tags,
+            }),
             now: crate::clock::now(),
         };
         Ok(view::listing(&input))

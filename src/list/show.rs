@@ -105,7 +105,7 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
                 .size_gib
                 .map(|s| format!(" {s} GiB"))
                 .unwrap_or_default();
-            let count = match volume.snapshots.len() {
+            let count = match volume.snapshots.iter().filter(|s| s.id.is_some()).count() {
                 1 => "1 snapshot".to_string(),
                 n => format!("{n} snapshots"),
             };
@@ -116,13 +116,22 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
             ));
             let mut rows = Vec::new();
             for s in &volume.snapshots {
+                // The snapshot the next run makes: no id, time or age yet.
+                let (id, time, age) = match &s.id {
+                    Some(id) => (
+                        id.clone(),
+                        s.start_time
+                            .get(..16)
+                            .unwrap_or(&s.start_time)
+                            .replace('T', " "),
+                        age(s.age_secs),
+                    ),
+                    None => ("(next run)".into(), "-".into(), "-".into()),
+                };
                 rows.push(vec![
-                    s.id.clone(),
-                    s.start_time
-                        .get(..16)
-                        .unwrap_or(&s.start_time)
-                        .replace('T', " "),
-                    age(s.age_secs),
+                    id,
+                    time,
+                    age,
                     state_text(s),
                     s.set.clone().unwrap_or_else(|| "-".into()),
                     verdict_text(s.verdict, &s.reasons, colour),
@@ -177,7 +186,7 @@ mod tests {
                     size_gib: Some(8),
                     snapshots: vec![
                         SnapshotView {
-                            id: "snap-new".into(),
+                            id: Some("snap-new".into()),
                             start_time: "2026-11-25T03:00:00+00:00".into(),
                             age_secs: 86_400 + 9 * 3_600,
                             state: "pending".into(),
@@ -189,7 +198,7 @@ mod tests {
                             copies: vec![],
                         },
                         SnapshotView {
-                            id: "snap-1".into(),
+                            id: Some("snap-1".into()),
                             start_time: "2026-11-01T03:00:00+00:00".into(),
                             age_secs: 25 * 86_400,
                             state: "completed".into(),

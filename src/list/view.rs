@@ -3,10 +3,13 @@
 //! why) or delete — computed by retention's own code — and the problems, first.
 
 use crate::copies::policy::{self as copies, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
-use crate::model::{matches_all, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
+use crate::model::{
+    matches_all, Instance, Snapshot, SnapshotKind, SnapshotState, TagPattern, Tags, SET_TAG,
+};
 use crate::output::messages::age;
 use crate::retention;
-use crate::retention::decide::{Rule, Set};
+use crate::retention::decide::{Done, Rule};
+use crate::retention::policy::Reason;
 use crate::snapshot::plan;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,7 +36,22 @@ pub struct Input<'a> {
     pub snap_filter: &'a [TagPattern],
     /// `--check-max-age`: a volume whose newest completed snapshot is older is a problem.
     pub stale_after: Option<i64>,
+    /// What a run would make first (`None` with `-n`).
+    pub next: Option<NextRun<'a>>,
     pub now: DateTime<Utc>,
+}
+
+/// The snapshots a run with the same flags would make before it prunes: they count among each
+/// volume's newest, as in a dry run, so the verdicts are that run's.
+pub struct NextRun<'a> {
+    /// Hot, or cold with `-c`.
+    pub kind: SnapshotKind,
+    /// `-o`.
+    pub no_root_device: bool,
+    /// `-e`.
+    pub add_tags: &'a [(String, String)],
+    /// The volumes' own tags, which their snapshots get (and `--snap-filter` sees).
+    pub volume_tags: &'a HashMap<String, Tags>,
 }
 
 /// What a run with the same flags would do with a snapshot.
@@ -75,7 +93,9 @@ pub struct VolumeView {
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SnapshotView {
-    pub id: String,
+    /// `None` for the snapshot the next run makes (state `planned`): it is counted among the
+    /// newest, as a dry run counts it, so it is listed with its verdict.
+    pub id: Option<String>,
     pub start_time: String,
     pub age_secs: i64,
     pub state: String,
@@ -137,100 +157,41 @@ pub struct Problem {
     pub detail: String,
 }
 
-/// The listing. Verdicts are those of `retention::plan_instance`, as a run that makes no new
-/// snapshot (`-n`) with the same flags would decide; a volume attached to two instances is
-/// decided with the first, as a run does.
+/// The listing. Verdicts are those of `retention::plan_instance` on the input a run with the
+/// same flags would give it: the same listing (`listed`), the same share of a volume attached to
+/// two instances (`share_out`: the first decides), and the snapshots that run would make first
+/// (`next`), counted as a dry run counts them.
 pub fn listing(input: &Input) -> Listing {
-    let (loose, all_sets) = retention::decide::group_sets(input.snapshots.to_vec());
-    let mut verdicts: HashMap<String, (Verdict, Vec<String>)> = HashMap::new();
+    let (_, all_sets) = retention::decide::group_sets(input.snapshots.to_vec());
     let mut problems = Vec::new();
-    let mut decided: HashSet<&str> = HashSet::new();
-    for instance in input.instances {
-        let own_sets: Vec<Set> = all_sets
+    for set in &all_sets {
+        if !input
+            .instances
             .iter()
-            .filter(|s| plan::set_instance(&s.id) == instance.id)
-            .cloned()
-            .collect();
-        for set in &own_sets {
-            let gaps = set.gaps();
-            if !gaps.is_empty() {
-                let mut what: Vec<String> = gaps
-                    .missing
-                    .iter()
-                    .map(|d| format!("no snapshot of {}({})", d.volume_id, d.device))
-                    .collect();
-                what.extend(
-                    gaps.errored
-                        .iter()
-                        .map(|m| format!("{} of {} is in state error", m.id, m.volume_id)),
-                );
-                problems.push(Problem {
-                    kind: ProblemKind::IncompleteSet,
-                    resource: set.id.clone(),
-                    detail: format!("set {}: {}", set.id, what.join("; ")),
-                });
-            }
-        }
-        let fresh: Vec<&str> = instance
-            .disks
-            .iter()
-            .map(|d| d.volume_id.as_str())
-            .filter(|v| decided.insert(v))
-            .collect();
-        if !input.rule.is_enabled() {
+            .any(|i| i.id == plan::set_instance(&set.id))
+        {
             continue;
         }
-        let decide_input = retention::decide::Input {
-            volumes: fresh
+        let gaps = set.gaps();
+        if !gaps.is_empty() {
+            let mut what: Vec<String> = gaps
+                .missing
                 .iter()
-                .map(|vol| {
-                    let own = loose
-                        .iter()
-                        .filter(|s| s.volume_id == *vol && matches_all(input.snap_filter, &s.tags))
-                        .cloned()
-                        .collect();
-                    (vol.to_string(), Some(own))
-                })
-                .collect(),
-            sets: Some(if input.sets {
-                retention::decide::sets_matching(own_sets, input.snap_filter)
-            } else {
-                Vec::new()
-            }),
-            protected: HashSet::new(),
-            protected_set: None,
-        };
-        let plan = retention::decide::plan_instance(&decide_input, &input.rule, input.now);
-        let mut mark = |id: &str, verdict: Verdict, why: Vec<String>| {
-            verdicts.insert(id.to_string(), (verdict, why));
-        };
-        for (_, decision) in &plan.volumes {
-            for (s, why) in &decision.keep {
-                mark(
-                    &s.id,
-                    Verdict::Keep,
-                    why.iter().map(|r| r.to_string()).collect(),
-                );
-            }
-            for s in &decision.delete {
-                mark(&s.id, Verdict::Delete, Vec::new());
-            }
-        }
-        for (set, why) in &plan.sets.keep {
-            for m in &set.members {
-                mark(
-                    &m.id,
-                    Verdict::Keep,
-                    why.iter().map(|r| r.to_string()).collect(),
-                );
-            }
-        }
-        for set in &plan.sets.delete {
-            for m in &set.members {
-                mark(&m.id, Verdict::Delete, Vec::new());
-            }
+                .map(|d| format!("no snapshot of {}({})", d.volume_id, d.device))
+                .collect();
+            what.extend(
+                gaps.errored
+                    .iter()
+                    .map(|m| format!("{} of {} is in state error", m.id, m.volume_id)),
+            );
+            problems.push(Problem {
+                kind: ProblemKind::IncompleteSet,
+                resource: set.id.clone(),
+                detail: format!("set {}: {}", set.id, what.join("; ")),
+            });
         }
     }
+    let verdicts = verdicts(input);
     let copy_verdicts = copy_verdicts(input);
     let instances = input
         .instances
@@ -297,6 +258,113 @@ pub fn listing(input: &Input) -> Listing {
     }
 }
 
+/// What retention would do, as a run decides it.
+#[derive(Default)]
+struct Verdicts {
+    /// KEEP (with its reasons) or DELETE, by snapshot id.
+    by_id: HashMap<String, (Verdict, Vec<String>)>,
+    /// By volume, the snapshot the next run makes, when retention counts it.
+    planned: HashMap<String, Snapshot>,
+}
+
+/// KEEP (with its reasons) or DELETE for each snapshot retention looks at, as a run decides.
+fn verdicts(input: &Input) -> Verdicts {
+    let mut verdicts: HashMap<String, (Verdict, Vec<String>)> = HashMap::new();
+    let mut planned: HashMap<String, Snapshot> = HashMap::new();
+    if !input.rule.is_enabled() {
+        return Verdicts::default();
+    }
+    let decide = &retention::decide::instance_input;
+    let (by_volume, mut sets) = retention::decide::listed(
+        input.snapshots.to_vec(),
+        input.instances,
+        input.snap_filter,
+        input.sets,
+    );
+    let shares = retention::decide::share_out(input.instances, by_volume);
+    for (instance, share) in input.instances.iter().zip(shares) {
+        let done = next_run(input, instance);
+        let own_sets = sets.remove(&instance.id).unwrap_or_default();
+        let decide_input = decide(
+            instance,
+            share,
+            own_sets,
+            &done,
+            input.snap_filter,
+            input.sets,
+        );
+        let plan = retention::decide::plan_instance(&decide_input, &input.rule, input.now);
+        let counted = |s: &&Snapshot| {
+            plan.volumes
+                .iter()
+                .any(|(_, d)| d.keep.iter().any(|(k, _)| k.id == s.id))
+                || plan
+                    .sets
+                    .keep
+                    .iter()
+                    .any(|(set, _)| set.members.iter().any(|m| m.id == s.id))
+        };
+        for s in done.created.values().filter(counted) {
+            planned
+                .entry(s.volume_id.clone())
+                .or_insert_with(|| s.clone());
+        }
+        let mut mark = |id: &str, verdict: Verdict, why: &[Reason]| {
+            // The planned row says it is the next run's; `made by this run` would not.
+            let why = why
+                .iter()
+                .filter(|r| **r != Reason::ThisRun)
+                .map(Reason::to_string)
+                .collect();
+            verdicts.insert(id.to_string(), (verdict, why));
+        };
+        for (_, decision) in &plan.volumes {
+            for (s, why) in &decision.keep {
+                mark(&s.id, Verdict::Keep, why);
+            }
+            for s in &decision.delete {
+                mark(&s.id, Verdict::Delete, &[]);
+            }
+        }
+        for (set, why) in &plan.sets.keep {
+            for m in &set.members {
+                mark(&m.id, Verdict::Keep, why);
+            }
+        }
+        for set in &plan.sets.delete {
+            for m in &set.members {
+                mark(&m.id, Verdict::Delete, &[]);
+            }
+        }
+    }
+    Verdicts {
+        by_id: verdicts,
+        planned,
+    }
+}
+
+/// What the next run would have made of an instance when it prunes, as a dry run plans it.
+fn next_run(input: &Input, instance: &Instance) -> Done {
+    let Some(next) = &input.next else {
+        return Done::default();
+    };
+    let plan = plan::for_instance(
+        instance,
+        next.kind,
+        input.sets,
+        next.no_root_device,
+        next.volume_tags,
+        next.add_tags,
+        input.now,
+    );
+    let (made, set) = plan::planned(&plan, next.volume_tags, input.now);
+    Done {
+        created: made.into_iter().map(|s| (s.volume_id.clone(), s)).collect(),
+        set,
+        ..Done::default()
+    }
+}
+
 /// A volume's snapshots, newest first.
 fn of_volume<'a>(input: &Input<'a>, volume_id: &str) -> Vec<&'a Snapshot> {
     let mut own: Vec<&Snapshot> = input
@@ -318,17 +386,22 @@ fn volume_view(
     device: &str,
     attached: bool,
     own: &[&Snapshot],
-    verdicts: &HashMap<String, (Verdict, Vec<String>)>,
+    verdicts: &Verdicts,
     copy_verdicts: &HashMap<String, Verdict>,
 ) -> VolumeView {
+    let planned = verdicts.planned.get(volume_id).filter(|_| attached);
     VolumeView {
         id: volume_id.to_string(),
         device: device.to_string(),
         attached,
         size_gib: input.sizes.get(volume_id).copied(),
-        snapshots: own
-            .iter()
-            .map(|s| snapshot_view(input, s, verdicts, copy_verdicts))
+        snapshots: planned
+            .map(|s| snapshot_view(input, s, true, verdicts, copy_verdicts))
+            .into_iter()
+            .chain(
+                own.iter()
+                    .map(|s| snapshot_view(input, s, false, verdicts, copy_verdicts)),
+            )
             .collect(),
     }
 }
@@ -346,10 +419,12 @@ fn state_name(state: &SnapshotState) -> String {
 fn snapshot_view(
     input: &Input,
     s: &Snapshot,
-    verdicts: &HashMap<String, (Verdict, Vec<String>)>,
+    planned: bool,
+    verdicts: &Verdicts,
     copy_verdicts: &HashMap<String, Verdict>,
 ) -> SnapshotView {
     let (verdict, reasons) = verdicts
+        .by_id
         .get(&s.id)
         .cloned()
         .unwrap_or((Verdict::None, Vec::new()));
@@ -368,16 +443,20 @@ fn snapshot_view(
         })
         .collect();
     SnapshotView {
-        id: s.id.clone(),
+        id: (!planned).then(|| s.id.clone()),
         start_time: s.start_time.to_rfc3339(),
         age_secs: (input.now - s.start_time).num_seconds(),
-        state: state_name(&s.state),
+        state: if planned {
+            "planned".into()
+        } else {
+            state_name(&s.state)
+        },
         progress: s
             .progress
             .clone()
             .filter(|_| s.state == SnapshotState::Pending),
         tier: s.tier.clone().unwrap_or_else(|| "standard".into()),
-        set: s.tags.get(SET_TAG).cloned(),
+        set: s.tags.get(SET_TAG).filter(|_| !planned).cloned(),
         verdict,
         reasons,
         copies,
@@ -549,6 +628,7 @@ mod tests {
             sets: false,
             snap_filter: &[],
             stale_after: Some(2 * DAY),
+            next: None,
             now: now(),
         };
         let l = listing(&input);
@@ -556,7 +636,7 @@ mod tests {
         let got: Vec<(&str, Verdict)> = vol
             .snapshots
             .iter()
-            .map(|s| (s.id.as_str(), s.verdict))
+            .map(|s| (s.id.as_deref().unwrap_or("next"), s.verdict))
             .collect();
         assert_eq!(
             got,
@@ -582,8 +662,38 @@ mod tests {
                 (ProblemKind::Orphan, "s-gone")
             ]
         );
+        // With the snapshot a run makes first (listed with no id): it is one of the 2.
+        let volume_tags = HashMap::new();
+        let next = Input {
+            next: Some(NextRun {
+                kind: SnapshotKind::Hot,
+                no_root_device: false,
+                add_tags: &[],
+                volume_tags: &volume_tags,
+            }),
+            ..input
+        };
+        let l = listing(&next);
+        let vol = &l.instances[0].volumes[0];
+        let got: Vec<(Option<&str>, &str, Verdict)> = vol
+            .snapshots
+            .iter()
+            .map(|s| (s.id.as_deref(), s.state.as_str(), s.verdict))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, "planned", Verdict::Keep),
+                (Some("s-err"), "error", Verdict::Delete),
+                (Some("s-new"), "completed", Verdict::Keep),
+                (Some("s-mid"), "completed", Verdict::Delete),
+                (Some("s-old"), "completed", Verdict::Delete)
+            ]
+        );
+        assert_eq!(vol.snapshots[2].reasons, ["last 2"]);
         // Without a rule nothing is marked; with a newer limit the volume is stale.
         let bare = Input {
+            next: None,
             rule: Rule::default(),
             stale_after: Some(3_600),
             ..input

@@ -59,7 +59,8 @@ newest first, with their sets and copies (\fB\-\-copy\-to\fR), problems first: v
 completed backup or one older than \fB\-\-check\-max\-age\fR, incomplete sets, snapshots in
 state error, and orphans (snapshots this tool made of volumes that no longer exist). With
 retention flags each snapshot is marked KEEP (with its reasons) or DELETE, as a run with the same
-flags and \fB\-n\fR would decide. \fB\-\-json\fR prints a JSON document. It only reads.
+flags would decide: the snapshots that run makes first are counted among the newest and shown as
+\fI(next run)\fR rows, unless \fB\-n\fR. \fB\-\-json\fR prints a JSON document. It only reads.
 .SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.

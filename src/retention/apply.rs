@@ -2,16 +2,15 @@
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
 use crate::aws::{Change, Ec2};
-use crate::model::{matches_all, Disk, Instance, Snapshot, SET_TAG};
+use crate::model::{Disk, Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{DeletedEntry, Failure, KeptEntry, Kind};
-use crate::retention::decide::{self as retention, Set};
+use crate::retention::decide::{self as retention, Done, Set};
 use crate::retention::orphans;
 use crate::retention::policy::Reason;
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
-use crate::snapshot::make::Done;
 use crate::snapshot::plan;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,40 +29,28 @@ struct Doomed {
 pub async fn prune(
     ctx: &Arc<Ctx>,
     instance: &Instance,
-    mut snapshots: HashMap<String, Vec<Snapshot>>,
+    snapshots: HashMap<String, Vec<Snapshot>>,
     sets: Vec<Set>,
     done: &Done,
 ) {
     let now = crate::clock::now();
-    let mut volumes = Vec::new();
-    for disk in &instance.disks {
-        let listed = snapshots.remove(&disk.volume_id).unwrap_or_default();
-        // A set member made by this run counts in its set, not among the volume's loose ones.
-        let made = done
-            .created
-            .get(&disk.volume_id)
-            .filter(|s| !s.tags.contains_key(SET_TAG));
-        let candidates = retention::candidates(
-            listed,
-            made,
-            done.failed.contains(&disk.volume_id),
-            &ctx.cfg.snap_filter,
-        );
+    let cfg = &ctx.cfg;
+    let input = retention::instance_input(
+        instance,
+        snapshots,
+        sets,
+        done,
+        &cfg.snap_filter,
+        cfg.sets(),
+    );
+    for (disk, (_, candidates)) in instance.disks.iter().zip(&input.volumes) {
         if candidates.is_none() {
             warn!("{}", msg::old_snapshots_kept(disk));
         }
-        volumes.push((disk.volume_id.clone(), candidates));
     }
-    let input = retention::Input {
-        volumes,
-        sets: if ctx.cfg.sets() {
-            sets_with_this_runs(ctx, instance, sets, done)
-        } else {
-            Some(Vec::new())
-        },
-        protected: done.created.values().map(|s| s.id.clone()).collect(),
-        protected_set: done.set.clone(),
-    };
+    if input.sets.is_none() {
+        warn!("{}", msg::old_sets_kept(&instance.id));
+    }
     let plan = retention::plan_instance(&input, &ctx.cfg.retention, now);
     for (set, gaps) in &plan.incomplete {
         let errored: Vec<(String, Disk)> = gaps
@@ -120,38 +107,6 @@ pub async fn prune(
         }
     })
     .await;
-}
-
-/// The instance's sets with the one this run made (or would make) added: it is never deleted
-/// and counts for the rules. `None` when that set failed: every old set is kept this time.
-fn sets_with_this_runs(
-    ctx: &Ctx,
-    instance: &Instance,
-    mut sets: Vec<Set>,
-    done: &Done,
-) -> Option<Vec<Set>> {
-    if done.set_failed {
-        warn!("{}", msg::old_sets_kept(&instance.id));
-        return None;
-    }
-    if let Some(id) = &done.set {
-        let members: Vec<Snapshot> = done
-            .created
-            .values()
-            .filter(|s| s.tags.get(SET_TAG) == Some(id))
-            .cloned()
-            .collect();
-        let passes = members
-            .iter()
-            .all(|m| matches_all(&ctx.cfg.snap_filter, &m.tags));
-        if passes && !members.is_empty() && !sets.iter().any(|s| &s.id == id) {
-            sets.push(Set {
-                id: id.clone(),
-                members,
-            });
-        }
-    }
-    Some(sets)
 }
 
 /// A set's members in volume order.

@@ -332,6 +332,116 @@ fn floor_reasons<'a>(
         .collect()
 }
 
+/// What one instance's snapshot step left for its retention step.
+#[derive(Debug, Default)]
+pub struct Done {
+    /// Snapshots made by this run (or planned, in a dry run), per volume: never deleted, and
+    /// counted among the newest.
+    pub created: HashMap<String, Snapshot>,
+    /// Volumes whose snapshot failed: their old snapshots are kept.
+    pub failed: HashSet<String>,
+    /// `--consistent`: the set made (or planned) by this run, never deleted by it.
+    pub set: Option<String>,
+    /// `--consistent`: the set call failed, so the instance's old sets are kept.
+    pub set_failed: bool,
+}
+
+/// What retention looks at, from the listing: per processed volume, its snapshots without the
+/// set tag that pass `--snap-filter`; per processed instance, its sets whose members all pass it
+/// (`--consistent` only: set members are pruned only by set rules).
+pub fn listed(
+    all: Vec<Snapshot>,
+    processed: &[Instance],
+    snap_filter: &[TagPattern],
+    consistent: bool,
+) -> (HashMap<String, Vec<Snapshot>>, HashMap<String, Vec<Set>>) {
+    let volumes: HashSet<&str> = processed
+        .iter()
+        .flat_map(|i| i.disks.iter().map(|d| d.volume_id.as_str()))
+        .collect();
+    let (loose, sets) = group_sets(all);
+    let mut by_volume: HashMap<String, Vec<Snapshot>> = HashMap::new();
+    for snap in loose {
+        if volumes.contains(snap.volume_id.as_str()) && matches_all(snap_filter, &snap.tags) {
+            by_volume
+                .entry(snap.volume_id.clone())
+                .or_default()
+                .push(snap);
+        }
+    }
+    let mut by_instance: HashMap<String, Vec<Set>> = HashMap::new();
+    if consistent {
+        let ids: HashSet<&str> = processed.iter().map(|i| i.id.as_str()).collect();
+        for set in sets_matching(sets, snap_filter) {
+            let instance = plan::set_instance(&set.id);
+            if ids.contains(instance) {
+                by_instance
+                    .entry(instance.to_string())
+                    .or_default()
+                    .push(set);
+            }
+        }
+    }
+    (by_volume, by_instance)
+}
+
+/// Retention's input for one instance after its snapshot step (`done`): each volume's listed
+/// snapshots (its share, see `share_out`) with the one made or planned (`candidates`); with
+/// `--consistent`, its sets with this run's set when all its members pass `--snap-filter`, or
+/// `None` when this run's set failed.
+pub fn instance_input(
+    instance: &Instance,
+    mut snapshots: HashMap<String, Vec<Snapshot>>,
+    mut sets: Vec<Set>,
+    done: &Done,
+    snap_filter: &[TagPattern],
+    consistent: bool,
+) -> Input {
+    let volumes = instance
+        .disks
+        .iter()
+        .map(|disk| {
+            let listed = snapshots.remove(&disk.volume_id).unwrap_or_default();
+            // A set member made by this run counts in its set, not among the volume's loose ones.
+            let made = done
+                .created
+                .get(&disk.volume_id)
+                .filter(|s| !s.tags.contains_key(SET_TAG));
+            let failed = done.failed.contains(&disk.volume_id);
+            let candidates = candidates(listed, made, failed, snap_filter);
+            (disk.volume_id.clone(), candidates)
+        })
+        .collect();
+    let sets = if !consistent {
+        Some(Vec::new())
+    } else if done.set_failed {
+        None
+    } else {
+        if let Some(id) = &done.set {
+            let members: Vec<Snapshot> = done
+                .created
+                .values()
+                .filter(|s| s.tags.get(SET_TAG) == Some(id))
+                .cloned()
+                .collect();
+            let passes = members.iter().all(|m| matches_all(snap_filter, &m.tags));
+            if passes && !members.is_empty() && !sets.iter().any(|s| &s.id == id) {
+                sets.push(Set {
+                    id: id.clone(),
+                    members,
+                });
+            }
+        }
+        Some(sets)
+    };
+    Input {
+        volumes,
+        sets,
+        protected: done.created.values().map(|s| s.id.clone()).collect(),
+        protected_set: done.set.clone(),
+    }
+}
+
 /// What retention looks at for one instance.
 #[derive(Debug, Default)]
 pub struct Input {

@@ -15,12 +15,12 @@ use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
 use crate::retention::apply as prune;
-use crate::retention::decide::{self as retention, Set};
+use crate::retention::decide::{self as retention, Done, Set};
 use crate::run::ctx::Ctx;
 use crate::select::fetch::{self, Listed};
 use crate::signals::{Shutdown, Signal};
-use crate::snapshot::make::{self as snapshot, Done};
-use crate::snapshot::plan::{self, Plan};
+use crate::snapshot::make as snapshot;
+use crate::snapshot::plan;
 use crate::snapshot::wait::Ended;
 use anyhow::Result;
 use std::collections::HashMap;
@@ -229,23 +229,15 @@ async fn work(
     ctx.record.instance(&instance, ctx.cfg.cold());
     let done = if let Some(kind) = ctx.cfg.snapshot {
         let (cfg, now) = (&ctx.cfg, crate::clock::now());
-        let plan = if cfg.sets() {
-            Plan::Set(plan::set_request(
-                &instance,
-                kind,
-                cfg.no_root_device,
-                &cfg.add_tags,
-                now,
-            ))
-        } else {
-            Plan::Volumes(plan::requests(
-                &instance,
-                kind,
-                cfg.no_root_device,
-                &ctx.volume_tags,
-                &cfg.add_tags,
-            ))
-        };
+        let plan = plan::for_instance(
+            &instance,
+            kind,
+            cfg.sets(),
+            cfg.no_root_device,
+            &ctx.volume_tags,
+            &cfg.add_tags,
+            now,
+        );
         if plan.is_empty() {
             // `-o` on an instance whose only volume is the root, or no EBS volume at all: no call.
             warn!(

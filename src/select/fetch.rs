@@ -52,29 +52,9 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
             }
         }
     }
-    let (loose, sets) = retention::group_sets(all);
-    for snap in loose {
-        if volumes.contains(&snap.volume_id) && matches_all(&cfg.snap_filter, &snap.tags) {
-            listed
-                .by_volume
-                .entry(snap.volume_id.clone())
-                .or_default()
-                .push(snap);
-        }
-    }
-    if cfg.sets() {
-        let ids: HashSet<&str> = processed.iter().map(|i| i.id.as_str()).collect();
-        for set in retention::sets_matching(sets, &cfg.snap_filter) {
-            let instance = plan::set_instance(&set.id);
-            if ids.contains(instance) {
-                listed
-                    .sets
-                    .entry(instance.to_string())
-                    .or_default()
-                    .push(set);
-            }
-        }
-    }
+    let (by_volume, sets) = retention::listed(all, processed, &cfg.snap_filter, cfg.sets());
+    listed.by_volume = by_volume;
+    listed.sets = sets;
     Ok(listed)
 }
 

@@ -3,32 +3,18 @@
 //! past a deadline.
 
 use crate::aws::{AwsError, Change};
-use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
+use crate::model::{Disk, Instance, Snapshot, SnapshotKind, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, SnapshotEntry};
+use crate::retention::decide::Done;
 use crate::run::ctx::Ctx;
 use crate::run::permissions;
-use crate::snapshot::plan::{Plan, SetRequest, SnapshotRequest};
-use std::collections::{HashMap, HashSet};
+use crate::snapshot::plan::{self, Plan, SetRequest, SnapshotRequest};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
-
-/// What one instance's snapshot step left for its retention step.
-#[derive(Debug, Default)]
-pub struct Done {
-    /// Snapshots made by this run (or planned, in a dry run), per volume: never deleted, and
-    /// counted among the newest.
-    pub created: HashMap<String, Snapshot>,
-    /// Volumes whose snapshot failed: their old snapshots are kept.
-    pub failed: HashSet<String>,
-    /// `--consistent`: the set made (or planned) by this run, never deleted by it.
-    pub set: Option<String>,
-    /// `--consistent`: the set call failed, so the instance's old sets are kept.
-    pub set_failed: bool,
-}
 
 /// Why a CreateSnapshot(s) call did not give a snapshot id.
 #[derive(Debug)]
@@ -128,7 +114,7 @@ async fn make_all(
             ctx.record.snapshot(&instance.id, planned);
             // Counted among the newest as the real one would be, so that the dry run lists
             // exactly the deletions of the real run.
-            let id = format!("(planned for {})", req.disk.volume_id);
+            let id = plan::planned_id(&req.disk.volume_id);
             done.created
                 .insert(req.disk.volume_id.clone(), just_made(id, req));
         }
@@ -191,18 +177,13 @@ async fn make_set(
     limit: Option<(Instant, Duration)>,
     done: &mut Done,
 ) {
-    // The members' tags as EC2 gives them: the volume's own (when known), then the set's.
-    let member_tags = |volume_id: &str| -> Tags {
-        let mut tags = ctx.volume_tags.get(volume_id).cloned().unwrap_or_default();
-        tags.extend(set.tags.clone());
-        tags
-    };
+    let member_tags = |volume_id: &str| plan::member_tags(ctx.volume_tags.get(volume_id), set);
     if ctx.cfg.mode.is_dry() {
         for disk in &set.members {
             info!("{}", msg::snapshot_made(kind, disk, None));
             let planned = entry(None, disk, &set.description, "planned");
             ctx.record.snapshot(&instance.id, planned);
-            let id = format!("(planned for {})", disk.volume_id);
+            let id = plan::planned_id(&disk.volume_id);
             let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
             done.created.insert(disk.volume_id.clone(), planned);
         }
@@ -297,16 +278,7 @@ async fn bounded<T>(
 
 /// A member of a set this run has just made (or would make), still pending.
 fn member(id: String, volume_id: &str, tags: Tags) -> Snapshot {
-    Snapshot {
-        id,
-        volume_id: volume_id.to_string(),
-        start_time: crate::clock::now(),
-        state: SnapshotState::Pending,
-        tags,
-        description: String::new(),
-        progress: None,
-        tier: None,
-    }
+    plan::pending(id, volume_id, tags, crate::clock::now())
 }
 
 /// A snapshot this run has just made (or would make): the newest of its volume, still pending.

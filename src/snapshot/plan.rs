@@ -1,7 +1,9 @@
 //! Snapshot planning: which volumes of an instance get a snapshot, with the original's description
 //! and tags.
 
-use crate::model::{Disk, Instance, SnapshotKind, Tags, DEVICES_TAG, SET_TAG};
+use crate::model::{
+    Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags, DEVICES_TAG, SET_TAG,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 
@@ -118,6 +120,88 @@ impl Plan {
         match self {
             Plan::Volumes(v) => v.is_empty(),
             Plan::Set(s) => s.members.is_empty(),
+        }
+    }
+}
+
+/// An instance's snapshots: one set (`--consistent`) or a request per volume. `volume_tags` are
+/// copied onto each volume's snapshot (EC2 copies them onto a set's members itself).
+pub fn for_instance(
+    instance: &Instance,
+    kind: SnapshotKind,
+    consistent: bool,
+    no_root_device: bool,
+    volume_tags: &HashMap<String, Tags>,
+    add_tags: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Plan {
+    if consistent {
+        Plan::Set(set_request(instance, kind, no_root_device, add_tags, now))
+    } else {
+        Plan::Volumes(requests(
+            instance,
+            kind,
+            no_root_device,
+            volume_tags,
+            add_tags,
+        ))
+    }
+}
+
+/// The id a dry run (and `list`) gives the snapshot it would make of a volume.
+pub fn planned_id(volume_id: &str) -> String {
+    format!("(planned for {volume_id})")
+}
+
+/// A snapshot just made (or planned), still pending: the newest of its volume.
+pub fn pending(id: String, volume_id: &str, tags: Tags, now: DateTime<Utc>) -> Snapshot {
+    Snapshot {
+        id,
+        volume_id: volume_id.to_string(),
+        start_time: now,
+        state: SnapshotState::Pending,
+        tags,
+        description: String::new(),
+        progress: None,
+        tier: None,
+    }
+}
+
+/// A set member's tags as EC2 gives them: the volume's own (when known), then the set's.
+pub fn member_tags(volume_tags: Option<&Tags>, set: &SetRequest) -> Tags {
+    let mut tags = volume_tags.cloned().unwrap_or_default();
+    tags.extend(set.tags.clone());
+    tags
+}
+
+/// The snapshots a plan would make, as a dry run counts them for retention: pending, taken
+/// `now`, with the tags EC2 would give them; and the set's id with `--consistent`.
+pub fn planned(
+    plan: &Plan,
+    volume_tags: &HashMap<String, Tags>,
+    now: DateTime<Utc>,
+) -> (Vec<Snapshot>, Option<String>) {
+    match plan {
+        Plan::Volumes(requests) => {
+            let made = requests
+                .iter()
+                .map(|r| {
+                    let id = planned_id(&r.disk.volume_id);
+                    pending(id, &r.disk.volume_id, r.tags.clone(), now)
+                })
+                .collect();
+            (made, None)
+        }
+        Plan::Set(set) => {
+            let made = set
+                .members
+                .iter()
+                .map(|d| {
+                    let tags = member_tags(volume_tags.get(&d.volume_id), set);
+                    pending(planned_id(&d.volume_id), &d.volume_id, tags, now)
+                })
+                .collect();
+            (made, Some(set.set_id.clone()))
         }
     }
 }
