@@ -13,6 +13,7 @@
     ec2lab.py --endpoint URL detach VOLUME_ID                  -> detaches a volume from its instance
     ec2lab.py --endpoint URL delete SNAPSHOT_ID                -> deletes a snapshot (as by hand)
     ec2lab.py --endpoint URL delete-volume VOLUME_ID           -> detaches and deletes a volume
+    ec2lab.py --endpoint URL volumes                           -> JSON list of all volumes
 
 A spec: {"instances": [{"name": "front1",            # Name tag (omit for none)
                         "tags": {"env": "prod"},     # more instance tags
@@ -156,6 +157,28 @@ def instances(ec2):
     return out
 
 
+def volumes(ec2):
+    out = []
+    for page in ec2.get_paginator("describe_volumes").paginate():
+        for v in page["Volumes"]:
+            out.append(
+                {
+                    "id": v["VolumeId"],
+                    "zone": v["AvailabilityZone"],
+                    "type": v.get("VolumeType"),
+                    "size": v.get("Size"),
+                    "iops": v.get("Iops"),
+                    "throughput": v.get("Throughput"),
+                    "state": v.get("State"),
+                    "snapshot": v.get("SnapshotId"),
+                    "encrypted": v.get("Encrypted", False),
+                    "tags": {t["Key"]: t["Value"] for t in v.get("Tags", [])},
+                    "attachments": [{"instance": a["InstanceId"], "device": a["Device"]} for a in v.get("Attachments", [])],
+                }
+            )
+    return out
+
+
 def image(ec2, instance_id):
     image_id = ec2.create_image(InstanceId=instance_id, Name=f"ec2lab-{instance_id}")["ImageId"]
     desc = ec2.describe_images(ImageIds=[image_id])["Images"][0]
@@ -224,7 +247,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region)
@@ -243,6 +266,8 @@ def main():
         result = delete(ec2, a.arg)
     elif a.command == "delete-volume":
         result = delete_volume(ec2, a.arg)
+    elif a.command == "volumes":
+        result = volumes(ec2)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

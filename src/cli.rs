@@ -28,6 +28,54 @@ pub enum Sub {
         #[arg(long = "json")]
         json: bool,
     },
+    /// Restore a backup as new volumes (or an AMI with --ami): the newest completed one of each
+    /// selected instance (-i, -t; --at for an older one), or --snapshot/--set. Dry run without -u
+    Restore(RestoreArgs),
+    /// Prove that backups restore: each selected instance's newest completed backup as volumes,
+    /// waited for, checked by --drill-check, then always deleted. Dry run without -u
+    Drill(DrillArgs),
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct RestoreArgs {
+    /// The newest backup taken at or before TIME (UTC: 2026-11-30, 2026-11-30T14:00, or RFC 3339
+    /// with an offset)
+    #[arg(long = "at", value_name = "TIME")]
+    pub at: Option<String>,
+    /// Restore this snapshot (repeatable) instead of an instance's backup
+    #[arg(long = "snapshot", value_name = "SNAPSHOT_ID", action = clap::ArgAction::Append)]
+    pub snapshot: Vec<String>,
+    /// Restore every member of this set (`i-..@2026-...`, as `list` shows it)
+    #[arg(long = "set", value_name = "SET_ID")]
+    pub set: Option<String>,
+    /// The Availability Zone of the new volumes (default: the source volume's, or --attach-to's)
+    #[arg(long = "az", value_name = "ZONE")]
+    pub az: Option<String>,
+    /// Attach the new volumes to this instance at their original devices (refused when one is
+    /// taken; nothing is ever detached)
+    #[arg(long = "attach-to", value_name = "INSTANCE_ID")]
+    pub attach_to: Option<String>,
+    /// Register an AMI named NAME of the backup (its root and data snapshots) instead of making
+    /// volumes
+    #[arg(long = "ami", value_name = "NAME")]
+    pub ami: Option<String>,
+    /// Restore from the copies in this region (--copy-to) instead of this region's snapshots
+    #[arg(long = "from-region", value_name = "REGION")]
+    pub from_region: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct DrillArgs {
+    /// The Availability Zone of the drill's volumes (default: each source volume's)
+    #[arg(long = "az", value_name = "ZONE")]
+    pub az: Option<String>,
+    /// A command run (by /bin/sh) once an instance's volumes are available, with
+    /// EC2SNAP_DRILL_VOLUMES="vol-..=/dev/sdb ..." and EC2SNAP_DRILL_INSTANCE; non-zero fails the drill
+    #[arg(long = "drill-check", value_name = "COMMAND")]
+    pub check: Option<String>,
+    /// Drill only N of the selected instances, chosen at random
+    #[arg(long = "drill-sample", value_name = "N")]
+    pub sample: Option<usize>,
 }
 
 #[derive(Parser, Debug, Default)]
@@ -310,6 +358,11 @@ pub struct Cli {
     /// selected volume? Exit 0 OK, 2 CRITICAL, 3 UNKNOWN
     #[arg(global = true, help_heading = "Monitoring", long = "check-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub check_max_age: Vec<String>,
+
+    /// Monitoring check, read-only: has every selected instance passed a restore drill (ec2snap
+    /// drill -u) within N UNIT? With or without --check-max-age
+    #[arg(global = true, help_heading = "Monitoring", long = "drill-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub drill_max_age: Vec<String>,
 
     /// With --check-max-age: the most seconds the whole check may take, 1 to 3600; past it the
     /// answer is UNKNOWN (default 30)

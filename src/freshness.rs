@@ -1,6 +1,7 @@
 //! The freshness check (`--check-max-age N UNIT`): read-only, for Nagios, Icinga, Zabbix, Sensu or
 //! a cron `||`. Does every selected volume have a `completed` snapshot younger than N? One status
-//! line in the monitoring-plugin convention, exit 0 OK, 2 CRITICAL, 3 UNKNOWN.
+//! line in the monitoring-plugin convention, exit 0 OK, 2 CRITICAL, 3 UNKNOWN. With
+//! `--drill-max-age N UNIT`: has every selected instance passed a restore drill within N?
 
 use crate::aws::Ec2;
 use crate::config::Config;
@@ -8,6 +9,7 @@ use crate::model::{matches_all, SnapshotState};
 use crate::output::exit::ExitCode;
 use crate::output::messages as msg;
 use crate::output::record::Record;
+use crate::restore::pick::DRILL_OK_TAG;
 use crate::select::fetch;
 use crate::signals::Shutdown;
 use crate::snapshot::plan;
@@ -110,13 +112,96 @@ pub fn evaluate(volumes: &[VolumeAge], max_age_secs: i64) -> (Status, String) {
     (Status::Critical, line)
 }
 
+/// One selected instance and how long ago a restore drill of it last passed (`None`: never).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillAge {
+    pub instance_id: String,
+    pub name: String,
+    pub age_secs: Option<i64>,
+}
+
+/// `--drill-max-age`: the status and its line, e.g. `EC2SNAP CRITICAL - 1 of 2 instances
+/// without a passed drill within 8d: i-.. (web1) none | instances=2 undrilled=1`.
+pub fn evaluate_drills(instances: &[DrillAge], max_age_secs: i64) -> (Status, String) {
+    if instances.is_empty() {
+        return (Status::Unknown, unknown("no instance selected"));
+    }
+    let late: Vec<&DrillAge> = instances
+        .iter()
+        .filter(|d| d.age_secs.is_none_or(|a| a > max_age_secs))
+        .collect();
+    let perf = format!("instances={} undrilled={}", instances.len(), late.len());
+    if late.is_empty() {
+        let oldest = instances.iter().filter_map(|d| d.age_secs).max();
+        let line = format!(
+            "EC2SNAP OK - {} instances, restore drills passed at most {} ago | {perf}",
+            instances.len(),
+            human(oldest.unwrap_or(0))
+        );
+        return (Status::Ok, line);
+    }
+    let list: Vec<String> = late
+        .iter()
+        .map(|d| {
+            let age = d.age_secs.map(human).unwrap_or_else(|| "none".into());
+            format!("{} ({}) {age}", d.instance_id, d.name)
+        })
+        .collect();
+    let line = format!(
+        "EC2SNAP CRITICAL - {} of {} instances without a passed drill within {}: {} | {perf}",
+        late.len(),
+        instances.len(),
+        human(max_age_secs),
+        list.join(", ")
+    );
+    (Status::Critical, line)
+}
+
+/// Both checks in one line: the worse status, both texts, both performance data.
+pub fn combine(a: (Status, String), b: (Status, String)) -> (Status, String) {
+    let status = if a.0 == Status::Critical || b.0 == Status::Critical {
+        Status::Critical
+    } else if a.0 == Status::Unknown || b.0 == Status::Unknown {
+        Status::Unknown
+    } else {
+        Status::Ok
+    };
+    let split = |line: &str| -> (String, String) {
+        let body = line.split_once(" - ").map(|(_, b)| b).unwrap_or(line);
+        match body.split_once(" | ") {
+            Some((text, perf)) => (text.to_string(), perf.to_string()),
+            None => (body.to_string(), String::new()),
+        }
+    };
+    let ((ta, pa), (tb, pb)) = (split(&a.1), split(&b.1));
+    let perf = [pa, pb]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let line = format!("EC2SNAP {} - {ta}; {tb} | {perf}", status.name());
+    (status, line)
+}
+
+/// How long ago each instance's last drill passed, from its `ec2snap:drill-ok` tag.
+pub fn drill_ages(instances: &[crate::model::Instance], now: DateTime<Utc>) -> Vec<DrillAge> {
+    instances
+        .iter()
+        .map(|i| DrillAge {
+            instance_id: i.id.clone(),
+            name: i.name().to_string(),
+            age_secs: i
+                .tags
+                .get(DRILL_OK_TAG)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0)),
+        })
+        .collect()
+}
+
 /// The check against AWS: the same Describe calls as a run (instances, then the volumes'
 /// snapshots), nothing else. `Err` is UNKNOWN.
-pub async fn check(
-    cfg: &Config,
-    max_age_secs: i64,
-    shutdown: &Shutdown,
-) -> Result<(Status, String)> {
+pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)> {
     let now = crate::clock::now();
     let work = async {
         let ec2 = Ec2::connect(&cfg.aws).await?;
@@ -141,12 +226,16 @@ pub async fn check(
                     .map(move |d| (i, d))
             })
             .collect();
+        let drills = drill_ages(processed, now);
+        if cfg.check_max_age.is_none() {
+            return Ok((Vec::new(), drills));
+        }
         let volumes = fetch::unique_volumes(disks.iter().map(|(_, d)| *d));
         let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
-        Ok(ages(&disks, &snapshots, cfg, now))
+        Ok((ages(&disks, &snapshots, cfg, now), drills))
     };
     let bounded = tokio::time::timeout(cfg.check_timeout, work);
-    let volumes = match shutdown.race(bounded).await {
+    let (volumes, drills) = match shutdown.race(bounded).await {
         Ok(Ok(result)) => result?,
         Ok(Err(_)) => bail!(
             "no answer within {} s (--check-timeout)",
@@ -161,7 +250,13 @@ pub async fn check(
             msg::volume_age(&v.volume_id, &v.instance_id, &v.name, &v.device, &age)
         );
     }
-    Ok(evaluate(&volumes, max_age_secs))
+    let backups = cfg.check_max_age.map(|max| evaluate(&volumes, max));
+    let drilled = cfg.drill_max_age.map(|max| evaluate_drills(&drills, max));
+    Ok(match (backups, drilled) {
+        (Some(a), Some(b)) => combine(a, b),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => (Status::Unknown, unknown("nothing to check")),
+    })
 }
 
 /// The newest completed snapshot's age of each volume, each volume once.
@@ -233,6 +328,40 @@ mod tests {
         for (volumes, status, line) in cases {
             assert_eq!(evaluate(&volumes, 24 * h), (status, line.to_string()));
         }
+    }
+
+    #[test]
+    fn drill_status_lines() {
+        let d = |id: &str, age: Option<i64>| DrillAge {
+            instance_id: id.into(),
+            name: "web1".into(),
+            age_secs: age,
+        };
+        let day = 86_400;
+        let ok = evaluate_drills(&[d("i-1", Some(2 * day)), d("i-2", Some(day))], 8 * day);
+        assert_eq!(
+            ok,
+            (
+                Status::Ok,
+                "EC2SNAP OK - 2 instances, restore drills passed at most 48h ago | instances=2 undrilled=0".into()
+            )
+        );
+        let late = evaluate_drills(&[d("i-1", Some(9 * day)), d("i-2", None)], 8 * day);
+        assert_eq!(
+            late,
+            (
+                Status::Critical,
+                "EC2SNAP CRITICAL - 2 of 2 instances without a passed drill within 8d: i-1 (web1) 9d, i-2 (web1) none | instances=2 undrilled=2".into()
+            )
+        );
+        let both = combine(evaluate(&[vol("vol-a", Some(3_600))], day), late);
+        assert_eq!(both.0, Status::Critical);
+        assert!(
+            both.1.starts_with("EC2SNAP CRITICAL - 1 volumes, newest snapshots at most 1h old; 2 of 2 instances without")
+                && both.1.ends_with("| volumes=1 stale=0 oldest=3600s instances=2 undrilled=2"),
+            "{}",
+            both.1
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! ec2snap: back up EC2 instances with EBS snapshots. Parses the command line into one command
-//! (`config::Command`), sets up the log, runs it (a run, the freshness check, `--generate`, `-V`),
+//! (`config::Command`), sets up the log, runs it (a run, `list`, `restore`, `drill`, the freshness check, `--generate`, `-V`),
 //! writes the report and the metrics, prints any error once and gives the exit code.
 
 mod aws;
@@ -12,6 +12,7 @@ mod freshness;
 mod list;
 mod model;
 mod output;
+mod restore;
 mod retention;
 mod run;
 mod select;
@@ -65,7 +66,9 @@ fn try_main() -> Result<ExitCode, Abort> {
                 tracing::warn!("{}", messages::bad_level(&work.log.verbosity));
             }
             match work.task {
-                Task::Run => run(work.config, &work.outputs),
+                Task::Run | Task::Restore | Task::Drill => {
+                    run(work.config, &work.outputs, work.task)
+                }
                 Task::Check => Ok(freshness_check(work.config)),
                 Task::List { json } => list(work.config, json),
             }
@@ -73,9 +76,13 @@ fn try_main() -> Result<ExitCode, Abort> {
     }
 }
 
-/// A run: its exit code, from the record it left; its report and metrics written at its end, also
-/// when it could not start.
-fn run(config: anyhow::Result<config::Config>, outputs: &Outputs) -> Result<ExitCode, Abort> {
+/// A run, a restore or a drill: its exit code, from the record it left; its report and metrics
+/// written at its end, also when it could not start.
+fn run(
+    config: anyhow::Result<config::Config>,
+    outputs: &Outputs,
+    task: Task,
+) -> Result<ExitCode, Abort> {
     let started = crate::clock::now();
     let record = Arc::new(Record::default());
     // A run that could not start still leaves its report and metrics, then fails.
@@ -84,14 +91,28 @@ fn run(config: anyhow::Result<config::Config>, outputs: &Outputs) -> Result<Exit
         failure(e)
     };
     let config = config.map_err(|e| failed(e, Abort::Config))?;
-    let result = with_runtime(|shutdown| run::run(&config, shutdown, Arc::clone(&record)));
+    let result = with_runtime(|shutdown| {
+        let (config, record) = (&config, Arc::clone(&record));
+        async move {
+            match task {
+                Task::Restore => restore::restore(config, shutdown, record).await,
+                Task::Drill => restore::drill::drill(config, shutdown, record).await,
+                _ => run::run(config, shutdown, record).await,
+            }
+        }
+    });
     let interrupted = result.map_err(|e| failed(e, Abort::Setup))?;
     // Everything the exit code, the summary, the report and the metrics say comes from the record.
     let outcome = Outcome {
         counts: record.counts(),
         interrupted,
     };
-    if outcome.has_errors() {
+    // What a restore made (or would make), one line each, unless standard output is the report's.
+    if task == Task::Restore && !outputs.report_to_stdout() {
+        let _ = print_stdout(&report::restored_lines(&record.restored_so_far()));
+    }
+    // The original's summary is of snapshots: a restore's errors are in its log lines.
+    if outcome.has_errors() && task == Task::Run {
         let counts = outcome.counts;
         let summary = messages::error_summary(counts.snapshot_errors, counts.deletion_errors);
         // With `--report -`, standard output is the report's: the summary goes to the log's side.
@@ -171,8 +192,7 @@ fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, 
 /// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).
 fn freshness_check(config: anyhow::Result<config::Config>) -> ExitCode {
     let result = config.and_then(|cfg| {
-        let max_age = cfg.check_max_age.unwrap_or(0);
-        with_runtime(|shutdown| async move { freshness::check(&cfg, max_age, &shutdown).await })
+        with_runtime(|shutdown| async move { freshness::check(&cfg, &shutdown).await })
     });
     let (status, line) = match result {
         Ok(found) => found,
@@ -246,6 +266,7 @@ fn write_outputs(
                 t.deletion_errors,
             ),
             copies: report::copies_by_region(&report),
+            drills: report::drills(&report),
         };
         if let Err(e) = report::write_atomic(path, &report::metrics(job, &sample)) {
             critical!(

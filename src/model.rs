@@ -110,6 +110,61 @@ pub struct Instance {
     pub tags: Tags,
     pub root_device: Option<String>,
     pub disks: Vec<Disk>,
+    /// Where it runs and what it boots as: what a restore needs.
+    pub machine: Machine,
+}
+
+/// An instance's zone and what an AMI of it must say (`restore --ami`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Machine {
+    pub zone: Option<String>,
+    /// `x86_64`, `arm64`, ...
+    pub architecture: Option<String>,
+    /// `legacy-bios`, `uefi`, `uefi-preferred`.
+    pub boot_mode: Option<String>,
+    pub ena: Option<bool>,
+}
+
+/// A volume as DescribeVolumes gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Volume {
+    pub id: String,
+    pub zone: String,
+    /// `gp3`, `gp2`, `io2`, ...
+    pub kind: Option<String>,
+    pub size_gib: Option<i32>,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub encrypted: bool,
+    /// `creating`, `available`, `in-use`, `error`, ...
+    pub state: String,
+    pub tags: Tags,
+    /// `(instance id, device)` of each attachment.
+    pub attachments: Vec<(String, String)>,
+}
+
+/// An AMI made of a set's snapshots (RegisterImage).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSpec {
+    pub name: String,
+    pub description: String,
+    pub root_device: String,
+    pub architecture: Option<String>,
+    pub boot_mode: Option<String>,
+    pub ena: Option<bool>,
+    /// In device order; `zone` of each spec is unused.
+    pub disks: Vec<(String, String, VolumeSpec)>,
+    pub tags: Tags,
+}
+
+/// How a volume is made from a snapshot (CreateVolume): what is `None` is left to EC2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub zone: String,
+    pub kind: Option<String>,
+    pub size_gib: Option<i32>,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
 }
 
 impl Instance {

@@ -39,6 +39,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("output::report", 3),
     ("config", 3),
     ("config::credentials", 3),
+    ("config::restore", 3),
+    ("restore::pick", 3),
     // What the instance tasks share, then the async code that applies the decisions.
     ("run::ctx", 4),
     ("select::fetch", 4),
@@ -47,6 +49,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("retention::apply", 6),
     ("copies::apply", 6),
     ("cold::cycle", 7),
+    // `restore` and `drill`: the async sequencing over `restore::pick`.
+    ("restore", 6),
+    ("restore::drill", 7),
     // `list`: its pure view and output, then the command.
     ("list::view", 3),
     ("list::show", 3),

@@ -1,9 +1,12 @@
 //! The calls that change something (snapshots made, copied and deleted, instances stopped,
-//! started and tagged), each built in one place for the real send and its DryRun permission check.
+//! started and tagged, volumes made from snapshots, attached and deleted, AMIs registered), each built in one place for the real send and its DryRun permission check.
 
 use super::{AwsError, Ec2};
-use crate::model::Tags;
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use crate::model::{ImageSpec, Tags, VolumeSpec};
+use aws_sdk_ec2::types::{
+    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, ResourceType, Tag,
+    TagSpecification, VolumeType,
+};
 
 /// A call that changes something, described for its permission check (sent with `DryRun=true`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +32,25 @@ pub enum Change<'a> {
         tags: &'a Tags,
         kms_key: Option<&'a str>,
     },
+    CreateVolume {
+        snapshot_id: &'a str,
+        spec: &'a VolumeSpec,
+        tags: &'a Tags,
+    },
+    AttachVolume {
+        volume_id: &'a str,
+        instance_id: &'a str,
+        device: &'a str,
+    },
+    DeleteVolume(&'a str),
+    RegisterImage(&'a ImageSpec),
 }
 
 /// What a changing call answered.
 enum Sent {
     Snapshot(Option<String>),
+    /// A volume's or an image's id.
+    Resource(Option<String>),
     Set(Vec<(String, String)>),
     Done,
 }
@@ -48,19 +65,45 @@ impl Change<'_> {
             Change::StopInstances(_) => "StopInstances",
             Change::StartInstances(_) => "StartInstances",
             Change::CopySnapshot { .. } => "CopySnapshot",
+            Change::CreateVolume { .. } => "CreateVolume",
+            Change::AttachVolume { .. } => "AttachVolume",
+            Change::DeleteVolume(_) => "DeleteVolume",
+            Change::RegisterImage(_) => "RegisterImage",
         }
     }
 }
 
 /// Tags given to a snapshot in the call that creates it.
 fn snapshot_tags(tags: &Tags) -> TagSpecification {
+    tag_specification(ResourceType::Snapshot, tags)
+}
+
+/// Tags given to a resource in the call that creates it.
+fn tag_specification(kind: ResourceType, tags: &Tags) -> TagSpecification {
     TagSpecification::builder()
-        .resource_type(ResourceType::Snapshot)
+        .resource_type(kind)
         .set_tags(Some(
             tags.iter()
                 .map(|(k, v)| Tag::builder().key(k).value(v).build())
                 .collect(),
         ))
+        .build()
+}
+
+/// One device of an AMI: its snapshot, with the source volume's type, size and performance;
+/// deleted with the instance that boots from it.
+fn image_disk(device: &str, snapshot_id: &str, spec: &VolumeSpec) -> BlockDeviceMapping {
+    let ebs = EbsBlockDevice::builder()
+        .snapshot_id(snapshot_id)
+        .set_volume_size(spec.size_gib)
+        .set_volume_type(spec.kind.as_deref().map(VolumeType::from))
+        .set_iops(spec.iops)
+        .set_throughput(spec.throughput)
+        .delete_on_termination(true)
+        .build();
+    BlockDeviceMapping::builder()
+        .device_name(device)
+        .ebs(ebs)
         .build()
 }
 
@@ -169,7 +212,121 @@ impl Ec2 {
                 }
                 Sent::Snapshot(call.send().await?.snapshot_id().map(String::from))
             }
+            Change::CreateVolume {
+                snapshot_id,
+                spec,
+                tags,
+            } => {
+                let out = c
+                    .create_volume()
+                    .dry_run(dry_run)
+                    .snapshot_id(snapshot_id)
+                    .availability_zone(&spec.zone)
+                    .set_volume_type(spec.kind.as_deref().map(VolumeType::from))
+                    .set_size(spec.size_gib)
+                    .set_iops(spec.iops)
+                    .set_throughput(spec.throughput)
+                    .tag_specifications(tag_specification(ResourceType::Volume, tags))
+                    .send()
+                    .await?;
+                Sent::Resource(out.volume_id().map(String::from))
+            }
+            Change::AttachVolume {
+                volume_id,
+                instance_id,
+                device,
+            } => {
+                c.attach_volume()
+                    .dry_run(dry_run)
+                    .volume_id(volume_id)
+                    .instance_id(instance_id)
+                    .device(device)
+                    .send()
+                    .await?;
+                Sent::Done
+            }
+            Change::DeleteVolume(id) => {
+                c.delete_volume()
+                    .dry_run(dry_run)
+                    .volume_id(id)
+                    .send()
+                    .await?;
+                Sent::Done
+            }
+            Change::RegisterImage(image) => {
+                let disks = image
+                    .disks
+                    .iter()
+                    .map(|(device, snapshot, spec)| image_disk(device, snapshot, spec));
+                let out = c
+                    .register_image()
+                    .dry_run(dry_run)
+                    .name(&image.name)
+                    .description(&image.description)
+                    .root_device_name(&image.root_device)
+                    .virtualization_type("hvm")
+                    .set_architecture(image.architecture.as_deref().map(ArchitectureValues::from))
+                    .set_boot_mode(image.boot_mode.as_deref().map(BootModeValues::from))
+                    .set_ena_support(image.ena)
+                    .set_block_device_mappings(Some(disks.collect()))
+                    .tag_specifications(tag_specification(ResourceType::Image, &image.tags))
+                    .send()
+                    .await?;
+                Sent::Resource(out.image_id().map(String::from))
+            }
         })
+    }
+
+    /// A call that answers with the id of what it made (a volume, an image).
+    async fn new_resource(&self, write: &Change<'_>) -> Result<String, AwsError> {
+        match self.send(write, false).await? {
+            Sent::Resource(Some(id)) => Ok(id),
+            _ => Err(AwsError {
+                code: None,
+                message: format!("{} answered without an id", write.action()),
+            }),
+        }
+    }
+
+    /// A volume made from a snapshot, tagged in the same call so that a crash can never leave
+    /// it untagged.
+    pub async fn create_volume(
+        &self,
+        snapshot_id: &str,
+        spec: &VolumeSpec,
+        tags: &Tags,
+    ) -> Result<String, AwsError> {
+        self.new_resource(&Change::CreateVolume {
+            snapshot_id,
+            spec,
+            tags,
+        })
+        .await
+    }
+
+    pub async fn attach_volume(
+        &self,
+        volume_id: &str,
+        instance_id: &str,
+        device: &str,
+    ) -> Result<(), AwsError> {
+        let write = Change::AttachVolume {
+            volume_id,
+            instance_id,
+            device,
+        };
+        self.send(&write, false).await.map(|_| ())
+    }
+
+    pub async fn delete_volume(&self, volume_id: &str) -> Result<(), AwsError> {
+        self.send(&Change::DeleteVolume(volume_id), false)
+            .await
+            .map(|_| ())
+    }
+
+    /// An AMI from snapshots; its id.
+    pub async fn register_image(&self, image: &ImageSpec) -> Result<String, AwsError> {
+        self.new_resource(&Change::RegisterImage(image)).await
     }
 
     /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its

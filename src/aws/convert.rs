@@ -1,6 +1,6 @@
 //! SDK types into the plain structs of `model`, and the SDK's filters and tag specifications.
 
-use crate::model::{Disk, Instance, InstanceState, Snapshot, SnapshotState, Tags};
+use crate::model::{Disk, Instance, InstanceState, Machine, Snapshot, SnapshotState, Tags, Volume};
 use aws_sdk_ec2::types::{Filter, Tag};
 
 pub(super) fn tags_of(tags: &[Tag]) -> Tags {
@@ -43,6 +43,37 @@ pub(super) fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> 
         tags: tags_of(i.tags()),
         root_device: i.root_device_name().map(String::from),
         disks,
+        machine: Machine {
+            zone: i
+                .placement()
+                .and_then(|p| p.availability_zone())
+                .map(String::from),
+            architecture: i.architecture().map(|a| a.as_str().to_string()),
+            boot_mode: i.boot_mode().map(|b| b.as_str().to_string()),
+            ena: i.ena_support(),
+        },
+    })
+}
+
+pub(super) fn volume_of(v: &aws_sdk_ec2::types::Volume) -> Option<Volume> {
+    Some(Volume {
+        id: v.volume_id()?.to_string(),
+        zone: v.availability_zone().unwrap_or("").to_string(),
+        kind: v.volume_type().map(|t| t.as_str().to_string()),
+        size_gib: v.size(),
+        iops: v.iops(),
+        throughput: v.throughput(),
+        encrypted: v.encrypted().unwrap_or(false),
+        state: v
+            .state()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        tags: tags_of(v.tags()),
+        attachments: v
+            .attachments()
+            .iter()
+            .filter_map(|a| Some((a.instance_id()?.to_string(), a.device()?.to_string())))
+            .collect(),
     })
 }
 

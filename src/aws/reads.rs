@@ -1,9 +1,9 @@
 //! The Describe calls: instances, volumes' tags, snapshots, in pages and batches of EC2's sizes.
 
-use super::convert::{filter, instance_of, snapshot_of, tags_of};
+use super::convert::{filter, instance_of, snapshot_of, volume_of};
 use super::{AwsError, Ec2};
 use crate::model::{
-    server_filters, Instance, InstanceState, Snapshot, SnapshotState, TagPattern, Tags,
+    server_filters, Instance, InstanceState, Snapshot, SnapshotState, TagPattern, Tags, Volume,
 };
 use anyhow::{Context, Result};
 use aws_sdk_ec2::types::Filter;
@@ -122,25 +122,70 @@ impl Ec2 {
         &self,
         volume_ids: &[String],
     ) -> Result<HashMap<String, (Tags, Option<i32>)>> {
-        let mut out = HashMap::new();
+        let found = self.volume_details(volume_ids).await?;
+        Ok(found
+            .into_iter()
+            .map(|v| (v.id, (v.tags, v.size_gib)))
+            .collect())
+    }
+
+    /// These volumes as DescribeVolumes gives them; a volume that does not exist is missing.
+    pub async fn volume_details(&self, volume_ids: &[String]) -> Result<Vec<Volume>> {
+        let mut out = Vec::new();
         for chunk in volume_ids.chunks(VOLUME_IDS_PER_VOLUME_CALL) {
-            let mut pages = self
-                .client
-                .describe_volumes()
-                .filters(filter("volume-id", chunk.iter().cloned()))
-                .max_results(VOLUME_PAGE)
-                .into_paginator()
-                .send();
-            while let Some(page) = pages.next().await {
-                let page = page
-                    .map_err(AwsError::from)
-                    .context("Cannot describe volumes")?;
-                for v in page.volumes() {
-                    if let Some(id) = v.volume_id() {
-                        out.insert(id.to_string(), (tags_of(v.tags()), v.size()));
-                    }
-                }
-            }
+            let filters = vec![filter("volume-id", chunk.iter().cloned())];
+            out.extend(self.describe_volumes(filters).await?);
+        }
+        Ok(out)
+    }
+
+    /// The volumes that carry a tag with this key, whatever its value.
+    pub async fn volumes_tagged(&self, key: &str) -> Result<Vec<Volume>> {
+        self.describe_volumes(vec![filter("tag-key", [key.to_string()])])
+            .await
+            .with_context(|| format!("Cannot list the volumes tagged {key}"))
+    }
+
+    async fn describe_volumes(&self, filters: Vec<Filter>) -> Result<Vec<Volume>> {
+        let mut pages = self
+            .client
+            .describe_volumes()
+            .set_filters(Some(filters))
+            .max_results(VOLUME_PAGE)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(AwsError::from)
+                .context("Cannot describe volumes")?;
+            out.extend(page.volumes().iter().filter_map(volume_of));
+        }
+        Ok(out)
+    }
+
+    /// The names of this region's Availability Zones.
+    pub async fn zones(&self) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(AwsError::from)
+            .with_context(|| format!("Cannot list the Availability Zones of {}", self.region))?;
+        Ok(out
+            .availability_zones()
+            .iter()
+            .filter_map(|z| z.zone_name().map(String::from))
+            .collect())
+    }
+
+    /// These snapshots of this account (a filter: one that does not exist is missing).
+    pub async fn snapshots_by_ids(&self, ids: &[String]) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(FILTER_VALUES) {
+            let filters = vec![filter("snapshot-id", chunk.iter().cloned())];
+            out.extend(self.describe_snapshots(Some(filters)).await?);
         }
         Ok(out)
     }

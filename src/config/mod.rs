@@ -2,6 +2,7 @@
 //! before any AWS call.
 
 pub mod credentials;
+pub mod restore;
 
 use crate::aws::AwsSettings;
 use crate::cli::{Cli, Generate, Sub};
@@ -43,12 +44,18 @@ pub enum Task {
     List {
         json: bool,
     },
+    /// `ec2snap restore`.
+    Restore,
+    /// `ec2snap drill`.
+    Drill,
 }
 
 fn task_of(cli: &Cli) -> Task {
     match &cli.command {
         Some(Sub::List { json }) => Task::List { json: *json },
-        None if !cli.check_max_age.is_empty() => Task::Check,
+        Some(Sub::Restore(_)) => Task::Restore,
+        Some(Sub::Drill(_)) => Task::Drill,
+        None if !cli.check_max_age.is_empty() || !cli.drill_max_age.is_empty() => Task::Check,
         None => Task::Run,
     }
 }
@@ -148,6 +155,10 @@ pub struct Config {
     /// `--prune-orphans-after`, in seconds: this tool's snapshots of deleted volumes older than
     /// this go.
     pub prune_orphans_after: Option<i64>,
+    /// `--drill-max-age`, in seconds: the check also wants a drill this recent of each instance.
+    pub drill_max_age: Option<i64>,
+    /// `restore` and `drill`: what to restore, where, and how.
+    pub restore: Option<restore::RestoreOptions>,
     /// `--check-timeout`: the whole check's bound.
     pub check_timeout: Duration,
     /// `--wait`: retention for a volume only once its new snapshot is completed.
@@ -239,17 +250,20 @@ fn metrics_job(cli: &Cli) -> String {
         .join(",")
 }
 
-/// `--check-max-age N UNIT` and the flags that cannot go with it (a check changes nothing).
-fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
-    let Some(secs) = age_flag(&cli.check_max_age, "--check-max-age")? else {
+/// `--check-max-age N UNIT`, `--drill-max-age N UNIT` and the flags that cannot go with them (a
+/// check changes nothing).
+fn check_max_age(cli: &Cli) -> Result<(Option<i64>, Option<i64>)> {
+    let backups = age_flag(&cli.check_max_age, "--check-max-age")?;
+    let drills = age_flag(&cli.drill_max_age, "--drill-max-age")?;
+    if backups.is_none() && drills.is_none() {
         if cli.check_timeout.is_some() {
-            bail!("--check-timeout goes with --check-max-age");
+            bail!("--check-timeout goes with --check-max-age or --drill-max-age");
         }
-        return Ok(None);
-    };
+        return Ok((None, None));
+    }
     if cli.command.is_some() {
         // `list`: the age past which a volume's newest backup is a problem.
-        return Ok(Some(secs));
+        return Ok((backups, drills));
     }
     let clashes = [
         (cli.run, "-u"),
@@ -265,8 +279,13 @@ fn check_max_age(cli: &Cli) -> Result<Option<i64>> {
         (cli.metrics_file.is_some(), "--metrics-file"),
         (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
     ];
-    refuse(&clashes, "--check-max-age is a read-only check")?;
-    Ok(Some(secs))
+    let what = if backups.is_some() {
+        "--check-max-age is a read-only check"
+    } else {
+        "--drill-max-age is a read-only check"
+    };
+    refuse(&clashes, what)?;
+    Ok((backups, drills))
 }
 
 /// A usage error naming every flag given among `clashes` (`(given, flag)`), after `what`.
@@ -284,10 +303,11 @@ fn refuse(clashes: &[(bool, &str)], what: &str) -> Result<()> {
 /// `list` reads and changes nothing: the flags of a run that it would ignore are usage errors.
 /// `-n`, `-H` and `-e` stay: they say what the run whose verdicts it shows would make.
 fn list_flags(cli: &Cli) -> Result<()> {
-    if cli.command.is_none() {
+    if !matches!(cli.command, Some(Sub::List { .. })) {
         return Ok(());
     }
     let clashes = [
+        (!cli.drill_max_age.is_empty(), "--drill-max-age"),
         (cli.run, "-u"),
         (cli.wait, "--wait"),
         (cli.report.is_some(), "--report"),
@@ -572,11 +592,18 @@ impl Config {
                 cli.timeout
             );
         }
-        let selection = selection(cli)?;
+        let restore = restore::options(cli)?;
+        let selection = match restore.as_ref().map(|r| &r.source) {
+            Some(restore::Source::Snapshots(_) | restore::Source::Set(_)) => Selection::Some {
+                ids: Vec::new(),
+                tags: Vec::new(),
+            },
+            _ => selection(cli)?,
+        };
         let retention = retention(cli, max_age_secs)?;
         let copy = copy_policy(cli, retention)?;
         list_flags(cli)?;
-        let check_max_age = check_max_age(cli)?;
+        let (check_max_age, drill_max_age) = check_max_age(cli)?;
         for (flag, path) in [
             ("--report", &cli.report),
             ("--metrics-file", &cli.metrics_file),
@@ -629,6 +656,8 @@ impl Config {
             },
             copy,
             check_max_age,
+            drill_max_age,
+            restore,
             check_timeout: check_timeout(cli)?,
             prune_orphans_after: age_flag(&cli.prune_orphans_after, "--prune-orphans-after")?,
             wait: wait_policy(cli)?,

@@ -592,6 +592,7 @@ mod tests {
             state: InstanceState::Running,
             tags: [("Name".to_string(), "web".to_string())].into(),
             root_device: None,
+            machine: Default::default(),
             disks: vec![
                 Disk {
                     volume_id: "vol-b".into(),

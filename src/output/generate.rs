@@ -61,6 +61,20 @@ state error, and orphans (snapshots this tool made of volumes that no longer exi
 retention flags each snapshot is marked KEEP (with its reasons) or DELETE, as a run with the same
 flags would decide: the snapshots that run makes first are counted among the newest and shown as
 \fI(next run)\fR rows, unless \fB\-n\fR. \fB\-\-json\fR prints a JSON document. It only reads.
+.SH RESTORE
+\fBec2snap restore\fR makes a new volume of each snapshot of a backup: the newest completed one of
+each instance selected with \fB\-i\fR/\fB\-t\fR (at or before \fB\-\-at\fR \fITIME\fR), or
+\fB\-\-snapshot\fR, or \fB\-\-set\fR. The volumes have the source volume's zone (or
+\fB\-\-az\fR), type, size, IOPS and throughput, and the tags ec2snap:restored\-from,
+ec2snap:source\-volume, ec2snap:source\-device. \fB\-\-attach\-to\fR attaches them at their
+devices (refused when one is taken); \fB\-\-ami\fR \fINAME\fR registers an AMI of a set instead;
+\fB\-\-from\-region\fR restores from the copies there. Dry run without \fB\-u\fR.
+.SH DRILLS
+\fBec2snap drill \-u\fR deletes the volumes a killed drill left, then restores each selected
+instance's newest completed backup as volumes tagged ec2snap:drill, waits until they are
+available, runs \fB\-\-drill\-check\fR \fICMD\fR (with EC2SNAP_DRILL_VOLUMES in its environment), and
+always deletes them, also on SIGTERM. A pass tags the instance ec2snap:drill\-ok, which
+\fB\-\-drill\-max\-age\fR \fIN UNIT\fR checks.
 .SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.

@@ -372,6 +372,115 @@ pub fn age(secs: i64) -> String {
 }
 
 /// The two stdout lines printed at the end of a run with errors.
+/// `restore`/`drill`: a volume made (or, without an id, to be made) from a snapshot.
+pub fn restoring(
+    snapshot_id: &str,
+    source_volume: &str,
+    device: &str,
+    spec: &crate::model::VolumeSpec,
+    volume_id: Option<&str>,
+) -> String {
+    let kind = spec.kind.as_deref().unwrap_or("default type");
+    let size = spec
+        .size_gib
+        .map(|s| format!(" {s} GiB"))
+        .unwrap_or_default();
+    let what = format!(
+        "{snapshot_id} ({source_volume} {device}) as a {kind}{size} volume in {}",
+        spec.zone
+    );
+    match volume_id {
+        Some(id) => format!("Restoring {what}: {id}"),
+        None => format!("Would restore {what}"),
+    }
+}
+
+pub fn restore_failed(snapshot_id: &str, error: &str) -> String {
+    format!("Cannot restore {snapshot_id}: {error}")
+}
+
+pub fn nothing_to_restore(instance_id: &str, at: &str) -> String {
+    format!("Instance {instance_id} has no completed backup{at}: nothing to restore")
+}
+
+pub fn restore_missing(what: &str, missing: &[Disk]) -> String {
+    let list: Vec<String> = missing
+        .iter()
+        .map(|d| format!("{}({})", d.volume_id, d.device))
+        .collect();
+    format!("{what} lacks {}: restoring what it has", list.join(", "))
+}
+
+pub fn snapshot_not_found(snapshot_id: &str) -> String {
+    format!("Snapshot {snapshot_id} not found")
+}
+
+pub fn set_not_found(set_id: &str) -> String {
+    format!("Set {set_id} not found")
+}
+
+pub fn volume_available(volume_id: &str, secs: f64) -> String {
+    format!("Volume {volume_id} is available ({secs:.1} s)")
+}
+
+pub fn volume_failed(volume_id: &str, state: &str) -> String {
+    format!("Volume {volume_id} ended in state {state}")
+}
+
+pub fn volume_not_ready(volume_id: &str, secs: u64) -> String {
+    format!("Volume {volume_id} is still not available after {secs} s")
+}
+
+pub fn attaching(volume_id: &str, instance_id: &str, device: &str, done: bool) -> String {
+    let verb = if done { "Attached" } else { "Would attach" };
+    format!("{verb} {volume_id} to {instance_id} at {device}")
+}
+
+pub fn attach_failed(volume_id: &str, instance_id: &str, error: &str) -> String {
+    format!("Cannot attach {volume_id} to {instance_id}: {error}")
+}
+
+pub fn devices_taken(instance_id: &str, devices: &[String]) -> String {
+    format!(
+        "--attach-to {instance_id}: {} already in use there; nothing restored, nothing detached",
+        devices.join(", ")
+    )
+}
+
+pub fn registering(name: &str, devices: &[String], image_id: Option<&str>) -> String {
+    let list = devices.join(", ");
+    match image_id {
+        Some(id) => format!("Registered AMI {id} ({name}): {list}"),
+        None => format!("Would register AMI {name}: {list}"),
+    }
+}
+
+pub fn register_failed(name: &str, error: &str) -> String {
+    format!("Cannot register AMI {name}: {error}")
+}
+
+pub fn drill_leftover(volume_id: &str, run: &str, done: bool) -> String {
+    let verb = if done { "Deleting" } else { "Would delete" };
+    format!("{verb} volume {volume_id} left by drill {run}")
+}
+
+pub fn drill_deleting(volume_id: &str) -> String {
+    format!("Deleting drill volume {volume_id}")
+}
+
+pub fn volume_delete_failed(volume_id: &str, error: &str) -> String {
+    format!("Cannot delete volume {volume_id}: {error} (the next drill deletes it)")
+}
+
+pub fn drill_result(instance_id: &str, passed: bool, detail: &str) -> String {
+    let result = if passed { "passed" } else { "FAILED" };
+    format!("Drill of {instance_id} {result}: {detail}")
+}
+
+pub fn drill_check_failed(instance_id: &str, status: &str) -> String {
+    format!("--drill-check for {instance_id} {status}")
+}
+
 pub fn error_summary(snapshot_errors: usize, deletion_errors: usize) -> String {
     format!("Number of snapshots errors: {snapshot_errors}\nNumber of snapshots deletion errors: {deletion_errors}")
 }
@@ -427,6 +536,7 @@ mod tests {
             state: InstanceState::Running,
             tags,
             root_device: None,
+            machine: Default::default(),
             disks: vec![],
         }
     }

@@ -59,6 +59,51 @@ pub struct KeptEntry {
     pub reasons: Vec<String>,
 }
 
+/// A volume made from a snapshot (`restore`, `drill`), or planned in a dry run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RestoredEntry {
+    /// The new volume; `None` in a dry run or when it could not be made.
+    pub id: Option<String>,
+    pub snapshot: String,
+    pub source_volume: String,
+    pub device: String,
+    pub zone: String,
+    /// `planned`, `available`, `failed`; `deleted` once a drill deleted it.
+    pub state: String,
+    /// Seconds from CreateVolume to `available`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// `--attach-to`: the instance it was attached to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<String>,
+}
+
+/// An AMI registered from a set (`restore --ami`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// `None` in a dry run or when it could not be registered.
+    pub id: Option<String>,
+    pub name: String,
+    /// `device=snapshot`, in device order.
+    pub devices: Vec<String>,
+}
+
+/// What a drill proved of an instance.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DrillEntry {
+    /// `passed`, `failed`, or `planned` in a dry run.
+    pub result: String,
+    /// `--drill-check`'s exit code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_exit: Option<i32>,
+    /// The slowest of its volumes to become available, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_seconds: Option<f64>,
+    /// When a drill of this instance last passed (this one's end when it passed), RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<String>,
+}
+
 /// What kind of failure an error is.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -171,7 +216,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceEntry {
     pub id: String,
     pub name: String,
@@ -183,7 +228,37 @@ pub struct InstanceEntry {
     pub copies: Vec<CopyEntry>,
     /// Newest first per volume (or set), volumes in device order.
     pub kept: Vec<KeptEntry>,
+    /// `restore`, `drill`: the volumes made from its backup.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<RestoredEntry>,
+    /// `restore --ami`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageEntry>,
+    /// `drill`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillEntry>,
     pub errors: Vec<ErrorEntry>,
+}
+
+impl InstanceEntry {
+    /// An entry with nothing recorded yet, of an instance not described (`-`: restored
+    /// snapshots of no known instance).
+    fn unknown(id: &str) -> InstanceEntry {
+        InstanceEntry {
+            id: id.to_string(),
+            name: String::new(),
+            state: String::new(),
+            cold: false,
+            snapshots: Vec::new(),
+            deleted: Vec::new(),
+            copies: Vec::new(),
+            kept: Vec::new(),
+            restored: Vec::new(),
+            image: None,
+            drill: None,
+            errors: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -230,18 +305,49 @@ impl Record {
 
     pub fn instance(&self, instance: &Instance, cold: bool) {
         let entry = InstanceEntry {
-            id: instance.id.clone(),
             name: instance.name().to_string(),
             state: instance.state.to_string(),
             cold,
-            snapshots: Vec::new(),
-            deleted: Vec::new(),
-            copies: Vec::new(),
-            kept: Vec::new(),
-            errors: Vec::new(),
+            ..InstanceEntry::unknown(&instance.id)
         };
         self.with(|i| {
             i.instances.entry(instance.id.clone()).or_insert(entry);
+        });
+    }
+
+    /// A volume made (or planned) from a snapshot of this instance; `None`: of no known instance
+    /// (`restore --snapshot` of a deleted volume's snapshot), kept under the id `-`.
+    pub fn restored(&self, instance_id: Option<&str>, entry: RestoredEntry) {
+        self.with(|i| {
+            let id = instance_id.unwrap_or("-");
+            let inst = i
+                .instances
+                .entry(id.to_string())
+                .or_insert_with(|| InstanceEntry::unknown(id));
+            match inst
+                .restored
+                .iter_mut()
+                .find(|r| r.snapshot == entry.snapshot && r.id == entry.id)
+            {
+                Some(old) => *old = entry,
+                None => inst.restored.push(entry),
+            }
+        });
+    }
+
+    pub fn image(&self, instance_id: &str, entry: ImageEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.image = Some(entry);
+            }
+        });
+    }
+
+    pub fn drill(&self, instance_id: &str, entry: DrillEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.drill = Some(entry);
+            }
         });
     }
 
@@ -311,6 +417,16 @@ impl Record {
             region: None,
         };
         self.with(|i| i.errors.push(entry));
+    }
+
+    /// The volumes and images restored so far, per instance id (`-`: of no known instance).
+    pub fn restored_so_far(&self) -> Vec<(String, Vec<RestoredEntry>, Option<ImageEntry>)> {
+        self.lock()
+            .instances
+            .values()
+            .filter(|i| !i.restored.is_empty() || i.image.is_some())
+            .map(|i| (i.id.clone(), i.restored.clone(), i.image.clone()))
+            .collect()
     }
 
     /// The failures counted so far, derived from the record.

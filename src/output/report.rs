@@ -2,7 +2,9 @@
 //! derived from the record alone (the totals are the lengths of its lists), and written
 //! atomically.
 
-use crate::output::record::{Counts, DeletedEntry, ErrorEntry, InstanceEntry, Taken};
+use crate::output::record::{
+    Counts, DeletedEntry, ErrorEntry, ImageEntry, InstanceEntry, RestoredEntry, Taken,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -106,6 +108,44 @@ pub struct Sample {
     pub totals: (usize, usize, usize, usize),
     /// `--copy-to`: per destination region, the copies made and deleted.
     pub copies: Vec<(String, usize, usize)>,
+    /// `drill`: per instance drilled by a real drill.
+    pub drills: Vec<Drilled>,
+}
+
+/// What the metrics say of one instance's drill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drilled {
+    pub instance: String,
+    pub passed: bool,
+    /// When a drill of it last passed (Unix time).
+    pub last_success: Option<f64>,
+    /// The slowest of its volumes to become available.
+    pub restore_seconds: Option<f64>,
+}
+
+/// The drills of a real drill run, per instance (in id order).
+pub fn drills(report: &Report) -> Vec<Drilled> {
+    if report.dry_run {
+        return Vec::new();
+    }
+    report
+        .instances
+        .iter()
+        .filter_map(|i| {
+            let d = i.drill.as_ref()?;
+            let last = d
+                .last_success
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp() as f64);
+            Some(Drilled {
+                instance: i.id.clone(),
+                passed: d.result == "passed",
+                last_success: last,
+                restore_seconds: d.restore_seconds,
+            })
+        })
+        .collect()
 }
 
 /// The copies made and deleted by a real run, per destination region (in name order).
@@ -215,7 +255,73 @@ pub fn metrics(job: &str, s: &Sample) -> String {
             }
         }
     }
+    if !s.drills.is_empty() {
+        type Series = (&'static str, &'static str, fn(&Drilled) -> Option<f64>);
+        let series: [Series; 3] = [
+            (
+                "ec2snap_drill_last_success_timestamp_seconds",
+                "When a restore drill of the instance last passed (Unix time; 0: never).",
+                |d| Some(d.last_success.unwrap_or(0.0)),
+            ),
+            (
+                "ec2snap_drill_success",
+                "1 when the instance's last drill passed, else 0.",
+                |d| Some(if d.passed { 1.0 } else { 0.0 }),
+            ),
+            (
+                "ec2snap_drill_restore_seconds",
+                "How long the slowest of the instance's volumes took to become available.",
+                |d| d.restore_seconds,
+            ),
+        ];
+        for (name, help, value) in series {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+            for d in &s.drills {
+                if let Some(v) = value(d) {
+                    let instance = label(&d.instance);
+                    out.push_str(&format!(
+                        "{name}{{job=\"{job}\",instance=\"{instance}\"}} {v}\n"
+                    ));
+                }
+            }
+        }
+    }
     out
+}
+
+/// `restore`'s summary on standard output: one line per volume or image, as a table's row.
+pub fn restored_lines(restored: &[(String, Vec<RestoredEntry>, Option<ImageEntry>)]) -> String {
+    let mut out = String::new();
+    for (instance, volumes, image) in restored {
+        for v in volumes {
+            let id = v.id.as_deref().unwrap_or("-");
+            let attached = v
+                .attached_to
+                .as_deref()
+                .map(|i| format!(" attached to {i}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{instance} {} {} -> {id} {} {}{attached}\n",
+                v.device, v.snapshot, v.zone, v.state
+            ));
+        }
+        if let Some(image) = image {
+            let id = image.id.as_deref().unwrap_or("-");
+            out.push_str(&format!(
+                "{instance} AMI {} -> {id} {}\n",
+                image.name,
+                image.devices.join(" ")
+            ));
+        }
+    }
+    one_line_each(&out)
+}
+
+/// Each line of `text` with its control characters escaped.
+fn one_line_each(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("{}\n", crate::output::messages::one_line(l)))
+        .collect()
 }
 
 /// `ec2snap_last_success_timestamp_seconds` for this job in a previous metrics file.
@@ -317,6 +423,7 @@ mod tests {
             exit_code: 2,
             totals: (3, 1, 4, 0),
             copies: vec![("us-east-1".into(), 2, 1)],
+            drills: vec![],
         };
         let text = metrics("Name=front*", &s);
         assert!(
@@ -400,6 +507,9 @@ mod tests {
                 region: "us-east-1".into(),
             }],
             kept: vec![],
+            restored: vec![],
+            image: None,
+            drill: None,
             errors: vec![error("CreateSnapshot", Kind::Aws)],
         };
         // A copy's failed deletion, and a set-up error, which counts for neither total.

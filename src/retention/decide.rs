@@ -815,6 +815,7 @@ mod tests {
             state: InstanceState::Running,
             tags: Default::default(),
             root_device: None,
+            machine: Default::default(),
             disks: vols
                 .iter()
                 .map(|v| Disk {

@@ -60,6 +60,7 @@ mod tests {
             state: InstanceState::from_name(state),
             tags: Tags::new(),
             root_device: None,
+            machine: Default::default(),
             disks: vec![],
         }
     }

@@ -318,6 +318,7 @@ mod tests {
             state: InstanceState::Running,
             tags: name.map(|n| t(&[("Name", n)])).unwrap_or_default(),
             root_device: Some("/dev/sda1".into()),
+            machine: Default::default(),
             disks: vec![
                 Disk {
                     volume_id: "vol-root".into(),

@@ -328,6 +328,31 @@ impl Lab {
         self.ec2lab(&["delete-volume", volume_id], None);
     }
 
+    /// Every volume of the region: id, zone, type, size, iops, throughput, state, snapshot,
+    /// encrypted, tags, attachments.
+    pub fn volumes(&self) -> Vec<Value> {
+        self.ec2lab(&["volumes"], None).as_array().unwrap().clone()
+    }
+
+    /// Every volume of another region.
+    pub fn volumes_in(&self, region: &str) -> Vec<Value> {
+        let all = self.ec2lab_at(self.moto_port, region, &["volumes"], None);
+        all.as_array().unwrap().clone()
+    }
+
+    /// The parameters of every request the binary sent that changes something, in order.
+    pub fn requests(&self, action: &str) -> Vec<Value> {
+        let all: Value =
+            serde_json::from_str(&http(self.proxy_port, "GET", "/__requests", "").unwrap())
+                .unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["Action"] == action)
+            .cloned()
+            .collect()
+    }
+
     pub fn faults(&self, rules: Value) {
         http(self.proxy_port, "POST", "/__faults", &rules.to_string()).unwrap();
     }

@@ -7,6 +7,8 @@ prints "PORT <n>" on its first line once it listens. Every request is forwarded 
 unless a rule says otherwise. Control endpoints (JSON):
 
     POST   /__faults   a list of rules, appended; DELETE /__faults clears them
+    GET    /__requests the parameters of every request that changes something (not Describe*, not
+                       DryRun), in order: [{"Action": ..., "Param.1": ...}]; DELETE clears them
     GET    /__stats    {"counts": {Action: n}, "total": n, "signers": {"KEYID/region": n},
                         "max_in_flight": n, "max_writes_in_flight": n};
            DELETE /__stats resets the counts
@@ -52,6 +54,8 @@ MAX_IN_FLIGHT = 0
 WRITES_IN_FLIGHT = 0
 MAX_WRITES_IN_FLIGHT = 0
 UPSTREAM = None
+# The parameters of each write request, in order (GET /__requests).
+REQUESTS = []
 # Snapshot ids made by CopySnapshot through this proxy.
 COPIES = set()
 
@@ -160,8 +164,13 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def control(self, body):
-        global RULES, COUNTS, SIGNERS, MAX_IN_FLIGHT, MAX_WRITES_IN_FLIGHT
-        if self.path == "/__faults":
+        global RULES, COUNTS, SIGNERS, MAX_IN_FLIGHT, MAX_WRITES_IN_FLIGHT, REQUESTS
+        if self.path == "/__requests":
+            with LOCK:
+                if self.command == "DELETE":
+                    REQUESTS = []
+                answer = json.dumps(REQUESTS).encode()
+        elif self.path == "/__faults":
             with LOCK:
                 if self.command == "POST":
                     RULES.extend(json.loads(body or b"[]"))
@@ -199,6 +208,8 @@ class Handler(BaseHTTPRequestHandler):
             action = f"DryRun:{action}"
         write = 0 if action.startswith(("Describe", "DryRun:")) else 1
         with LOCK:
+            if write:
+                REQUESTS.append({k: v[0] for k, v in params.items()})
             IN_FLIGHT += 1
             MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
             WRITES_IN_FLIGHT += write

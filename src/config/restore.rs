@@ -1,0 +1,273 @@
+//! `ec2snap restore` and `ec2snap drill`: their flags checked into `RestoreOptions`, before any
+//! AWS call.
+
+use crate::cli::{Cli, DrillArgs, RestoreArgs, Sub};
+use crate::config::{keep_flags, refuse};
+use anyhow::{bail, Result};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+/// What a restore starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The selected instances' newest completed backup, taken at or before `at` when given.
+    Instances { at: Option<DateTime<Utc>> },
+    /// `--snapshot`: these snapshots.
+    Snapshots(Vec<String>),
+    /// `--set`: every member of this set.
+    Set(String),
+}
+
+/// `restore` and `drill`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreOptions {
+    pub source: Source,
+    /// `--az`.
+    pub zone: Option<String>,
+    /// `--attach-to`.
+    pub attach_to: Option<String>,
+    /// `--ami NAME`.
+    pub ami: Option<String>,
+    /// `--from-region`.
+    pub from_region: Option<String>,
+    /// `drill`: the drill and its `--drill-check` command and `--drill-sample`.
+    pub drill: Option<Drill>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Drill {
+    pub check: Option<String>,
+    pub sample: Option<usize>,
+}
+
+/// `--at`: `2026-11-30` (midnight), `2026-11-30T14:00`, `2026-11-30 14:00:05` (UTC), or RFC 3339
+/// with its offset.
+pub fn parse_at(text: &str) -> Result<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Some(t) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
+    }
+    bail!("--at {text:?}: give a UTC time as 2026-11-30, 2026-11-30T14:00 or 2026-11-30T14:00:00+01:00")
+}
+
+/// The flags of a backup run that make no sense for a restore or a drill.
+fn run_flags(cli: &Cli, what: &str) -> Result<()> {
+    let keep = keep_flags(cli).iter().any(|(_, v)| v.is_some());
+    let clashes = [
+        (cli.cold_snap, "-H"),
+        (cli.no_snap, "-n"),
+        (cli.no_root_device, "-o"),
+        (!cli.add_tags.is_empty(), "-e"),
+        (!cli.max_age.is_empty(), "-g"),
+        (cli.keep_last_snapshots != 0, "-d"),
+        (keep, "--keep-*"),
+        (cli.consistent, "--consistent"),
+        (!cli.copy_to.is_empty(), "--copy-to"),
+        (cli.wait, "--wait"),
+        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
+        (!cli.check_max_age.is_empty(), "--check-max-age"),
+        (!cli.drill_max_age.is_empty(), "--drill-max-age"),
+    ];
+    refuse(&clashes, &format!("{what} makes and deletes no snapshot"))
+}
+
+fn zone(z: &Option<String>) -> Result<Option<String>> {
+    match z.as_deref().map(str::trim) {
+        Some("") => bail!("--az cannot be empty"),
+        Some(z) => Ok(Some(z.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn restore(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions> {
+    run_flags(cli, "restore")?;
+    let selected = !cli.instance.is_empty() || !cli.tags.is_empty();
+    let sources = [
+        (selected, "-i/-t"),
+        (!args.snapshot.is_empty(), "--snapshot"),
+        (args.set.is_some(), "--set"),
+    ];
+    let given: Vec<&str> = sources
+        .iter()
+        .filter_map(|(on, f)| on.then_some(*f))
+        .collect();
+    let source = match given.as_slice() {
+        ["-i/-t"] => Source::Instances {
+            at: args.at.as_deref().map(parse_at).transpose()?,
+        },
+        ["--snapshot"] => {
+            if let Some(bad) = args.snapshot.iter().find(|s| !s.starts_with("snap-")) {
+                bail!("--snapshot {bad:?}: a snapshot id starts with snap-");
+            }
+            Source::Snapshots(args.snapshot.clone())
+        }
+        ["--set"] => {
+            let set = args.set.clone().unwrap_or_default();
+            if !set.starts_with("i-") || !set.contains('@') {
+                bail!("--set {set:?}: a set id is <instance-id>@<time>, as `ec2snap list --consistent` shows it");
+            }
+            Source::Set(set)
+        }
+        [] => bail!("restore: say what to restore: -i/-t (the newest backup of each instance), --snapshot or --set"),
+        _ => bail!("restore: give one of {}, not several", given.join(", ")),
+    };
+    if args.at.is_some() && !matches!(source, Source::Instances { .. }) {
+        bail!("--at goes with -i/-t: --snapshot and --set name their backup already");
+    }
+    if args.ami.is_some() {
+        let clashes = [
+            (args.az.is_some(), "--az"),
+            (args.attach_to.is_some(), "--attach-to"),
+            (!args.snapshot.is_empty(), "--snapshot"),
+        ];
+        refuse(&clashes, "--ami registers an image, it makes no volume")?;
+        if args.ami.as_deref().is_some_and(|n| n.trim().len() < 3) {
+            bail!("--ami: an AMI name has 3 to 128 characters");
+        }
+    }
+    if args.from_region.is_some() && args.ami.is_none() && args.az.is_none() {
+        bail!("--from-region needs --az: the source volumes' zones are in another region");
+    }
+    if let Some(id) = args.attach_to.as_deref().filter(|i| !i.starts_with("i-")) {
+        bail!("--attach-to {id:?}: an instance id starts with i-");
+    }
+    Ok(RestoreOptions {
+        source,
+        zone: zone(&args.az)?,
+        attach_to: args.attach_to.clone(),
+        ami: args.ami.clone(),
+        from_region: args.from_region.clone(),
+        drill: None,
+    })
+}
+
+fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
+    run_flags(cli, "drill")?;
+    if cli.instance.is_empty() && cli.tags.is_empty() {
+        bail!("drill: select the instances to drill with -i or -t");
+    }
+    if args.sample == Some(0) {
+        bail!("--drill-sample must be at least 1");
+    }
+    if args.check.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        bail!("--drill-check cannot be empty");
+    }
+    Ok(RestoreOptions {
+        source: Source::Instances { at: None },
+        zone: zone(&args.az)?,
+        attach_to: None,
+        ami: None,
+        from_region: None,
+        drill: Some(Drill {
+            check: args.check.clone(),
+            sample: args.sample,
+        }),
+    })
+}
+
+/// `restore`'s or `drill`'s options; `None` for any other command.
+pub fn options(cli: &Cli) -> Result<Option<RestoreOptions>> {
+    match &cli.command {
+        Some(Sub::Restore(args)) => restore(cli, args).map(Some),
+        Some(Sub::Drill(args)) => drill(cli, args).map(Some),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::cli;
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_for_at() {
+        let t = |y, mo, d, h, mi| Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap();
+        for (text, want) in [
+            ("2026-11-30", t(2026, 11, 30, 0, 0)),
+            ("2026-11-30T14:00", t(2026, 11, 30, 14, 0)),
+            ("2026-11-30 14:00", t(2026, 11, 30, 14, 0)),
+            ("2026-11-30T14:00:00+01:00", t(2026, 11, 30, 13, 0)),
+            ("2026-11-30T14:00:00Z", t(2026, 11, 30, 14, 0)),
+        ] {
+            assert_eq!(parse_at(text).unwrap(), want, "{text}");
+        }
+        for bad in ["yesterday", "2026-13-01", "30/11/2026"] {
+            let e = parse_at(bad).unwrap_err().to_string();
+            assert!(e.starts_with("--at "), "{e}");
+        }
+    }
+
+    #[test]
+    fn restore_flags() {
+        let ok = |args: &[&str]| options(&cli(args)).unwrap().unwrap();
+        let err = |args: &[&str]| options(&cli(args)).unwrap_err().to_string();
+        let o = ok(&["restore", "-i", "i-1", "--at", "2026-11-30"]);
+        assert!(matches!(o.source, Source::Instances { at: Some(_) }));
+        let o = ok(&["restore", "--snapshot", "snap-1", "--snapshot", "snap-2"]);
+        assert_eq!(
+            o.source,
+            Source::Snapshots(vec!["snap-1".into(), "snap-2".into()])
+        );
+        let o = ok(&[
+            "restore",
+            "--set",
+            "i-1@2026-11-30T02:00:00.000Z",
+            "--ami",
+            "web",
+        ]);
+        assert_eq!(o.ami.as_deref(), Some("web"));
+        for (args, want) in [
+            (&["restore"][..], "say what to restore"),
+            (
+                &["restore", "-i", "i-1", "--snapshot", "snap-1"],
+                "not several",
+            ),
+            (&["restore", "--snapshot", "vol-1"], "starts with snap-"),
+            (&["restore", "--set", "web"], "a set id is"),
+            (
+                &["restore", "--snapshot", "snap-1", "--at", "2026-11-30"],
+                "--at goes with -i/-t",
+            ),
+            (
+                &["restore", "-i", "i-1", "--ami", "web", "--az", "a"],
+                "--ami registers an image",
+            ),
+            (&["restore", "-i", "i-1", "-d", "3"], "cannot go with -d"),
+            (
+                &["restore", "-i", "i-1", "--from-region", "us-east-1"],
+                "needs --az",
+            ),
+            (
+                &["restore", "-i", "i-1", "--attach-to", "web"],
+                "starts with i-",
+            ),
+            (
+                &["restore", "-i", "i-1", "--az", " "],
+                "--az cannot be empty",
+            ),
+            (&["drill"], "select the instances"),
+            (&["drill", "-i", "i-1", "--drill-sample", "0"], "at least 1"),
+            (&["drill", "-i", "i-1", "-g", "5", "d"], "cannot go with -g"),
+        ] {
+            let e = err(args);
+            assert!(e.contains(want), "{args:?}: {e}");
+        }
+        assert!(options(&cli(&["-i", "i-1"])).unwrap().is_none());
+    }
+}
