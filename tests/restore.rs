@@ -373,3 +373,15 @@ fn copies_in_another_region_restore_there() {
     assert_eq!(data["tags"]["ec2snap:source-device"], "/dev/sdb");
     assert!(restored(&lab).is_empty(), "nothing in the home region");
 }
+
+/// On a terminal, a bar counts the volumes that became available; the log lines stay.
+#[test]
+fn a_bar_on_a_terminal_while_the_volumes_are_made() {
+    let (lab, _) = restore_lab();
+    // The first state poll (after the sources' DescribeVolumes) takes a second: the bar is drawn.
+    lab.faults(json!([{"action": "DescribeVolumes", "skip": 1, "times": 1, "delay": 1.0}]));
+    let (ok, screen) = lab.on_terminal("restore -t Name web1 -u", &[]);
+    assert!(ok, "{screen}");
+    assert!(screen.contains("volumes available"), "a bar: {screen}");
+    assert!(screen.contains("is available ("), "log lines too: {screen}");
+}

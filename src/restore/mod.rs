@@ -380,6 +380,48 @@ pub async fn make_volumes(
 /// Waits until every volume is available (or in error, or late); records each outcome. False
 /// when a volume did not become available.
 pub async fn wait_available(ctx: &Ctx, owner: Option<&str>, made: &mut [Made]) -> bool {
+    let bar = Bar::new(made.len() as u64);
+    let ok = poll_available(ctx, owner, made, &bar).await;
+    bar.end();
+    ok
+}
+
+/// A progress bar on a terminal (standard error) only; log lines are written above it.
+struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    fn new(len: u64) -> Bar {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {pos}/{len} volumes available, {elapsed}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(200));
+        crate::output::log::set_progress_bar(Some(bar.clone()));
+        Bar(Some(bar))
+    }
+
+    fn inc(&self) {
+        if let Some(bar) = &self.0 {
+            bar.inc(1);
+        }
+    }
+
+    fn end(&self) {
+        if let Some(bar) = &self.0 {
+            crate::output::log::set_progress_bar(None);
+            bar.finish_and_clear();
+        }
+    }
+}
+
+async fn poll_available(ctx: &Ctx, owner: Option<&str>, made: &mut [Made], bar: &Bar) -> bool {
     let deadline = Instant::now() + VOLUME_TIMEOUT;
     let mut left: HashSet<String> = made.iter().map(|m| m.volume_id.clone()).collect();
     let mut all_ok = true;
@@ -398,6 +440,7 @@ pub async fn wait_available(ctx: &Ctx, owner: Option<&str>, made: &mut [Made]) -
                             let secs = m.started.elapsed().as_secs_f64();
                             m.seconds = Some((secs * 10.0).round() / 10.0);
                             info!("{}", msg::volume_available(&v.id, secs));
+                            bar.inc();
                             ctx.record.restored(owner, m.entry("available"));
                             left.remove(&v.id);
                         }
