@@ -17,6 +17,12 @@ system CPU of ec2snap, what the emulator's own slowness does not change) and its
     floor = ceil(N/1000) DescribeInstances + ceil(N*V*K/1000) DescribeSnapshots
           + ceil(N*V/500) DescribeVolumes
 
+With --fleet T it measures a run over many accounts: T accounts (moto keeps one per account behind
+STS AssumeRole) with N instances each, and an extra account alike; it runs the job on the extra
+account alone (`--assume-role` of it), then on the T accounts at once (`--parallel-targets T`),
+and prints both wall times, their ratio, and the requests of each (the fleet's should be T times
+the one target's, AssumeRole included).
+
 Run it through scripts/bench.sh, which starts the emulator and builds the release binary.
 """
 import argparse
@@ -44,11 +50,12 @@ def http(url, method="GET", body=None):
         return r.read()
 
 
-def seed(moto, clock, n, ages_days):
+def seed(moto, clock, n, ages_days, role=None, reset=True):
     """N instances 'bench<i>', each with /dev/sda1 (root) and /dev/sdb, and a snapshot per volume
-    of each age (days)."""
-    http(f"{moto}/moto-api/reset", "POST")
-    ec2 = ec2lab.client(moto, "eu-west-1")
+    of each age (days); in the account of `role` if given."""
+    if reset:
+        http(f"{moto}/moto-api/reset", "POST")
+    ec2 = ec2lab.client(moto, "eu-west-1", role)
     ids = []
     for start in range(0, n, 500):
         count = min(500, n - start)
@@ -160,6 +167,31 @@ def run(binary, proxy, parallel, consistent, copy_to=None):
     return wall, peak_kb / 1024, stats["counts"]
 
 
+def fleet_role(n):
+    return f"arn:aws:iam::{100000000000 + n}:role/ec2snap"
+
+
+def run_fleet(binary, proxy, roles, parallel):
+    """The job over the accounts of `roles` at once: wall time, client CPU time, requests by
+    Action, the most requests in flight."""
+    http(f"{proxy}/__stats", "DELETE")
+    args = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d",
+            "-u", "--parallel", str(parallel), "--parallel-targets", str(len(roles))]
+    for r in roles:
+        args += ["--assume-role", r]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            sys.exit(f"ec2snap exited {status}:\n{err.read().decode()[-3000:]}")
+    stats = json.loads(http(f"{proxy}/__stats"))
+    return wall, usage.ru_utime + usage.ru_stime, stats["counts"], stats["max_in_flight"]
+
+
 def vm_hwm_kb(pid):
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
@@ -184,9 +216,24 @@ def main():
     p.add_argument("--consistent", action="store_true", help="run ec2snap with --consistent")
     p.add_argument("--copy-to", help="measure the copy step instead: -n --copy-to REGION")
     p.add_argument("--list", type=int, metavar="K", help="measure `ec2snap list` over K snapshots per volume")
+    p.add_argument("--fleet", type=int, metavar="T", help="measure a run over T accounts against one alone")
     a = p.parse_args()
     http(f"{a.proxy}/__faults", "DELETE")
     http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
+    if a.fleet:
+        par = int(a.parallel.split(",")[-1])
+        print(f"latency {a.latency_ms:g} ms per request; {a.fleet} accounts, V={V} volumes, K={a.old} old snapshots per volume, --parallel {par}")
+        print("| N per target | one target s | fleet s | ratio | one target requests | fleet requests | ratio | fleet client CPU s | most in flight |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for n in [int(x) for x in a.sizes.split(",")]:
+            http(f"{a.moto}/moto-api/reset", "POST")
+            for t in range(a.fleet + 1):
+                seed(a.moto, a.clock, n, ALL_AGES_DAYS[: a.old], role=fleet_role(t), reset=False)
+            one, _, one_counts, _ = run_fleet(a.binary, a.proxy, [fleet_role(a.fleet)], par)
+            many, cpu, counts, in_flight = run_fleet(a.binary, a.proxy, [fleet_role(t) for t in range(a.fleet)], par)
+            r1, rn = sum(one_counts.values()), sum(counts.values())
+            print(f"| {n} | {one:.1f} | {many:.1f} | {many / one:.2f} | {r1} | {rn} | {rn / r1:.2f} | {cpu:.2f} | {in_flight} |", flush=True)
+        return
     if a.list:
         print(f"latency {a.latency_ms:g} ms per request; ec2snap list, V={V} volumes, K={a.list} snapshots per volume")
         print("| N | snapshots | requests | floor | wall s | client CPU s | peak RSS MB | JSON KB | by Action (got/floor) |")

@@ -36,14 +36,21 @@ import time
 import boto3
 
 
-def client(endpoint, region):
-    return boto3.client(
-        "ec2",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+def client(endpoint, region, role=None):
+    """EC2 in `region`; with `role`, in that role's account (STS AssumeRole on the same endpoint)."""
+    keys = {
+        "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
+    if role:
+        sts = boto3.client("sts", endpoint_url=endpoint, region_name=region, **keys)
+        creds = sts.assume_role(RoleArn=role, RoleSessionName="ec2lab")["Credentials"]
+        keys = {
+            "aws_access_key_id": creds["AccessKeyId"],
+            "aws_secret_access_key": creds["SecretAccessKey"],
+            "aws_session_token": creds["SessionToken"],
+        }
+    return boto3.client("ec2", endpoint_url=endpoint, region_name=region, **keys)
 
 
 def tag_spec(kind, tags):
@@ -247,10 +254,11 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
+    p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
     p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
-    ec2 = client(a.endpoint, a.region)
+    ec2 = client(a.endpoint, a.region, a.role)
     if a.command == "seed":
         result = seed(ec2, json.load(sys.stdin), a.clock)
     elif a.command == "snapshots":

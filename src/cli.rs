@@ -374,15 +374,64 @@ pub struct Cli {
     )]
     pub check_timeout: Option<u64>,
 
-    /// Set AWS region (ex: eu-west-1)
+    /// Set AWS region (ex: eu-west-1); repeatable, or `all` for every region enabled for the
+    /// account
     #[arg(
         global = true,
         help_heading = "Connection",
         short = 'r',
         long = "region",
-        value_name = "REGION"
+        value_name = "REGION",
+        action = clap::ArgAction::Append
     )]
-    pub region: Option<String>,
+    pub region: Vec<String>,
+
+    /// Work in the account of this IAM role too, through STS (repeatable): each role and region
+    /// is a target of its own
+    #[arg(global = true, help_heading = "Many accounts", long = "assume-role", value_name = "ROLE_ARN", action = clap::ArgAction::Append)]
+    pub assume_role: Vec<String>,
+
+    /// The external id the roles of --assume-role require
+    #[arg(
+        global = true,
+        help_heading = "Many accounts",
+        long = "external-id",
+        value_name = "ID"
+    )]
+    pub external_id: Option<String>,
+
+    /// The session name of the assumed roles (default ec2snap)
+    #[arg(
+        global = true,
+        help_heading = "Many accounts",
+        long = "role-session-name",
+        value_name = "NAME"
+    )]
+    pub role_session_name: Option<String>,
+
+    /// The accounts to work in: a YAML file in c7n-org's accounts.yml shape (accounts: account_id,
+    /// name, role, regions, external_id, tags)
+    #[arg(
+        global = true,
+        help_heading = "Many accounts",
+        long = "accounts",
+        value_name = "FILE"
+    )]
+    pub accounts: Option<std::path::PathBuf>,
+
+    /// With --accounts: only the accounts with this tag (KEY=VALUE, an entry's `KEY:VALUE`);
+    /// repeatable, all must match
+    #[arg(global = true, help_heading = "Many accounts", long = "account-tag", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub account_tag: Vec<String>,
+
+    /// At most N targets (account and region) at once, each with its own --parallel (default 4)
+    #[arg(
+        global = true,
+        help_heading = "Many accounts",
+        long = "parallel-targets",
+        value_name = "N"
+    )]
+    pub parallel_targets: Option<usize>,
 
     /// Set AWS Key ID
     #[arg(

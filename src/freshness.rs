@@ -51,6 +51,8 @@ pub struct VolumeAge {
     pub name: String,
     pub device: String,
     pub age_secs: Option<i64>,
+    /// Its target (`prod/eu-west-1`) in a check over many accounts and regions.
+    pub target: Option<String>,
 }
 
 /// `45m`, `31h`, `12d`.
@@ -59,6 +61,23 @@ pub fn human(secs: i64) -> String {
         s if s < 3_600 => format!("{}m", s / 60),
         s if s < 7 * 86_400 => format!("{}h", s / 3_600),
         s => format!("{}d", s / 86_400),
+    }
+}
+
+/// `prod/eu-west-1 ` before a stale volume or instance of a check over many targets.
+fn in_target(target: &Option<String>) -> String {
+    target.as_ref().map(|t| format!("{t} ")).unwrap_or_default()
+}
+
+/// ` in prod/eu-west-1, dev/us-east-1`: the targets of the stale items, each once, if any.
+fn stale_targets<'a>(targets: impl Iterator<Item = &'a Option<String>>) -> String {
+    let mut names: Vec<&str> = targets.flatten().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", names.join(", "))
     }
 }
 
@@ -97,16 +116,21 @@ pub fn evaluate(volumes: &[VolumeAge], max_age_secs: i64) -> (Status, String) {
         .map(|v| {
             let age = v.age_secs.map(human).unwrap_or_else(|| "none".into());
             format!(
-                "{} ({} {} {}) {age}",
-                v.volume_id, v.instance_id, v.name, v.device
+                "{}{} ({} {} {}) {age}",
+                in_target(&v.target),
+                v.volume_id,
+                v.instance_id,
+                v.name,
+                v.device
             )
         })
         .collect();
     let line = format!(
-        "EC2SNAP {} - {} of {} volumes stale: {} | {perf}",
+        "EC2SNAP {} - {} of {} volumes stale{}: {} | {perf}",
         Status::Critical.name(),
         stale.len(),
         volumes.len(),
+        stale_targets(stale.iter().map(|v| &v.target)),
         list.join(", ")
     );
     (Status::Critical, line)
@@ -118,6 +142,8 @@ pub struct DrillAge {
     pub instance_id: String,
     pub name: String,
     pub age_secs: Option<i64>,
+    /// Its target (`prod/eu-west-1`) in a check over many accounts and regions.
+    pub target: Option<String>,
 }
 
 /// `--drill-max-age`: the status and its line, e.g. `EC2SNAP CRITICAL - 1 of 2 instances
@@ -144,14 +170,20 @@ pub fn evaluate_drills(instances: &[DrillAge], max_age_secs: i64) -> (Status, St
         .iter()
         .map(|d| {
             let age = d.age_secs.map(human).unwrap_or_else(|| "none".into());
-            format!("{} ({}) {age}", d.instance_id, d.name)
+            format!(
+                "{}{} ({}) {age}",
+                in_target(&d.target),
+                d.instance_id,
+                d.name
+            )
         })
         .collect();
     let line = format!(
-        "EC2SNAP CRITICAL - {} of {} instances without a passed drill within {}: {} | {perf}",
+        "EC2SNAP CRITICAL - {} of {} instances without a passed drill within {}{}: {} | {perf}",
         late.len(),
         instances.len(),
         human(max_age_secs),
+        stale_targets(late.iter().map(|d| &d.target)),
         list.join(", ")
     );
     (Status::Critical, line)
@@ -195,47 +227,50 @@ pub fn drill_ages(instances: &[crate::model::Instance], now: DateTime<Utc>) -> V
                 .get(DRILL_OK_TAG)
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0)),
+            target: None,
         })
         .collect()
 }
 
 /// The check against AWS: the same Describe calls as a run (instances, then the volumes'
-/// snapshots), nothing else. `Err` is UNKNOWN.
+/// snapshots), nothing else; over many accounts and regions, in each target, the stale ones
+/// named. `Err` is UNKNOWN.
 pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)> {
     let now = crate::clock::now();
     let work = async {
-        let ec2 = Ec2::connect(&cfg.aws).await?;
-        let record = Record::default();
-        let instances = fetch::select_instances(&ec2, &cfg.selection, &record).await?;
-        let missing = record.counts().snapshot_errors;
-        if missing > 0 {
-            bail!("{missing} instance(s) given with -i not found");
+        if cfg.fleet.is_single() {
+            return gather(cfg, now, true)
+                .await
+                .map(|found| (found, Vec::new()));
         }
-        if instances.is_empty() {
-            bail!("no instance selected");
+        let targets = crate::run::fleet::targets(cfg).await?;
+        let at_once = cfg.fleet.parallel_targets;
+        let results = crate::run::fleet::each(targets, at_once, |t| async move {
+            (t.id.label(), gather(&t.config, now, false).await)
+        })
+        .await;
+        let mut found = (Vec::new(), Vec::new());
+        let mut failed = Vec::new();
+        for (label, result) in results {
+            match result {
+                Ok((volumes, drills)) => {
+                    let target = Some(label);
+                    found.0.extend(volumes.into_iter().map(|v| VolumeAge {
+                        target: target.clone(),
+                        ..v
+                    }));
+                    found.1.extend(drills.into_iter().map(|d| DrillAge {
+                        target: target.clone(),
+                        ..d
+                    }));
+                }
+                Err(e) => failed.push(format!("{label}: {e:#}")),
+            }
         }
-        let processed = match cfg.limit {
-            Some(n) => &instances[..n.min(instances.len())],
-            None => &instances[..],
-        };
-        let disks: Vec<(&crate::model::Instance, &crate::model::Disk)> = processed
-            .iter()
-            .flat_map(|i| {
-                plan::disks_to_snapshot(i, cfg.no_root_device)
-                    .into_iter()
-                    .map(move |d| (i, d))
-            })
-            .collect();
-        let drills = drill_ages(processed, now);
-        if cfg.check_max_age.is_none() {
-            return Ok((Vec::new(), drills));
-        }
-        let volumes = fetch::unique_volumes(disks.iter().map(|(_, d)| *d));
-        let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
-        Ok((ages(&disks, &snapshots, cfg, now), drills))
+        Ok((found, failed))
     };
     let bounded = tokio::time::timeout(cfg.check_timeout, work);
-    let (volumes, drills) = match shutdown.race(bounded).await {
+    let ((volumes, drills), failed) = match shutdown.race(bounded).await {
         Ok(Ok(result)) => result?,
         Ok(Err(_)) => bail!(
             "no answer within {} s (--check-timeout)",
@@ -252,11 +287,68 @@ pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)
     }
     let backups = cfg.check_max_age.map(|max| evaluate(&volumes, max));
     let drilled = cfg.drill_max_age.map(|max| evaluate_drills(&drills, max));
-    Ok(match (backups, drilled) {
+    let result = match (backups, drilled) {
         (Some(a), Some(b)) => combine(a, b),
         (Some(one), None) | (None, Some(one)) => one,
         (None, None) => (Status::Unknown, unknown("nothing to check")),
-    })
+    };
+    Ok(with_failed_targets(result, &failed))
+}
+
+/// A check over many targets some of which could not be checked: CRITICAL stays CRITICAL and
+/// says so; anything else is UNKNOWN, naming them.
+pub fn with_failed_targets(result: (Status, String), failed: &[String]) -> (Status, String) {
+    if failed.is_empty() {
+        return result;
+    }
+    let which = failed.join("; ");
+    match result {
+        (Status::Critical, line) => {
+            let (text, perf) = line.split_once(" | ").unwrap_or((line.as_str(), ""));
+            let line = format!("{text}; cannot check {which} | {perf}");
+            (Status::Critical, line.trim_end_matches(" | ").to_string())
+        }
+        _ => (Status::Unknown, unknown(&format!("cannot check {which}"))),
+    }
+}
+
+/// One target's volumes with the age of their newest completed snapshot, and its instances with
+/// the age of their last passed drill. `alone`: the only target, for which no instance is an
+/// error (a fleet's target may have none).
+async fn gather(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    alone: bool,
+) -> Result<(Vec<VolumeAge>, Vec<DrillAge>)> {
+    let ec2 = Ec2::connect(&cfg.aws).await?;
+    let record = Record::default();
+    let instances = fetch::select_instances(&ec2, &cfg.selection, &record).await?;
+    let missing = record.counts().snapshot_errors;
+    if missing > 0 {
+        bail!("{missing} instance(s) given with -i not found");
+    }
+    if instances.is_empty() && alone {
+        bail!("no instance selected");
+    }
+    let processed = match cfg.limit {
+        Some(n) => &instances[..n.min(instances.len())],
+        None => &instances[..],
+    };
+    let disks: Vec<(&crate::model::Instance, &crate::model::Disk)> = processed
+        .iter()
+        .flat_map(|i| {
+            plan::disks_to_snapshot(i, cfg.no_root_device)
+                .into_iter()
+                .map(move |d| (i, d))
+        })
+        .collect();
+    let drills = drill_ages(processed, now);
+    if cfg.check_max_age.is_none() || disks.is_empty() {
+        return Ok((Vec::new(), drills));
+    }
+    let volumes = fetch::unique_volumes(disks.iter().map(|(_, d)| *d));
+    let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
+    Ok((ages(&disks, &snapshots, cfg, now), drills))
 }
 
 /// The newest completed snapshot's age of each volume, each volume once.
@@ -285,6 +377,7 @@ fn ages(
             age_secs: newest
                 .get(d.volume_id.as_str())
                 .map(|t| (now - *t).num_seconds().max(0)),
+            target: None,
         })
         .collect()
 }
@@ -300,6 +393,7 @@ mod tests {
             name: "web1".into(),
             device: "/dev/sdb".into(),
             age_secs: age,
+            target: None,
         }
     }
 
@@ -336,6 +430,7 @@ mod tests {
             instance_id: id.into(),
             name: "web1".into(),
             age_secs: age,
+            target: None,
         };
         let day = 86_400;
         let ok = evaluate_drills(&[d("i-1", Some(2 * day)), d("i-2", Some(day))], 8 * day);
@@ -362,6 +457,49 @@ mod tests {
             "{}",
             both.1
         );
+    }
+
+    #[test]
+    fn a_fleet_check_names_the_stale_targets() {
+        let h = 3_600;
+        let at = |id: &str, age, target: &str| VolumeAge {
+            target: Some(target.into()),
+            ..vol(id, age)
+        };
+        let volumes = [
+            at("vol-a", Some(30 * h), "prod/eu-west-1"),
+            at("vol-b", Some(h), "prod/us-east-1"),
+            at("vol-c", None, "dev/eu-west-1"),
+            at("vol-d", Some(40 * h), "prod/eu-west-1"),
+        ];
+        let (status, line) = evaluate(&volumes, 24 * h);
+        assert_eq!(status, Status::Critical);
+        assert_eq!(
+            line,
+            "EC2SNAP CRITICAL - 3 of 4 volumes stale in dev/eu-west-1, prod/eu-west-1: \
+             prod/eu-west-1 vol-a (i-1 web1 /dev/sdb) 30h, dev/eu-west-1 vol-c (i-1 web1 /dev/sdb) none, \
+             prod/eu-west-1 vol-d (i-1 web1 /dev/sdb) 40h | volumes=4 stale=3 oldest=144000s"
+        );
+        let failed = ["qa/eu-west-1: Cannot assume role x: AccessDenied".to_string()];
+        let (status, line) = with_failed_targets((status, line), &failed);
+        assert_eq!(status, Status::Critical);
+        assert!(
+            line.contains(
+                "40h; cannot check qa/eu-west-1: Cannot assume role x: AccessDenied | volumes=4"
+            ),
+            "{line}"
+        );
+        let fine = evaluate(&volumes[1..2], 24 * h);
+        assert_eq!(fine.0, Status::Ok);
+        assert_eq!(
+            with_failed_targets(fine.clone(), &failed),
+            (
+                Status::Unknown,
+                "EC2SNAP UNKNOWN - cannot check qa/eu-west-1: Cannot assume role x: AccessDenied"
+                    .into()
+            )
+        );
+        assert_eq!(with_failed_targets(fine.clone(), &[]), fine);
     }
 
     #[test]

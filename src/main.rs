@@ -97,7 +97,7 @@ fn run(
             match task {
                 Task::Restore => restore::restore(config, shutdown, record).await,
                 Task::Drill => restore::drill::drill(config, shutdown, record).await,
-                _ => run::run(config, shutdown, record).await,
+                _ => run::fleet::run(config, shutdown, record).await,
             }
         }
     });
@@ -154,35 +154,75 @@ where
 }
 
 /// `ec2snap list`: the table (or `--json`) on standard output; exit 2 when an `-i` id does not
-/// exist, 128+N on a signal.
+/// exist or a target of many could not be read, 128+N on a signal.
 fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, Abort> {
     use std::io::IsTerminal;
     let config = config.map_err(Abort::Config)?;
-    let record = Record::default();
+    let record = Arc::new(Record::default());
+    let single = config.fleet.is_single();
     let listed = with_runtime(|shutdown| {
         let (config, record) = (&config, &record);
-        async move { Ok(shutdown.race(list::list(config, record)).await) }
+        async move {
+            Ok(shutdown
+                .race(async move {
+                    if single {
+                        let one = list::list(config, record).await?;
+                        Ok(vec![list::TargetListing {
+                            id: output::record::TargetId {
+                                account: String::new(),
+                                region: String::new(),
+                            },
+                            listing: Ok(one),
+                        }])
+                    } else {
+                        list::fleet(config, record).await
+                    }
+                })
+                .await)
+        }
     })
     .map_err(Abort::Setup)?;
-    let listing = match listed {
-        Ok(listing) => listing.map_err(Abort::Setup)?,
+    let listings = match listed {
+        Ok(listings) => listings.map_err(Abort::Setup)?,
         Err(sig) => {
             tracing::error!("{}", messages::interrupted(sig.name()));
             return Ok(ExitCode::Signal(sig));
         }
     };
-    let text = if json {
-        list::show::json(&listing)
+    let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        list::show::Colour::On
     } else {
-        let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-            list::show::Colour::On
-        } else {
-            list::show::Colour::Off
-        };
-        list::show::table(&listing, colour)
+        list::show::Colour::Off
+    };
+    let failed = listings.iter().any(|t| t.listing.is_err());
+    let text = match listings.as_slice() {
+        [list::TargetListing {
+            listing: Ok(one), ..
+        }] if single => {
+            if json {
+                list::show::json(one)
+            } else {
+                list::show::table(one, colour)
+            }
+        }
+        many => {
+            fn shown(t: &list::TargetListing) -> Result<&list::view::Listing, String> {
+                t.listing.as_ref().map_err(|e| format!("{e:#}"))
+            }
+            if json {
+                let rows: Vec<_> = many
+                    .iter()
+                    .map(|t| (t.id.account.clone(), t.id.region.clone(), shown(t)))
+                    .collect();
+                list::show::fleet_json(&rows)
+            } else {
+                let rows: Vec<_> = many.iter().map(|t| (t.id.label(), shown(t))).collect();
+                list::show::fleet_table(&rows, colour)
+            }
+        }
     };
     print_stdout(&text)?;
-    Ok(if record.counts().snapshot_errors > 0 {
+    Ok(if record.counts().snapshot_errors > 0 || failed {
         ExitCode::Errors
     } else {
         ExitCode::Success
@@ -267,6 +307,7 @@ fn write_outputs(
             ),
             copies: report::copies_by_region(&report),
             drills: report::drills(&report),
+            targets: report::target_totals(&report),
         };
         if let Err(e) = report::write_atomic(path, &report::metrics(job, &sample)) {
             critical!(

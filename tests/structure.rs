@@ -40,6 +40,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 3),
     ("config::credentials", 3),
     ("config::restore", 3),
+    ("config::fleet", 3),
     ("restore::pick", 3),
     // What the instance tasks share, then the async code that applies the decisions.
     ("run::ctx", 4),
@@ -59,6 +60,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("freshness", 8),
     ("list", 8),
     ("run", 8),
+    // A run over many accounts and regions: each target is a `run`.
+    ("run::fleet", 8),
     ("main", 9),
 ];
 

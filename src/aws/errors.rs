@@ -25,6 +25,11 @@ impl AwsError {
     pub fn is(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+
+    /// Any error (a credentials provider's, STS's) as its cause chain.
+    pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+        cause_chain(err)
+    }
 }
 
 /// Service errors keep their code and message; transport errors keep their whole cause chain

@@ -25,6 +25,17 @@ pub struct AwsSettings {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub max_attempts: u32,
+    /// `--assume-role`, `--accounts`: work in the account of this role, with credentials from
+    /// STS (the base credentials above ask for them; refreshed before they expire).
+    pub role: Option<Role>,
+}
+
+/// An IAM role to assume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub arn: String,
+    pub external_id: Option<String>,
+    pub session_name: String,
 }
 
 /// Where credentials come from, after the legacy file and the flags were looked at.
@@ -71,6 +82,28 @@ pub struct Ec2 {
     client: Client,
     region: String,
 }
+/// `sdk` with the credentials of `role`, asked of STS with the base credentials of `sdk` (and its
+/// endpoint URL, as the SDKs use `AWS_ENDPOINT_URL` for STS too). They are asked for once here,
+/// so that a refused role is one clear error; the client's cache renews them before they expire.
+async fn assumed(sdk: aws_config::SdkConfig, role: &Role) -> Result<aws_config::SdkConfig> {
+    use aws_sdk_ec2::config::{ProvideCredentials, SharedCredentialsProvider};
+    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
+        .session_name(role.session_name.clone())
+        .configure(&sdk);
+    if let Some(id) = &role.external_id {
+        builder = builder.external_id(id.clone());
+    }
+    let provider = builder.build().await;
+    if let Err(e) = provider.provide_credentials().await {
+        let why = AwsError::describe(&e);
+        anyhow::bail!("Cannot assume role {}: {why}", role.arn);
+    }
+    Ok(sdk
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build())
+}
+
 impl Ec2 {
     /// Builds the client. Nothing goes over the network here: credentials from the chain are
     /// resolved on the first request, and a region given by flag or file is used as is.
@@ -109,16 +142,39 @@ impl Ec2 {
             Credentials::Chain { profile: Some(p) } => loader.profile_name(p),
             Credentials::Chain { profile: None } => loader,
         };
-        let sdk = loader.load().await;
+        let mut sdk = loader.load().await;
         let Some(region) = sdk.region().map(|r| r.to_string()) else {
             anyhow::bail!(
                 "No AWS region: give -r REGION, aws_region in the credentials file, AWS_REGION, or a region in the AWS profile"
             );
         };
+        if let Some(role) = &cfg.role {
+            sdk = assumed(sdk, role).await?;
+        }
         Ok(Ec2 {
             client: Client::new(&sdk),
             region,
         })
+    }
+
+    /// The regions enabled for the account (DescribeRegions); with `all`, the disabled ones too.
+    pub async fn regions(&self, all: bool) -> Result<Vec<String>> {
+        use anyhow::Context;
+        let out = self
+            .client
+            .describe_regions()
+            .all_regions(all)
+            .send()
+            .await
+            .map_err(AwsError::from)
+            .context("Cannot list the regions")?;
+        let mut names: Vec<String> = out
+            .regions()
+            .iter()
+            .filter_map(|r| r.region_name().map(String::from))
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// The same client (credentials, endpoint override, retries) for another region.

@@ -97,9 +97,15 @@ fn read_legacy(path: &Path, explicit: bool, profile: &str) -> Result<Option<Lega
     legacy_profile(&text, profile, path).map(Some)
 }
 
+/// The first `-r` that names a region (`all` names none): where the run connects first.
+pub fn base_region(cli: &Cli) -> Option<String> {
+    cli.region.iter().find(|r| r.as_str() != "all").cloned()
+}
+
 /// `-k/-a/-r` win (the file is then not read at all); then the legacy file; then the standard chain.
 pub fn resolve(cli: &Cli) -> Result<(Credentials, Option<String>)> {
-    let flags_suffice = cli.key_id.is_some() && cli.access_key.is_some() && cli.region.is_some();
+    let flags_suffice =
+        cli.key_id.is_some() && cli.access_key.is_some() && base_region(cli).is_some();
     let path = match (&cli.credentials, flags_suffice) {
         (_, true) => None,
         (Some(p), false) => Some((p.clone(), true)),
@@ -111,7 +117,7 @@ pub fn resolve(cli: &Cli) -> Result<(Credentials, Option<String>)> {
         None => None,
     };
     let legacy = legacy.unwrap_or_default();
-    let region = cli.region.clone().or(legacy.region);
+    let region = base_region(cli).or(legacy.region);
     let key_id = cli.key_id.clone().or(legacy.key_id);
     let secret = cli.access_key.clone().or(legacy.secret);
     let creds = match (key_id, secret) {

@@ -2,6 +2,7 @@
 //! before any AWS call.
 
 pub mod credentials;
+pub mod fleet;
 pub mod restore;
 
 use crate::aws::AwsSettings;
@@ -157,6 +158,12 @@ pub struct Config {
     pub prune_orphans_after: Option<i64>,
     /// `--drill-max-age`, in seconds: the check also wants a drill this recent of each instance.
     pub drill_max_age: Option<i64>,
+    /// The accounts and regions to work in: one (the original's) unless `-r` is repeated or
+    /// `all`, or `--assume-role`/`--accounts` are given.
+    pub fleet: fleet::Fleet,
+    /// One target of a run over many: finding no instance there is no error (with `-r all`,
+    /// most regions have none); the run says so once if no target has any.
+    pub in_fleet: bool,
     /// `restore` and `drill`: what to restore, where, and how.
     pub restore: Option<restore::RestoreOptions>,
     /// `--check-timeout`: the whole check's bound.
@@ -616,7 +623,19 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))?;
             }
         }
-        let (credentials, region) = credentials::resolve(cli)?;
+        let fleet = fleet::fleet(cli)?;
+        if restore.is_some() && !fleet.is_single() {
+            bail!("restore and drill work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
+        }
+        let (credentials, mut region) = credentials::resolve(cli)?;
+        // One target: the run itself works there (its role, the file's one region).
+        let mut role = None;
+        if let (true, [only]) = (fleet.is_single(), fleet.accounts.as_slice()) {
+            role = only.role.clone();
+            if let Some([own]) = only.regions.as_deref() {
+                region = Some(own.clone());
+            }
+        }
         if let (Some(policy), Some(region)) = (&copy, &region) {
             policy.check_source_region(region)?;
         }
@@ -646,7 +665,10 @@ impl Config {
                 region,
                 endpoint_url: cli.endpoint_url.clone(),
                 max_attempts: cli.max_attempts,
+                role,
             },
+            fleet,
+            in_fleet: false,
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
             grouping: if cli.consistent {
@@ -662,6 +684,25 @@ impl Config {
             prune_orphans_after: age_flag(&cli.prune_orphans_after, "--prune-orphans-after")?,
             wait: wait_policy(cli)?,
         })
+    }
+}
+
+impl Config {
+    /// This configuration for one target of a fleet: its region, and its account's role.
+    pub fn for_target(&self, account: &fleet::Account, region: &str) -> Config {
+        let mut cfg = self.clone();
+        cfg.aws.region = Some(region.to_string());
+        cfg.aws.role = account.role.clone();
+        cfg.in_fleet = true;
+        cfg.fleet = fleet::Fleet {
+            accounts: vec![fleet::Account {
+                regions: None,
+                ..account.clone()
+            }],
+            regions: fleet::Regions::Default,
+            parallel_targets: 1,
+        };
+        cfg
     }
 }
 

@@ -15,6 +15,33 @@ use crate::select::fetch;
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
 
+/// One target's listing in a list over many accounts and regions; `Err`: it could not be read.
+pub struct TargetListing {
+    pub id: crate::output::record::TargetId,
+    pub listing: Result<view::Listing>,
+}
+
+/// `list` over many accounts and regions: each target's listing (at most `--parallel-targets`
+/// read at once), in account then region order. `Err` before any read: a bad region.
+pub async fn fleet(cfg: &Config, record: &std::sync::Arc<Record>) -> Result<Vec<TargetListing>> {
+    let targets = crate::run::fleet::targets(cfg).await?;
+    let at_once = cfg.fleet.parallel_targets;
+    let listed = crate::run::fleet::each(targets, at_once, |t| {
+        let record = record.target(t.id.clone());
+        async move {
+            let listing = list(&t.config, &record).await;
+            if let Err(e) = &listing {
+                tracing::error!(
+                    "{}",
+                    crate::output::messages::target_failed(&t.id.label(), e)
+                );
+            }
+            TargetListing { id: t.id, listing }
+        }
+    });
+    Ok(listed.await)
+}
+
 /// The listing of the selected instances. Instances given with `-i` that do not exist are
 /// recorded (and logged) as a run records them.
 pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {

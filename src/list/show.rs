@@ -162,6 +162,48 @@ pub fn json(listing: &Listing) -> String {
     }
 }
 
+/// A list over many accounts and regions, as a table: each target's own under a
+/// `== prod/eu-west-1 ==` line (`error: ...` for a target that could not be read).
+pub fn fleet_table(targets: &[(String, Result<&Listing, String>)], colour: Colour) -> String {
+    let mut out = String::new();
+    for (n, (label, listing)) in targets.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("== {} ==\n", one_line(label)));
+        match listing {
+            Ok(listing) => out.push_str(&table(listing, colour)),
+            Err(e) => out.push_str(&format!("error: {}\n", one_line(e))),
+        }
+    }
+    out
+}
+
+/// A list over many accounts and regions, as JSON: `{"targets": [{"account", "region",
+/// "problems", "instances"}]}`, `"error"` in place of the lists for a target that could not be
+/// read.
+pub fn fleet_json(targets: &[(String, String, Result<&Listing, String>)]) -> String {
+    let list: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|(account, region, listing)| {
+            let mut v = match listing {
+                Ok(l) => serde_json::to_value(l)
+                    .unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+                Err(e) => serde_json::json!({ "error": e }),
+            };
+            if let Some(map) = v.as_object_mut() {
+                map.insert("account".into(), account.clone().into());
+                map.insert("region".into(), region.clone().into());
+            }
+            v
+        })
+        .collect();
+    match serde_json::to_string_pretty(&serde_json::json!({ "targets": list })) {
+        Ok(text) => text + "\n",
+        Err(e) => format!("{{\"error\": {:?}}}\n", e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,14 @@ instance's newest completed backup as volumes tagged ec2snap:drill, waits until 
 available, runs \fB\-\-drill\-check\fR \fICMD\fR (with EC2SNAP_DRILL_VOLUMES in its environment), and
 always deletes them, also on SIGTERM. A pass tags the instance ec2snap:drill\-ok, which
 \fB\-\-drill\-max\-age\fR \fIN UNIT\fR checks.
+.SH MANY ACCOUNTS AND REGIONS
+\fB\-r\fR is repeatable, and \fB\-r all\fR means every region enabled for the account.
+\fB\-\-assume\-role\fR \fIARN\fR (repeatable) and \fB\-\-accounts\fR \fIFILE\fR (c7n\-org's
+accounts.yml; \fB\-\-account\-tag\fR \fIKEY=VALUE\fR selects entries) add accounts, whose
+credentials come from STS with the base credentials. Each (account, region) target runs the
+whole job, at most \fB\-\-parallel\-targets\fR \fIN\fR at once (default 4); its log lines start
+with \fI[account/region]\fR; a target that fails is an error (exit 2) and the others go on. The
+report has a section per target, the metrics \fIaccount\fR and \fIregion\fR labels.
 .SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.
@@ -162,6 +170,9 @@ no snapshot; keep the 4 newest of each volume.
 .TP
 \fBec2snap \-t Name 'db*' \-d 3 \-\-keep\-daily 7 \-\-keep\-weekly 4 \-\-keep\-monthly 12 \-u\fR
 7 daily, 4 weekly and 12 monthly snapshots, and never fewer than the last 3.
+.TP
+\fBec2snap \-t Backup yes \-g 14 d \-u \-\-accounts accounts.yml \-r all\fR
+every account of the file, every enabled region.
 .TP
 \fBec2snap \-t Name 'db*' \-\-check\-max\-age 26 h\fR
 monitoring: is there a completed snapshot younger than 26 hours of every volume?

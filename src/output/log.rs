@@ -8,8 +8,10 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 /// Events with this target are printed as CRITICAL (tracing has no such level).
@@ -95,6 +97,24 @@ impl Visit for MessageVisitor {
     }
 }
 
+/// The prefix of a span's events: the `prefix` field of a target's span (`[prod/eu-west-1] `).
+struct Prefix(String);
+
+struct PrefixVisitor(Option<String>);
+
+impl Visit for PrefixVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "prefix" {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "prefix" {
+            self.0 = Some(value.to_string());
+        }
+    }
+}
+
 struct LineLayer {
     min: Level,
     file: Option<LogFile>,
@@ -107,6 +127,20 @@ struct LogFile {
 
 /// `--wait`'s progress bar while it is drawn on a terminal: log lines are printed above it.
 static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Set by a run over many targets, whose bars would draw over each other.
+static NO_BARS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, no progress bar: the log lines say the progress.
+pub fn without_progress_bars() {
+    NO_BARS.store(true, Ordering::Relaxed);
+}
+
+/// Whether a progress bar may be drawn: standard error is a terminal, and one target runs.
+pub fn progress_bars_allowed() -> bool {
+    use std::io::IsTerminal;
+    !NO_BARS.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
 
 /// Shows `bar` (or, with `None`, stops showing one) under the log lines of standard error.
 pub fn set_progress_bar(bar: Option<indicatif::ProgressBar>) {
@@ -159,8 +193,22 @@ impl LogFile {
     }
 }
 
-impl<S: Subscriber> Layer<S> for LineLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S> Layer<S> for LineLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !attrs.metadata().target().starts_with("ec2snap") {
+            return;
+        }
+        let mut visitor = PrefixVisitor(None);
+        attrs.record(&mut visitor);
+        if let (Some(prefix), Some(span)) = (visitor.0, ctx.span(id)) {
+            span.extensions_mut().insert(Prefix(prefix));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         // Only our own events: the SDK's internal tracing is neither in the original's format nor wanted.
         if !event.metadata().target().starts_with("ec2snap") {
             return;
@@ -171,7 +219,17 @@ impl<S: Subscriber> Layer<S> for LineLayer {
         }
         let mut visitor = MessageVisitor(String::new());
         event.record(&mut visitor);
-        let mut line = format_line(&Local::now(), level, &visitor.0);
+        // A target of a run over many: `[account/region] ` before the message.
+        let prefix = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .from_root()
+                .find_map(|span| span.extensions().get::<Prefix>().map(|p| p.0.clone()))
+        });
+        let message = match prefix {
+            Some(p) => format!("[{p}] {}", visitor.0),
+            None => visitor.0,
+        };
+        let mut line = format_line(&Local::now(), level, &message);
         line.push('\n');
         // One write per line so that lines from concurrent tasks never interleave.
         to_stderr(&line);

@@ -37,6 +37,16 @@ pub const GOING_DOWN: &str = "Instance is going to be shutdown";
 pub const GOING_UP: &str = "Instance is going to be started";
 pub const TIMEOUT: &str = "Timeout exceded";
 
+/// A run over many accounts and regions: its targets, before the first one starts.
+pub fn fleet_starting(targets: usize, accounts: usize, at_once: usize) -> String {
+    format!("Working on {targets} targets ({accounts} accounts), at most {at_once} at once")
+}
+
+/// A target that could not run (its role, its region, its instances): the others go on.
+pub fn target_failed(label: &str, error: &anyhow::Error) -> String {
+    format!("Target {label} failed: {error:#}")
+}
+
 /// With `--parallel` above 1, lines whose original text names no instance get its id appended, so
 /// that interleaved lines can still be told apart.
 pub fn for_instance(line: &str, instance_id: &str, parallel: usize) -> String {

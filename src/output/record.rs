@@ -125,6 +125,9 @@ pub enum Kind {
     Abnormal,
     /// The run could not start (a bad flag, no region, instances cannot be listed).
     Setup,
+    /// A target (account and region) of a run over many that could not run: its role refused,
+    /// its region disabled, its instances not listed. Counted; the other targets go on.
+    Target,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -261,8 +264,30 @@ impl InstanceEntry {
     }
 }
 
+/// One target of a run over many accounts and regions.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct TargetId {
+    /// The account's name (`--accounts`), or its id (`--assume-role`); empty for the base
+    /// credentials' own account.
+    pub account: String,
+    pub region: String,
+}
+
+impl TargetId {
+    /// `prod/eu-west-1`, or `eu-west-1` for the base account: the log lines' prefix.
+    pub fn label(&self) -> String {
+        if self.account.is_empty() {
+            self.region.clone()
+        } else {
+            format!("{}/{}", self.account, self.region)
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    /// A run over many targets: each one's own record.
+    targets: Vec<(TargetId, std::sync::Arc<Record>)>,
     region: Option<String>,
     instances: BTreeMap<String, InstanceEntry>,
     /// Errors that belong to no instance (an `-i` id not found, a listing).
@@ -279,6 +304,8 @@ pub struct Taken {
     pub instances: Vec<InstanceEntry>,
     pub errors: Vec<ErrorEntry>,
     pub deleted: Vec<DeletedEntry>,
+    /// A run over many targets: what each one recorded, in the order they were added.
+    pub targets: Vec<(TargetId, Taken)>,
 }
 
 /// Shared by every task.
@@ -297,6 +324,14 @@ impl Record {
 
     fn with(&self, f: impl FnOnce(&mut Inner)) {
         f(&mut self.lock());
+    }
+
+    /// The record of one target of a run over many: its own instances, errors and deletions;
+    /// the counts of this record include it.
+    pub fn target(&self, id: TargetId) -> std::sync::Arc<Record> {
+        let record = std::sync::Arc::new(Record::default());
+        self.with(|i| i.targets.push((id, std::sync::Arc::clone(&record))));
+        record
     }
 
     pub fn region(&self, region: &str) {
@@ -429,16 +464,42 @@ impl Record {
             .collect()
     }
 
+    /// The instances recorded, the targets' included.
+    pub fn instance_count(&self) -> usize {
+        let (own, targets) = {
+            let inner = self.lock();
+            let targets: Vec<std::sync::Arc<Record>> = inner
+                .targets
+                .iter()
+                .map(|(_, r)| std::sync::Arc::clone(r))
+                .collect();
+            (inner.instances.len(), targets)
+        };
+        own + targets.iter().map(|r| r.instance_count()).sum::<usize>()
+    }
+
     /// The failures counted so far, derived from the record.
     pub fn counts(&self) -> Counts {
-        let inner = self.lock();
-        Counts::of(
-            inner
-                .instances
-                .values()
-                .flat_map(|i| &i.errors)
-                .chain(&inner.errors),
-        )
+        let (own, targets) = {
+            let inner = self.lock();
+            let own = Counts::of(
+                inner
+                    .instances
+                    .values()
+                    .flat_map(|i| &i.errors)
+                    .chain(&inner.errors),
+            );
+            let targets: Vec<std::sync::Arc<Record>> = inner
+                .targets
+                .iter()
+                .map(|(_, r)| std::sync::Arc::clone(r))
+                .collect();
+            (own, targets)
+        };
+        targets.iter().map(|r| r.counts()).fold(own, |a, b| Counts {
+            snapshot_errors: a.snapshot_errors + b.snapshot_errors,
+            deletion_errors: a.deletion_errors + b.deletion_errors,
+        })
     }
 
     /// What was recorded: the region, the instances in id order, the other errors.
@@ -449,6 +510,11 @@ impl Record {
             instances: inner.instances.into_values().collect(),
             errors: inner.errors,
             deleted: inner.deleted,
+            targets: inner
+                .targets
+                .into_iter()
+                .map(|(id, r)| (id, r.take()))
+                .collect(),
         }
     }
 }

@@ -37,6 +37,9 @@ pub struct Report {
     pub errors: Vec<ErrorEntry>,
     /// Deletions of no instance: orphans (`--prune-orphans-after`).
     pub deleted: Vec<DeletedEntry>,
+    /// A run over many accounts and regions: one section per target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetReport>,
     pub totals: Totals,
 }
 
@@ -44,21 +47,24 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// The report of a run. In a dry run the lists say what the run would do, and the totals of
-/// made, copied and deleted snapshots are 0.
-pub fn build(
+/// One target's part of the report of a run over many accounts and regions.
+#[derive(Debug, Serialize)]
+pub struct TargetReport {
+    pub account: String,
+    pub region: String,
+    pub instances: Vec<InstanceEntry>,
+    pub errors: Vec<ErrorEntry>,
+    pub deleted: Vec<DeletedEntry>,
+    pub totals: Totals,
+}
+
+/// The totals of one target's lists.
+fn totals_of(
     dry_run: bool,
-    started: DateTime<Utc>,
-    finished: DateTime<Utc>,
-    exit_code: u8,
-    taken: Taken,
-) -> Report {
-    let Taken {
-        region,
-        instances,
-        errors,
-        deleted: orphans,
-    } = taken;
+    instances: &[InstanceEntry],
+    errors: &[ErrorEntry],
+    orphans: &[DeletedEntry],
+) -> Totals {
     let made = instances
         .iter()
         .flat_map(|i| &i.snapshots)
@@ -74,15 +80,60 @@ pub fn build(
     } else {
         instances.iter().map(|i| i.deleted.len()).sum::<usize>() + orphans.len()
     };
-    let counts = Counts::of(instances.iter().flat_map(|i| &i.errors).chain(&errors));
-    let totals = Totals {
+    let counts = Counts::of(instances.iter().flat_map(|i| &i.errors).chain(errors));
+    Totals {
         instances: instances.len(),
         snapshots_made: made,
         snapshot_errors: counts.snapshot_errors,
         deleted,
         deletion_errors: counts.deletion_errors,
         copies_made,
-    };
+    }
+}
+
+impl Totals {
+    fn plus(self, o: &Totals) -> Totals {
+        Totals {
+            instances: self.instances + o.instances,
+            snapshots_made: self.snapshots_made + o.snapshots_made,
+            snapshot_errors: self.snapshot_errors + o.snapshot_errors,
+            deleted: self.deleted + o.deleted,
+            deletion_errors: self.deletion_errors + o.deletion_errors,
+            copies_made: self.copies_made + o.copies_made,
+        }
+    }
+}
+
+/// The report of a run. In a dry run the lists say what the run would do, and the totals of
+/// made, copied and deleted snapshots are 0. A run over many targets has a section per target in
+/// `targets`, and the fleet's totals.
+pub fn build(
+    dry_run: bool,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    exit_code: u8,
+    taken: Taken,
+) -> Report {
+    let Taken {
+        region,
+        instances,
+        errors,
+        deleted: orphans,
+        targets,
+    } = taken;
+    let own = totals_of(dry_run, &instances, &errors, &orphans);
+    let targets: Vec<TargetReport> = targets
+        .into_iter()
+        .map(|(id, t)| TargetReport {
+            totals: totals_of(dry_run, &t.instances, &t.errors, &t.deleted),
+            account: id.account,
+            region: id.region,
+            instances: t.instances,
+            errors: t.errors,
+            deleted: t.deleted,
+        })
+        .collect();
+    let totals = targets.iter().fold(own, |sum, t| sum.plus(&t.totals));
     Report {
         version: env!("CARGO_PKG_VERSION"),
         dry_run,
@@ -93,7 +144,17 @@ pub fn build(
         instances,
         errors,
         deleted: orphans,
+        targets,
         totals,
+    }
+}
+
+impl Report {
+    /// Every instance entry, the targets' included.
+    pub fn all_instances(&self) -> impl Iterator<Item = &InstanceEntry> {
+        self.instances
+            .iter()
+            .chain(self.targets.iter().flat_map(|t| &t.instances))
     }
 }
 
@@ -110,6 +171,38 @@ pub struct Sample {
     pub copies: Vec<(String, usize, usize)>,
     /// `drill`: per instance drilled by a real drill.
     pub drills: Vec<Drilled>,
+    /// A run over many targets: the counted totals of each.
+    pub targets: Vec<TargetCounts>,
+}
+
+/// One target's counted totals, for its labelled metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCounts {
+    pub account: String,
+    pub region: String,
+    /// Made, snapshot errors, deleted, deletion errors: the order of the metrics.
+    pub counts: [usize; 4],
+}
+
+/// The four counted totals of each target of a report.
+pub fn target_totals(report: &Report) -> Vec<TargetCounts> {
+    report
+        .targets
+        .iter()
+        .map(|t| {
+            let c = &t.totals;
+            TargetCounts {
+                account: t.account.clone(),
+                region: t.region.clone(),
+                counts: [
+                    c.snapshots_made,
+                    c.snapshot_errors,
+                    c.deleted,
+                    c.deletion_errors,
+                ],
+            }
+        })
+        .collect()
 }
 
 /// What the metrics say of one instance's drill.
@@ -129,8 +222,7 @@ pub fn drills(report: &Report) -> Vec<Drilled> {
         return Vec::new();
     }
     report
-        .instances
-        .iter()
+        .all_instances()
         .filter_map(|i| {
             let d = i.drill.as_ref()?;
             let last = d
@@ -154,7 +246,7 @@ pub fn copies_by_region(report: &Report) -> Vec<(String, usize, usize)> {
     if report.dry_run {
         return Vec::new();
     }
-    for i in &report.instances {
+    for i in report.all_instances() {
         for c in i.copies.iter().filter(|c| c.id.is_some()) {
             by.entry(c.region.clone()).or_default().0 += 1;
         }
@@ -221,10 +313,20 @@ pub fn metrics(job: &str, s: &Sample) -> String {
         ),
     ];
     let mut out = String::new();
-    for (name, help, value) in rows {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{job=\"{job}\"}} {value}\n"
-        ));
+    for (n, (name, help, value)) in rows.into_iter().enumerate() {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        // A run over many targets: the counts per target, labelled with its account and region.
+        if n >= 4 && !s.targets.is_empty() {
+            for t in &s.targets {
+                let v = t.counts[n - 4];
+                let (account, region) = (label(&t.account), label(&t.region));
+                out.push_str(&format!(
+                    "{name}{{job=\"{job}\",account=\"{account}\",region=\"{region}\"}} {v}\n"
+                ));
+            }
+        } else {
+            out.push_str(&format!("{name}{{job=\"{job}\"}} {value}\n"));
+        }
     }
     if !s.copies.is_empty() {
         type Series = (
@@ -424,6 +526,7 @@ mod tests {
             totals: (3, 1, 4, 0),
             copies: vec![("us-east-1".into(), 2, 1)],
             drills: vec![],
+            targets: vec![],
         };
         let text = metrics("Name=front*", &s);
         assert!(
@@ -522,6 +625,7 @@ mod tests {
             instances,
             errors,
             deleted: Vec::new(),
+            targets: vec![],
         };
         let r = build(false, t, t, 2, taken(vec![inst.clone()], run_errors));
         assert_eq!(

@@ -391,8 +391,7 @@ struct Bar(Option<indicatif::ProgressBar>);
 
 impl Bar {
     fn new(len: u64) -> Bar {
-        use std::io::IsTerminal;
-        if !std::io::stderr().is_terminal() {
+        if !crate::output::log::progress_bars_allowed() {
             return Bar(None);
         }
         let bar = indicatif::ProgressBar::new(len);

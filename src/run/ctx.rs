@@ -77,14 +77,15 @@ impl Ctx {
         let mut set = JoinSet::new();
         for item in items {
             let (ctx, call) = (Arc::clone(self), call.clone());
-            set.spawn(async move {
+            let task = async move {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let _permit = ctx.permits.acquire().await.ok();
                 if ctx.shutdown.is_set() {
                     return None;
                 }
                 Some(call(Arc::clone(&ctx), item).await)
-            });
+            };
+            set.spawn(tracing::Instrument::in_current_span(task));
         }
         while let Some(joined) = set.join_next().await {
             match joined {

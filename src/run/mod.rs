@@ -3,6 +3,7 @@
 //! its retention) and add up what they counted.
 
 pub mod ctx;
+pub mod fleet;
 pub mod permissions;
 
 use crate::aws::Ec2;
@@ -26,7 +27,7 @@ use anyhow::Result;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, warn, Instrument};
 
 /// The run; the signal that cut it short, if one did. `Err` only for what stops it before any
 /// instance's work (no region, instances cannot be listed); every failure after that is in the
@@ -58,7 +59,11 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         Err(sig) => return Ok(interrupted(sig)),
     };
     if instances.is_empty() {
-        error!("{}", msg::NO_INSTANCES);
+        if cfg.in_fleet {
+            info!("{}", msg::NO_INSTANCES);
+        } else {
+            error!("{}", msg::NO_INSTANCES);
+        }
         return Ok(None);
     }
     // `-l N`: the instances after the first N are neither snapshotted nor pruned.
@@ -89,7 +94,8 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     // --wait: one poller for every instance's pending snapshots.
     let poller = cfg.wait.map(|w| {
         let waiter = Arc::clone(&ctx.waiter);
-        tokio::spawn(waiter.poll(Arc::clone(&ctx.ec2), w.interval, ctx.shutdown.clone()))
+        let poll = waiter.poll(Arc::clone(&ctx.ec2), w.interval, ctx.shutdown.clone());
+        tokio::spawn(poll.in_current_span())
     });
     // Before retention can delete a snapshot that is to be copied.
     if let Some(policy) = &cfg.copy {
@@ -119,7 +125,8 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         }
         let own = shares.next().unwrap_or_default();
         let own_sets = sets.remove(&instance.id).unwrap_or_default();
-        tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets));
+        // In the current span: a target's log lines keep its prefix.
+        tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets).in_current_span());
     }
     drain(&mut tasks, 0, &ctx.record).await;
     if let Some(p) = poller {

@@ -10,7 +10,6 @@ use crate::output::messages as msg;
 use crate::signals::Shutdown;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
@@ -75,7 +74,7 @@ impl Waiter {
 
     /// A bar on a terminal only; `len` more snapshots to wait for.
     fn grow_bar(&self, len: u64) {
-        if !std::io::stderr().is_terminal() {
+        if !crate::output::log::progress_bars_allowed() {
             return;
         }
         if let Ok(mut slot) = self.bar.lock() {

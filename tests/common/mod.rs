@@ -244,21 +244,41 @@ impl Lab {
 
     /// ec2lab against a port (moto's, or the proxy's to see what ec2snap sees) and a region.
     fn ec2lab_at(&self, port: u16, region: &str, args: &[&str], stdin: Option<&str>) -> Value {
+        self.ec2lab_as(port, region, None, args, stdin)
+    }
+
+    /// ec2lab in the account of `role` (moto keeps one per account, behind STS AssumeRole).
+    fn ec2lab_as(
+        &self,
+        port: u16,
+        region: &str,
+        role: Option<&str>,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Value {
         let mut cmd = Command::new(python());
-        cmd.arg(repo().join("scripts/ec2lab.py"))
-            .args([
-                "--endpoint",
-                &format!("http://127.0.0.1:{port}"),
-                "--region",
-                region,
-            ])
-            .args(["--clock", self.dir.path().join("clock").to_str().unwrap()])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        if let Some(role) = role {
+            cmd.args([
+                repo().join("scripts/ec2lab.py").to_str().unwrap(),
+                "--role",
+                role,
+            ]);
+        } else {
+            cmd.arg(repo().join("scripts/ec2lab.py"));
+        }
+        cmd.args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--region",
+            region,
+        ])
+        .args(["--clock", self.dir.path().join("clock").to_str().unwrap()])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         child
             .stdin
@@ -278,6 +298,29 @@ impl Lab {
     /// Seeds instances (see scripts/ec2lab.py for the spec); returns what was made.
     pub fn seed(&self, spec: Value) -> Value {
         self.ec2lab(&["seed"], Some(&spec.to_string()))
+    }
+
+    /// Seeds instances in the account of `role` (`None`: the base account) and `region`.
+    pub fn seed_as(&self, role: Option<&str>, region: &str, spec: Value) -> Value {
+        self.ec2lab_as(
+            self.moto_port,
+            region,
+            role,
+            &["seed"],
+            Some(&spec.to_string()),
+        )
+    }
+
+    /// The snapshots of the account of `role` in `region`.
+    pub fn snapshots_as(&self, role: Option<&str>, region: &str) -> Vec<Value> {
+        let all = self.ec2lab_as(self.moto_port, region, role, &["snapshots"], None);
+        all.as_array().unwrap().clone()
+    }
+
+    /// The instances of the account of `role` in `region`.
+    pub fn instances_as(&self, role: Option<&str>, region: &str) -> Vec<Value> {
+        let all = self.ec2lab_as(self.moto_port, region, role, &["instances"], None);
+        all.as_array().unwrap().clone()
     }
 
     pub fn snapshots(&self) -> Vec<Value> {

@@ -26,6 +26,7 @@ A request with DryRun=true (a permission check) is counted and matched as "DryRu
 Requests are counted by Action whatever the rules do.
 
 Where moto differs from AWS, the proxy makes the answers AWS's:
+- An injected error of an STS action (AssumeRole) has STS's shape (ErrorResponse), not EC2's.
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
   ignores the parameter); a key the request itself sets keeps the request's value.
 - A snapshot made by CopySnapshot has the VolumeId vol-ffffffff in DescribeSnapshots answers, as
@@ -97,7 +98,18 @@ def signer_of(authorization):
     return None
 
 
-def error_body(code, message):
+# Actions of STS (which the SDKs send to the same endpoint URL): their errors have STS's shape.
+STS_ACTIONS = {"AssumeRole", "GetCallerIdentity", "GetSessionToken"}
+
+
+def error_body(code, message, action=""):
+    if action in STS_ACTIONS:
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>fault-proxy</RequestId></ErrorResponse>"
+        ).encode()
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
         f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
@@ -242,7 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         if rule.get("status"):
             code = rule.get("code", "InternalError")
             message = rule.get("message", f"injected {code}")
-            return int(rule["status"]), [("Content-Type", "text/xml")], error_body(code, message)
+            return int(rule["status"]), [("Content-Type", "text/xml")], error_body(code, message, action)
         page_size = rule.get("page_size")
         if page_size and action in LIST_ELEMENT:
             # Ask the upstream for everything; this proxy does the paging.

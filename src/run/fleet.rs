@@ -1,0 +1,177 @@
+//! A run over many accounts and regions: its targets (regions checked, `-r all` asked of each
+//! account), each one the whole pipeline of `run::run` with its own record and log prefix, at
+//! most `--parallel-targets` at once; a target that fails is a counted error, the others go on.
+
+use crate::aws::Ec2;
+use crate::config::fleet::{self, Regions};
+use crate::config::Config;
+use crate::output::log::Level;
+use crate::output::messages as msg;
+use crate::output::record::{Failure, Kind, Record, TargetId};
+use crate::signals::{Shutdown, Signal};
+use anyhow::{bail, Context, Result};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{error, info, Instrument};
+
+/// One target: its name and its configuration (its region, its account's role).
+pub struct Target {
+    pub id: TargetId,
+    pub config: Config,
+}
+
+/// The targets of `cfg`, in account order then region order. `Err` before any change: a region
+/// AWS does not know, the regions of `-r all` that cannot be read, no base region.
+pub async fn targets(cfg: &Config) -> Result<Vec<Target>> {
+    let named = fleet::named_regions(&cfg.fleet);
+    // Where the base credentials have no region, the regions are asked of a named one, or of
+    // us-east-1, which every account of the standard partition has.
+    let (base, default) = match Ec2::connect(&cfg.aws).await {
+        Ok(base) => {
+            let region = base.region().to_string();
+            (base, Some(region))
+        }
+        Err(_) if cfg.aws.region.is_none() => {
+            let mut settings = cfg.aws.clone();
+            settings.region = Some(named.first().copied().unwrap_or("us-east-1").to_string());
+            (Ec2::connect(&settings).await?, None)
+        }
+        Err(e) => return Err(e),
+    };
+    if !named.is_empty() {
+        let known = base
+            .regions(true)
+            .await
+            .context("Cannot check the regions given (-r, --accounts)")?;
+        if let Some(bad) = named.iter().find(|r| !known.iter().any(|k| k == *r)) {
+            bail!(
+                "Unknown region {bad:?} (-r, --accounts): AWS knows {}",
+                known.join(", ")
+            );
+        }
+    }
+    let mut enabled = Vec::new();
+    for account in &cfg.fleet.accounts {
+        enabled.push(match (&cfg.fleet.regions, &account.regions) {
+            (Regions::All, None) => {
+                let label = account_label(&account.name);
+                let mut settings = cfg.aws.clone();
+                settings.region = Some(base.region().to_string());
+                settings.role = account.role.clone();
+                let regions = async { Ec2::connect(&settings).await?.regions(false).await }
+                    .await
+                    .with_context(|| format!("Cannot list the regions of {label} (-r all)"))?;
+                Some(regions)
+            }
+            _ => None,
+        });
+    }
+    let list = fleet::targets(&cfg.fleet, default.as_deref(), &enabled)?;
+    Ok(list
+        .into_iter()
+        .filter_map(|(n, region)| {
+            let account = cfg.fleet.accounts.get(n)?;
+            Some(Target {
+                id: TargetId {
+                    account: account.name.clone(),
+                    region: region.clone(),
+                },
+                config: cfg.for_target(account, &region),
+            })
+        })
+        .collect())
+}
+
+/// `work` for each target, at most `at_once` at once, each in a span that prefixes its log lines
+/// with `[account/region]`; the results in the targets' order.
+pub async fn each<T, F, Fut>(targets: Vec<Target>, at_once: usize, work: F) -> Vec<T>
+where
+    F: Fn(Target) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(at_once));
+    let mut tasks = JoinSet::new();
+    for (n, target) in targets.into_iter().enumerate() {
+        let permits = Arc::clone(&permits);
+        let span = tracing::info_span!(target: "ec2snap", "target", prefix = %target.id.label());
+        let job = work(target);
+        let task = async move {
+            // The semaphore is never closed, so acquiring cannot fail.
+            let _permit = permits.acquire_owned().await.ok();
+            (n, job.await)
+        };
+        tasks.spawn(task.instrument(span));
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(one) => out.push(one),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    out.sort_by_key(|(n, _)| *n);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+fn account_label(name: &str) -> String {
+    if name.is_empty() {
+        "the base account".to_string()
+    } else {
+        format!("account {name}")
+    }
+}
+
+/// The run: `run::run` itself for one target (the original's run, log lines unchanged); else
+/// every target, each in a span that prefixes its log lines with `[account/region]`.
+pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Result<Option<Signal>> {
+    if cfg.fleet.is_single() {
+        return super::run(cfg, shutdown, record).await;
+    }
+    let targets = match shutdown.race(targets(cfg)).await {
+        Ok(found) => found?,
+        Err(sig) => {
+            error!("{}", msg::interrupted(sig.name()));
+            return Ok(Some(sig));
+        }
+    };
+    // Several targets' bars would draw over each other: their log lines say the progress.
+    crate::output::log::without_progress_bars();
+    info!(
+        "{}",
+        msg::fleet_starting(
+            targets.len(),
+            cfg.fleet.accounts.len(),
+            cfg.fleet.parallel_targets
+        )
+    );
+    each(
+        targets,
+        cfg.fleet.parallel_targets,
+        |Target { id, config }| {
+            let record = record.target(id.clone());
+            let shutdown = shutdown.clone();
+            async move {
+                if shutdown.is_set() {
+                    return;
+                }
+                if let Err(e) = super::run(&config, shutdown, Arc::clone(&record)).await {
+                    let label = id.label();
+                    let line = msg::target_failed(&label, &e);
+                    let message = format!("{e:#}");
+                    let failure =
+                        Failure::other(Level::Error, line, "Target", &label, Kind::Target, message);
+                    record.failed(None, failure);
+                }
+            }
+        },
+    )
+    .await;
+    // The original's line, once for the fleet, when no target had an instance to work on.
+    if record.instance_count() == 0 && !shutdown.is_set() && record.counts().snapshot_errors == 0 {
+        error!("{}", msg::NO_INSTANCES);
+    }
+    Ok(shutdown.signal())
+}
