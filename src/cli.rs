@@ -17,6 +17,22 @@ pub enum Generate {
     CompleteFish,
 }
 
+/// `--on-hook-failure`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnHookFailure {
+    /// No snapshot of the instance this time (an error, exit 2); its old ones are kept
+    Skip,
+    /// Snapshot anyway, crash-consistent, with a WARNING (as DLM)
+    CrashConsistent,
+}
+
+/// `--freeze`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freeze {
+    /// fsfreeze the instance's filesystems through SSM Run Command, with an on-instance watchdog
+    Ssm,
+}
+
 /// The subcommands; without one, the command line is a backup run as the original's.
 #[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Sub {
@@ -179,6 +195,70 @@ pub struct Cli {
     /// Wait until each new snapshot is completed before applying retention to its volume
     #[arg(global = true, help_heading = "Snapshots", long = "wait")]
     pub wait: bool,
+
+    /// Run CMD (sh -c) right before each instance's snapshot call(s), to quiesce its application;
+    /// environment EC2SNAP_INSTANCE_ID, EC2SNAP_INSTANCE_NAME, EC2SNAP_PRIVATE_IP,
+    /// EC2SNAP_VOLUMES (vol=dev,...), EC2SNAP_DRY_RUN
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "pre-snapshot",
+        value_name = "CMD"
+    )]
+    pub pre_snapshot: Option<String>,
+
+    /// Run CMD (sh -c) right after the snapshot call(s) return; always runs once the pre hook
+    /// started (after a failure, a timeout, a signal); EC2SNAP_SNAPSHOT_RESULT is ok or failed
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "post-snapshot",
+        value_name = "CMD"
+    )]
+    pub post_snapshot: Option<String>,
+
+    /// Each hook's limit in seconds; its process group is killed then (default 30)
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "hook-timeout",
+        value_name = "SECONDS"
+    )]
+    pub hook_timeout: Option<u64>,
+
+    /// Run the hooks in a dry run too, with EC2SNAP_DRY_RUN=1, to test them
+    #[arg(global = true, help_heading = "Hooks", long = "hook-dry-run")]
+    pub hook_dry_run: bool,
+
+    /// When the pre hook fails or times out (default crash-consistent)
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "on-hook-failure",
+        value_enum,
+        value_name = "POLICY"
+    )]
+    pub on_hook_failure: Option<OnHookFailure>,
+
+    /// A built-in pre and post hook: `ssm` freezes the snapshotted filesystems of Linux
+    /// instances through SSM Run Command, a watchdog thawing them after --freeze-timeout
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "freeze",
+        value_enum,
+        value_name = "HOW"
+    )]
+    pub freeze: Option<Freeze>,
+
+    /// With --freeze: the on-instance watchdog thaws after this many seconds (default 10)
+    #[arg(
+        global = true,
+        help_heading = "Hooks",
+        long = "freeze-timeout",
+        value_name = "SECONDS"
+    )]
+    pub freeze_timeout: Option<u64>,
 
     /// With --wait: how long to wait at most, in seconds (default 7200)
     #[arg(

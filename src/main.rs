@@ -9,6 +9,7 @@ mod cold;
 mod config;
 mod copies;
 mod freshness;
+mod hooks;
 mod list;
 mod model;
 mod output;

@@ -123,6 +123,8 @@ pub struct Machine {
     /// `legacy-bios`, `uefi`, `uefi-preferred`.
     pub boot_mode: Option<String>,
     pub ena: Option<bool>,
+    /// Its private IPv4 address: what a hook connects to.
+    pub private_ip: Option<String>,
 }
 
 /// A volume as DescribeVolumes gives it.

@@ -25,9 +25,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("cold", 0),
     ("cold::mark", 0),
     ("copies", 0),
+    ("hooks", 0),
+    ("hooks::policy", 0),
     // The AWS adapter, the log, exit codes, the other pure decisions.
     ("aws", 1),
     ("output::log", 1),
+    ("hooks::local", 1),
     ("output::exit", 2),
     ("output::generate", 1),
     ("retention::decide", 1),
@@ -50,6 +53,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("retention::apply", 6),
     ("copies::apply", 6),
     ("cold::cycle", 7),
+    ("hooks::around", 7),
     // `restore` and `drill`: the async sequencing over `restore::pick`.
     ("restore", 6),
     ("restore::drill", 7),

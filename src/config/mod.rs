@@ -164,6 +164,9 @@ pub struct Config {
     /// One target of a run over many: finding no instance there is no error (with `-r all`,
     /// most regions have none); the run says so once if no target has any.
     pub in_fleet: bool,
+    /// `--pre-snapshot`, `--post-snapshot`, `--freeze`: the hooks around each instance's
+    /// snapshot calls.
+    pub hooks: Option<crate::hooks::policy::Hooks>,
     /// `restore` and `drill`: what to restore, where, and how.
     pub restore: Option<restore::RestoreOptions>,
     /// `--check-timeout`: the whole check's bound.
@@ -220,6 +223,74 @@ impl Config {
 pub struct WaitPolicy {
     pub timeout: Duration,
     pub interval: Duration,
+}
+
+/// The most seconds a hook may run, and the freeze last.
+const MAX_HOOK_SECS: u64 = 3_600;
+
+/// `--pre-snapshot`, `--post-snapshot`, `--freeze` and their options.
+fn hooks(cli: &Cli) -> Result<Option<crate::hooks::policy::Hooks>> {
+    use crate::hooks::policy::{Freeze, Hooks, OnFailure};
+    let any = cli.pre_snapshot.is_some() || cli.post_snapshot.is_some() || cli.freeze.is_some();
+    if !any {
+        let options = [
+            (cli.hook_timeout.is_some(), "--hook-timeout"),
+            (cli.hook_dry_run, "--hook-dry-run"),
+            (cli.on_hook_failure.is_some(), "--on-hook-failure"),
+            (cli.freeze_timeout.is_some(), "--freeze-timeout"),
+        ];
+        if let Some((_, flag)) = options.iter().find(|(given, _)| *given) {
+            bail!("{flag} goes with --pre-snapshot, --post-snapshot or --freeze");
+        }
+        return Ok(None);
+    }
+    if cli.cold_snap {
+        bail!("-H stops the instance, which makes snapshot hooks pointless: give -H or --pre-snapshot/--post-snapshot/--freeze, not both");
+    }
+    if cli.no_snap {
+        bail!("-n makes no snapshot: --pre-snapshot, --post-snapshot and --freeze have nothing to surround");
+    }
+    if cli.freeze.is_some() && (cli.pre_snapshot.is_some() || cli.post_snapshot.is_some()) {
+        bail!(
+            "--freeze is a pre and post hook of its own: give it or --pre-snapshot/--post-snapshot"
+        );
+    }
+    if cli.freeze.is_none() && cli.freeze_timeout.is_some() {
+        bail!("--freeze-timeout goes with --freeze");
+    }
+    for (flag, cmd) in [
+        ("--pre-snapshot", &cli.pre_snapshot),
+        ("--post-snapshot", &cli.post_snapshot),
+    ] {
+        if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            bail!("{flag} needs a command");
+        }
+    }
+    let secs = |flag: &str, value: Option<u64>, default: u64| -> Result<Duration> {
+        let v = value.unwrap_or(default);
+        if !(1..=MAX_HOOK_SECS).contains(&v) {
+            bail!("{flag} must be from 1 to {MAX_HOOK_SECS} seconds (here {v})");
+        }
+        Ok(Duration::from_secs(v))
+    };
+    let timeout = secs("--hook-timeout", cli.hook_timeout, 30)?;
+    let freeze = match cli.freeze {
+        Some(crate::cli::Freeze::Ssm) => Some(Freeze::Ssm {
+            thaw_after: secs("--freeze-timeout", cli.freeze_timeout, 10)?,
+        }),
+        None => None,
+    };
+    Ok(Some(Hooks {
+        pre: cli.pre_snapshot.clone(),
+        post: cli.post_snapshot.clone(),
+        timeout,
+        in_dry_run: cli.hook_dry_run,
+        on_failure: match cli.on_hook_failure {
+            Some(crate::cli::OnHookFailure::Skip) => OnFailure::Skip,
+            Some(crate::cli::OnHookFailure::CrashConsistent) | None => OnFailure::CrashConsistent,
+        },
+        freeze,
+    }))
 }
 
 fn wait_policy(cli: &Cli) -> Result<Option<WaitPolicy>> {
@@ -321,6 +392,9 @@ fn list_flags(cli: &Cli) -> Result<()> {
         (cli.metrics_file.is_some(), "--metrics-file"),
         (cli.check_timeout.is_some(), "--check-timeout"),
         (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
+        (cli.pre_snapshot.is_some(), "--pre-snapshot"),
+        (cli.post_snapshot.is_some(), "--post-snapshot"),
+        (cli.freeze.is_some(), "--freeze"),
     ];
     refuse(&clashes, "list only reads")
 }
@@ -623,6 +697,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))?;
             }
         }
+        let hooks = hooks(cli)?;
         let fleet = fleet::fleet(cli)?;
         if restore.is_some() && !fleet.is_single() {
             bail!("restore and drill work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
@@ -669,6 +744,7 @@ impl Config {
             },
             fleet,
             in_fleet: false,
+            hooks,
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
             grouping: if cli.consistent {

@@ -41,6 +41,10 @@ fn state_text(s: &SnapshotView) -> String {
         text.push(' ');
         text.push_str(&s.tier);
     }
+    // Made with hooks: `application` or `crash` (ec2snap:consistency).
+    if let Some(c) = &s.consistency {
+        text.push_str(&format!(" ({})", one_line(c)));
+    }
     text
 }
 
@@ -235,6 +239,7 @@ mod tests {
                             progress: Some("40%".into()),
                             tier: "standard".into(),
                             set: None,
+                            consistency: None,
                             verdict: Verdict::Keep,
                             reasons: vec!["last 1".into()],
                             copies: vec![],
@@ -247,6 +252,7 @@ mod tests {
                             progress: None,
                             tier: "archive".into(),
                             set: None,
+                            consistency: None,
                             verdict: Verdict::Delete,
                             reasons: vec![],
                             copies: vec![],

@@ -3,6 +3,7 @@
 //! why) or delete — computed by retention's own code — and the problems, first.
 
 use crate::copies::policy::{self as copies, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
+use crate::hooks::policy::CONSISTENCY_TAG;
 use crate::model::{
     matches_all, Instance, Snapshot, SnapshotKind, SnapshotState, TagPattern, Tags, SET_TAG,
 };
@@ -106,6 +107,9 @@ pub struct SnapshotView {
     pub tier: String,
     /// `--consistent`: the set it belongs to.
     pub set: Option<String>,
+    /// Made with hooks: `application` or `crash` (its tag `ec2snap:consistency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
     pub verdict: Verdict,
     /// Why it stays (`last 1`, `daily 2026-11-22`, `floor of vol-..`).
     pub reasons: Vec<String>,
@@ -457,6 +461,7 @@ fn snapshot_view(
             .filter(|_| s.state == SnapshotState::Pending),
         tier: s.tier.clone().unwrap_or_else(|| "standard".into()),
         set: s.tags.get(SET_TAG).filter(|_| !planned).cloned(),
+        consistency: s.tags.get(CONSISTENCY_TAG).filter(|_| !planned).cloned(),
         verdict,
         reasons,
         copies,

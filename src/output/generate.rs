@@ -75,6 +75,15 @@ instance's newest completed backup as volumes tagged ec2snap:drill, waits until 
 available, runs \fB\-\-drill\-check\fR \fICMD\fR (with EC2SNAP_DRILL_VOLUMES in its environment), and
 always deletes them, also on SIGTERM. A pass tags the instance ec2snap:drill\-ok, which
 \fB\-\-drill\-max\-age\fR \fIN UNIT\fR checks.
+.SH HOOKS
+\fB\-\-pre\-snapshot\fR \fICMD\fR and \fB\-\-post\-snapshot\fR \fICMD\fR run through \fBsh \-c\fR for
+each instance, right before its snapshot call(s) and right after they return, with
+EC2SNAP_INSTANCE_ID, EC2SNAP_INSTANCE_NAME, EC2SNAP_PRIVATE_IP, EC2SNAP_VOLUMES and
+EC2SNAP_DRY_RUN in their environment, each bounded by \fB\-\-hook\-timeout\fR (its process group
+killed then). The post hook always runs once the pre hook started, signals included. A failed pre
+hook means a crash\-consistent snapshot with a warning, or with \fB\-\-on\-hook\-failure skip\fR
+none. Snapshots are tagged ec2snap:consistency (application or crash). A dry run runs hooks only
+with \fB\-\-hook\-dry\-run\fR.
 .SH MANY ACCOUNTS AND REGIONS
 \fB\-r\fR is repeatable, and \fB\-r all\fR means every region enabled for the account.
 \fB\-\-assume\-role\fR \fIARN\fR (repeatable) and \fB\-\-accounts\fR \fIFILE\fR (c7n\-org's

@@ -37,6 +37,74 @@ pub const GOING_DOWN: &str = "Instance is going to be shutdown";
 pub const GOING_UP: &str = "Instance is going to be started";
 pub const TIMEOUT: &str = "Timeout exceded";
 
+/// A hook about to run for an instance (`pre-snapshot` or `post-snapshot`).
+pub fn hook_running(stage: &str, instance_id: &str) -> String {
+    format!("Running the {stage} hook of {instance_id}")
+}
+
+/// How a hook ended, at DEBUG: what happened, in how long, and its output.
+pub fn hook_ended(
+    stage: &str,
+    instance_id: &str,
+    what: &str,
+    took_ms: u128,
+    output: &str,
+) -> String {
+    format!(
+        "The {stage} hook of {instance_id} {what} in {}.{:03} s{}",
+        took_ms / 1000,
+        took_ms % 1000,
+        hook_said(output)
+    )
+}
+
+/// ` (its output: ...)` after a failed hook's line, when it printed something.
+fn hook_said(output: &str) -> String {
+    if output.is_empty() {
+        String::new()
+    } else {
+        format!(" (its output: {output})")
+    }
+}
+
+/// `--on-hook-failure crash-consistent`: the snapshot is made anyway.
+pub fn hook_crash_consistent(instance_id: &str, why: &str, output: &str) -> String {
+    format!(
+        "The pre-snapshot hook of {instance_id} {why}{}: snapshots made crash-consistent (--on-hook-failure crash-consistent)",
+        hook_said(output)
+    )
+}
+
+/// `--on-hook-failure skip`: no snapshot of this instance.
+pub fn hook_skipped(instance_id: &str, why: &str, output: &str) -> String {
+    format!(
+        "The pre-snapshot hook of {instance_id} {why}{}: no snapshot of it this time, its old ones are kept (--on-hook-failure skip)",
+        hook_said(output)
+    )
+}
+
+/// A post hook that did not succeed: the application may still be held.
+pub fn post_hook_failed(instance_id: &str, why: &str, output: &str) -> String {
+    format!(
+        "The post-snapshot hook of {instance_id} {why}{}: check that its application is not still held",
+        hook_said(output)
+    )
+}
+
+/// An instance's hooks are done: its snapshots' consistency and how long it was held.
+pub fn hooks_done(instance_id: &str, consistency: &str, held_ms: u128) -> String {
+    format!(
+        "Hooks of {instance_id} done: snapshots {consistency}-consistent, held {}.{:03} s",
+        held_ms / 1000,
+        held_ms % 1000
+    )
+    .replace("snapshots none-consistent", "no snapshot")
+}
+
+/// A dry run does not run the hooks unless asked.
+pub const HOOKS_NOT_IN_DRY_RUN: &str =
+    "Dry run: the snapshot hooks are not run (--hook-dry-run runs them, with EC2SNAP_DRY_RUN=1)";
+
 /// A run over many accounts and regions: its targets, before the first one starts.
 pub fn fleet_starting(targets: usize, accounts: usize, at_once: usize) -> String {
     format!("Working on {targets} targets ({accounts} accounts), at most {at_once} at once")

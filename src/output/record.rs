@@ -128,6 +128,9 @@ pub enum Kind {
     /// A target (account and region) of a run over many that could not run: its role refused,
     /// its region disabled, its instances not listed. Counted; the other targets go on.
     Target,
+    /// A pre-snapshot hook that failed with `--on-hook-failure skip`, or a post-snapshot hook
+    /// that failed (the application may still be held).
+    Hook,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -240,7 +243,26 @@ pub struct InstanceEntry {
     /// `drill`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillEntry>,
+    /// `--pre-snapshot`/`--post-snapshot`: how its hooks went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HookEntry>,
     pub errors: Vec<ErrorEntry>,
+}
+
+/// An instance's hooks: the consistency of its snapshots and how each hook ended.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HookEntry {
+    /// `application` or `crash` (the tag `ec2snap:consistency` of its snapshots); `none` when
+    /// no snapshot was made.
+    pub consistency: String,
+    /// `succeeded`, `exited with status 1`, ...; absent without that hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post: Option<String>,
+    /// From the end of the pre hook to the start of the post hook, in milliseconds: how long
+    /// the application was held.
+    pub held_ms: u64,
 }
 
 impl InstanceEntry {
@@ -259,6 +281,7 @@ impl InstanceEntry {
             restored: Vec::new(),
             image: None,
             drill: None,
+            hooks: None,
             errors: Vec::new(),
         }
     }
@@ -374,6 +397,14 @@ impl Record {
         self.with(|i| {
             if let Some(inst) = i.instances.get_mut(instance_id) {
                 inst.image = Some(entry);
+            }
+        });
+    }
+
+    pub fn hooks(&self, instance_id: &str, entry: HookEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.hooks = Some(entry);
             }
         });
     }

@@ -613,6 +613,7 @@ mod tests {
             restored: vec![],
             image: None,
             drill: None,
+            hooks: None,
             errors: vec![error("CreateSnapshot", Kind::Aws)],
         };
         // A copy's failed deletion, and a set-up error, which counts for neither total.

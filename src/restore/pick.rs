@@ -372,6 +372,7 @@ mod tests {
                 architecture: Some("arm64".into()),
                 boot_mode: Some("uefi".into()),
                 ena: Some(true),
+                private_ip: None,
             },
         }
     }

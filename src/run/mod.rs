@@ -11,6 +11,8 @@ use crate::cold::cycle as cold;
 use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
 use crate::copies::apply as replicate;
+use crate::hooks;
+use crate::hooks::policy::{Consistency, CONSISTENCY_TAG};
 use crate::model::{Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -49,6 +51,13 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
             Ok(marked) => cold::recover(&ec2, cfg, marked?, &record).await,
             Err(sig) => return Ok(interrupted(sig)),
         }
+    }
+    if cfg
+        .hooks
+        .as_ref()
+        .is_some_and(|h| !h.run_in(cfg.mode.is_dry()))
+    {
+        info!("{}", msg::HOOKS_NOT_IN_DRY_RUN);
     }
     info!("{}", msg::GETTING_INSTANCES);
     let instances = match shutdown
@@ -256,7 +265,28 @@ async fn work(
             cold::cycle(&ctx, &instance, &plan).await
         } else {
             let mut done = Done::default();
-            snapshot::make(&ctx, kind, &instance, &plan, None, &mut done).await;
+            match &cfg.hooks {
+                Some(hooks) if hooks.run_in(cfg.mode.is_dry()) => {
+                    // The snapshots say how consistent they are: `ec2snap:consistency`.
+                    let plan_for = |c: Consistency| {
+                        let mut tags = cfg.add_tags.clone();
+                        tags.push((CONSISTENCY_TAG.to_string(), c.tag_value().to_string()));
+                        let (sets, volume_tags) = (cfg.sets(), &ctx.volume_tags);
+                        plan::for_instance(
+                            &instance,
+                            kind,
+                            sets,
+                            cfg.no_root_device,
+                            volume_tags,
+                            &tags,
+                            now,
+                        )
+                    };
+                    hooks::around::snapshot(&ctx, hooks, kind, &instance, &plan_for, &mut done)
+                        .await;
+                }
+                _ => snapshot::make(&ctx, kind, &instance, &plan, None, &mut done).await,
+            }
             (!ctx.shutdown.is_set()).then_some(done)
         }
     } else {

@@ -8,7 +8,8 @@ unless a rule says otherwise. Control endpoints (JSON):
 
     POST   /__faults   a list of rules, appended; DELETE /__faults clears them
     GET    /__requests the parameters of every request that changes something (not Describe*, not
-                       DryRun), in order: [{"Action": ..., "Param.1": ...}]; DELETE clears them
+                       DryRun), in order, with the time it arrived:
+                       [{"Action": ..., "Param.1": ..., "_time": 1764740000.123}]; DELETE clears them
     GET    /__stats    {"counts": {Action: n}, "total": n, "signers": {"KEYID/region": n},
                         "max_in_flight": n, "max_writes_in_flight": n};
            DELETE /__stats resets the counts
@@ -221,7 +222,8 @@ class Handler(BaseHTTPRequestHandler):
         write = 0 if action.startswith(("Describe", "DryRun:")) else 1
         with LOCK:
             if write:
-                REQUESTS.append({k: v[0] for k, v in params.items()})
+                # "_time": when it arrived (seconds since the epoch), to order it with a test's hooks.
+                REQUESTS.append({**{k: v[0] for k, v in params.items()}, "_time": time.time()})
             IN_FLIGHT += 1
             MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
             WRITES_IN_FLIGHT += write
