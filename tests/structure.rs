@@ -31,6 +31,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("aws", 1),
     ("output::log", 1),
     ("hooks::local", 1),
+    ("hooks::ssm", 2),
+    ("hooks::script", 0),
     ("output::exit", 2),
     ("output::generate", 1),
     ("retention::decide", 1),

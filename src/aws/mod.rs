@@ -7,6 +7,7 @@ mod changes;
 mod convert;
 mod errors;
 mod reads;
+mod ssm;
 
 pub use changes::Change;
 pub use errors::AwsError;
@@ -80,6 +81,8 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub struct Ec2 {
     client: Client,
+    /// SSM Run Command (`--freeze ssm`), with the same credentials, endpoint and retries.
+    ssm: aws_sdk_ssm::Client,
     region: String,
 }
 /// `sdk` with the credentials of `role`, asked of STS with the base credentials of `sdk` (and its
@@ -153,6 +156,7 @@ impl Ec2 {
         }
         Ok(Ec2 {
             client: Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
             region,
         })
     }
@@ -185,8 +189,15 @@ impl Ec2 {
             .to_builder()
             .region(Region::new(region.to_string()))
             .build();
+        let ssm = self
+            .ssm
+            .config()
+            .to_builder()
+            .region(aws_sdk_ssm::config::Region::new(region.to_string()))
+            .build();
         Ec2 {
             client: Client::from_conf(conf),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
             region: region.to_string(),
         }
     }

@@ -3,7 +3,8 @@
 //! pre hook started (after a refused call, a timeout, a signal) before the instance's work ends.
 
 use crate::hooks::local::{self, Ran};
-use crate::hooks::policy::{self, Consistency, Hooks, Outcome, Then};
+use crate::hooks::policy::{self, Consistency, Freeze, Hooks, Outcome, Then};
+use crate::hooks::{script, ssm};
 use crate::model::{Instance, SnapshotKind};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -15,6 +16,77 @@ use crate::snapshot::plan::{self, Plan};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, info, warn};
+
+/// How one hook runs: a local command, or a script sent to the instance through SSM.
+enum Runner<'a> {
+    Local {
+        stage: &'static str,
+        command: &'a str,
+    },
+    Ssm {
+        stage: &'static str,
+        script: String,
+    },
+}
+
+impl Runner<'_> {
+    fn stage(&self) -> &'static str {
+        match self {
+            Runner::Local { stage, .. } | Runner::Ssm { stage, .. } => stage,
+        }
+    }
+
+    async fn run(
+        &self,
+        ctx: &Ctx,
+        instance: &Instance,
+        env: &[(String, String)],
+        timeout: std::time::Duration,
+        interrupt: Option<&crate::signals::Shutdown>,
+    ) -> Ran {
+        info!("{}", msg::hook_running(self.stage(), &instance.id));
+        let ran = match self {
+            Runner::Local { command, .. } => local::run(command, env, timeout, interrupt).await,
+            Runner::Ssm { stage, script } => {
+                let comment = format!("ec2snap {stage}");
+                ssm::run(&ctx.ec2, &instance.id, script, &comment, timeout, interrupt).await
+            }
+        };
+        logged(self.stage(), instance, &ran, timeout);
+        ran
+    }
+}
+
+/// The pre and post hooks of an instance: the commands given, or `--freeze`'s scripts.
+fn runners<'a>(
+    hooks: &'a Hooks,
+    instance: &Instance,
+    disks: &[&crate::model::Disk],
+    dry: bool,
+) -> (Option<Runner<'a>>, Option<Runner<'a>>) {
+    match hooks.freeze {
+        Some(Freeze::Ssm { thaw_after }) => (
+            Some(Runner::Ssm {
+                stage: "freeze",
+                script: script::freeze(&instance.id, disks, thaw_after.as_secs(), dry),
+            }),
+            Some(Runner::Ssm {
+                stage: "thaw",
+                script: script::thaw(&instance.id),
+            }),
+        ),
+        None => (
+            hooks.pre.as_deref().map(|command| Runner::Local {
+                stage: "pre-snapshot",
+                command,
+            }),
+            hooks.post.as_deref().map(|command| Runner::Local {
+                stage: "post-snapshot",
+                command,
+            }),
+        ),
+    }
+}
 
 /// Logs how a hook ran at DEBUG, its output included, one line.
 fn logged(stage: &str, instance: &Instance, ran: &Ran, timeout: std::time::Duration) {
@@ -41,12 +113,18 @@ pub async fn snapshot(
     let env = |stage: &str, result: Option<&str>| {
         policy::environment(instance, &disks, dry, stage, result)
     };
-    let pre = match &hooks.pre {
-        Some(cmd) => {
-            info!("{}", msg::hook_running("pre-snapshot", &instance.id));
-            let ran = local::run(cmd, &env("pre", None), hooks.timeout, Some(&ctx.shutdown)).await;
-            logged("pre-snapshot", instance, &ran, hooks.timeout);
-            Some(ran)
+    let (pre_hook, post_hook) = runners(hooks, instance, &disks, dry);
+    let pre_stage = pre_hook
+        .as_ref()
+        .map(Runner::stage)
+        .unwrap_or("pre-snapshot");
+    let pre = match &pre_hook {
+        Some(hook) => {
+            let env = env("pre", None);
+            Some(
+                hook.run(ctx, instance, &env, hooks.timeout, Some(&ctx.shutdown))
+                    .await,
+            )
         }
         None => None,
     };
@@ -59,7 +137,8 @@ pub async fn snapshot(
             if let (Consistency::Crash, Some(o)) = (c, outcome) {
                 let why = what(o);
                 let output = pre.as_ref().map(|r| r.output.as_str()).unwrap_or("");
-                warn!("{}", msg::hook_crash_consistent(&instance.id, &why, output));
+                let line = msg::hook_crash_consistent(pre_stage, &instance.id, &why, output);
+                warn!("{line}");
             }
             snapshot::make(ctx, kind, instance, &plan_for(c), None, done).await;
         }
@@ -70,7 +149,7 @@ pub async fn snapshot(
         (Then::Skip, outcome) => {
             let why = outcome.map(what).unwrap_or_default();
             let output = pre.as_ref().map(|r| r.output.as_str()).unwrap_or("");
-            let line = msg::hook_skipped(&instance.id, &why, output);
+            let line = msg::hook_skipped(pre_stage, &instance.id, &why, output);
             let failure = Failure::other(
                 Level::Error,
                 line,
@@ -85,16 +164,22 @@ pub async fn snapshot(
     }
     let held_for = held.elapsed();
     let made = matches!(then, Then::Snapshot(_)) && done.failed.is_empty() && !done.set_failed;
-    let post = match &hooks.post {
-        Some(cmd) => {
-            info!("{}", msg::hook_running("post-snapshot", &instance.id));
+    let post = match &post_hook {
+        Some(hook) => {
             let result = if made { "ok" } else { "failed" };
             // Not cut short by a signal: it is what lets the application go.
-            let ran = local::run(cmd, &env("post", Some(result)), hooks.timeout, None).await;
-            logged("post-snapshot", instance, &ran, hooks.timeout);
+            let ran = hook
+                .run(
+                    ctx,
+                    instance,
+                    &env("post", Some(result)),
+                    hooks.timeout,
+                    None,
+                )
+                .await;
             if !ran.outcome.is_ok() {
                 let why = what(&ran.outcome);
-                let line = msg::post_hook_failed(&instance.id, &why, &ran.output);
+                let line = msg::post_hook_failed(hook.stage(), &instance.id, &why, &ran.output);
                 let failure = Failure::other(
                     Level::Error,
                     line,

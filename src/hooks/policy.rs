@@ -55,8 +55,12 @@ pub enum Outcome {
     TimedOut,
     /// It could not be started (no `sh`).
     NotStarted(String),
-    /// The run got a signal while it ran: its process group was killed.
+    /// The run got a signal while it ran: it was killed (a local hook) or left to the watchdog.
     Interrupted,
+    /// `--freeze ssm`: SSM says the script ended badly (`Failed`, `TimedOut`, `Cancelled`).
+    Remote { status: String, code: Option<i32> },
+    /// `--freeze ssm`: its end could not be learnt (an SSM error, no end within the timeout).
+    Lost(String),
 }
 
 impl Outcome {
@@ -75,9 +79,12 @@ impl Outcome {
                 timeout.as_secs()
             ),
             Outcome::NotStarted(why) => format!("could not be started: {why}"),
-            Outcome::Interrupted => {
-                "was cut short by a signal: its process group was killed".into()
-            }
+            Outcome::Interrupted => "was cut short by a signal".into(),
+            Outcome::Remote { status, code } => match code {
+                Some(code) => format!("ended with SSM status {status} (exit status {code})"),
+                None => format!("ended with SSM status {status}"),
+            },
+            Outcome::Lost(why) => format!("could not be followed: {why}"),
         }
     }
 }
@@ -194,6 +201,23 @@ mod tests {
             ),
             (Some(Outcome::Failed(None)), Skip, Then::Skip),
             (Some(Outcome::Interrupted), CrashConsistent, Then::Skip),
+            (
+                Some(Outcome::Remote {
+                    status: "Failed".into(),
+                    code: Some(1),
+                }),
+                CrashConsistent,
+                Then::Snapshot(Crash),
+            ),
+            (
+                Some(Outcome::Remote {
+                    status: "TimedOut".into(),
+                    code: None,
+                }),
+                Skip,
+                Then::Skip,
+            ),
+            (Some(Outcome::Lost("x".into())), Skip, Then::Skip),
         ];
         for (pre, policy, want) in cases {
             assert_eq!(after_pre(pre.as_ref(), policy), want, "{pre:?} {policy:?}");

@@ -83,7 +83,9 @@ EC2SNAP_DRY_RUN in their environment, each bounded by \fB\-\-hook\-timeout\fR (i
 killed then). The post hook always runs once the pre hook started, signals included. A failed pre
 hook means a crash\-consistent snapshot with a warning, or with \fB\-\-on\-hook\-failure skip\fR
 none. Snapshots are tagged ec2snap:consistency (application or crash). A dry run runs hooks only
-with \fB\-\-hook\-dry\-run\fR.
+with \fB\-\-hook\-dry\-run\fR. \fB\-\-freeze ssm\fR freezes the snapshotted filesystems of
+Linux instances through SSM Run Command instead, after arming an on\-instance watchdog that thaws
+them after \fB\-\-freeze\-timeout\fR seconds (default 10) whatever happens.
 .SH MANY ACCOUNTS AND REGIONS
 \fB\-r\fR is repeatable, and \fB\-r all\fR means every region enabled for the account.
 \fB\-\-assume\-role\fR \fIARN\fR (repeatable) and \fB\-\-accounts\fR \fIFILE\fR (c7n\-org's

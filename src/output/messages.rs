@@ -68,25 +68,25 @@ fn hook_said(output: &str) -> String {
 }
 
 /// `--on-hook-failure crash-consistent`: the snapshot is made anyway.
-pub fn hook_crash_consistent(instance_id: &str, why: &str, output: &str) -> String {
+pub fn hook_crash_consistent(stage: &str, instance_id: &str, why: &str, output: &str) -> String {
     format!(
-        "The pre-snapshot hook of {instance_id} {why}{}: snapshots made crash-consistent (--on-hook-failure crash-consistent)",
+        "The {stage} hook of {instance_id} {why}{}: snapshots made crash-consistent (--on-hook-failure crash-consistent)",
         hook_said(output)
     )
 }
 
 /// `--on-hook-failure skip`: no snapshot of this instance.
-pub fn hook_skipped(instance_id: &str, why: &str, output: &str) -> String {
+pub fn hook_skipped(stage: &str, instance_id: &str, why: &str, output: &str) -> String {
     format!(
-        "The pre-snapshot hook of {instance_id} {why}{}: no snapshot of it this time, its old ones are kept (--on-hook-failure skip)",
+        "The {stage} hook of {instance_id} {why}{}: no snapshot of it this time, its old ones are kept (--on-hook-failure skip)",
         hook_said(output)
     )
 }
 
 /// A post hook that did not succeed: the application may still be held.
-pub fn post_hook_failed(instance_id: &str, why: &str, output: &str) -> String {
+pub fn post_hook_failed(stage: &str, instance_id: &str, why: &str, output: &str) -> String {
     format!(
-        "The post-snapshot hook of {instance_id} {why}{}: check that its application is not still held",
+        "The {stage} hook of {instance_id} {why}{}: check that its application is not still held",
         hook_said(output)
     )
 }

@@ -27,7 +27,8 @@ A request with DryRun=true (a permission check) is counted and matched as "DryRu
 Requests are counted by Action whatever the rules do.
 
 Where moto differs from AWS, the proxy makes the answers AWS's:
-- An injected error of an STS action (AssumeRole) has STS's shape (ErrorResponse), not EC2's.
+- An injected error of an STS action (AssumeRole) has STS's shape (ErrorResponse), not EC2's, and
+  one of SSM (a JSON-protocol service, whose action is in X-Amz-Target) SSM's JSON shape.
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
   ignores the parameter); a key the request itself sets keeps the request's value.
 - A snapshot made by CopySnapshot has the VolumeId vol-ffffffff in DescribeSnapshots answers, as
@@ -103,7 +104,13 @@ def signer_of(authorization):
 STS_ACTIONS = {"AssumeRole", "GetCallerIdentity", "GetSessionToken"}
 
 
+# Actions of SSM (JSON protocol): their errors are JSON.
+SSM_ACTIONS = {"SendCommand", "GetCommandInvocation", "CancelCommand", "ListCommandInvocations"}
+
+
 def error_body(code, message, action=""):
+    if action in SSM_ACTIONS:
+        return json.dumps({"__type": code, "message": message}).encode()
     if action in STS_ACTIONS:
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -212,14 +219,24 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if self.path.startswith("/__"):
             return self.control(body)
-        params = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        if not params:
-            params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
+        target = self.headers.get("X-Amz-Target", "")
+        if target:
+            # A JSON-protocol service (SSM): the action is in the header, the parameters in the body.
+            action = target.rsplit(".", 1)[-1]
+            try:
+                params = {k: [v] for k, v in json.loads(body or b"{}").items()}
+            except ValueError:
+                params = {}
+            params["Action"] = [action]
+        else:
+            params = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            if not params:
+                params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         action = params.get("Action", ["?"])[0]
         # A permission check (DryRun=true) is counted, and matched by rules, as "DryRun:<Action>".
-        if params.get("DryRun", [""])[0].lower() == "true":
+        if str(params.get("DryRun", [""])[0]).lower() == "true":
             action = f"DryRun:{action}"
-        write = 0 if action.startswith(("Describe", "DryRun:")) else 1
+        write = 0 if action.startswith(("Describe", "DryRun:", "Get", "List")) else 1
         with LOCK:
             if write:
                 # "_time": when it arrived (seconds since the epoch), to order it with a test's hooks.
@@ -256,7 +273,8 @@ class Handler(BaseHTTPRequestHandler):
         if rule.get("status"):
             code = rule.get("code", "InternalError")
             message = rule.get("message", f"injected {code}")
-            return int(rule["status"]), [("Content-Type", "text/xml")], error_body(code, message, action)
+            kind = "application/x-amz-json-1.1" if action in SSM_ACTIONS else "text/xml"
+            return int(rule["status"]), [("Content-Type", kind)], error_body(code, message, action)
         page_size = rule.get("page_size")
         if page_size and action in LIST_ELEMENT:
             # Ask the upstream for everything; this proxy does the paging.
