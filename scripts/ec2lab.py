@@ -144,6 +144,7 @@ def snapshots(ec2):
                     "tags": {t["Key"]: t["Value"] for t in s.get("Tags", [])},
                     "encrypted": s.get("Encrypted", False),
                     "kms_key": s.get("KmsKeyId"),
+                    "tier": s.get("StorageTier", "standard"),
                 }
             )
     return out
@@ -214,6 +215,26 @@ def delete(ec2, snapshot_id):
     return {"deleted": snapshot_id}
 
 
+def locks(ec2):
+    """Snapshot locks (DescribeLockedSnapshots; point --endpoint at the fault proxy, which keeps them)."""
+    out = []
+    for s in ec2.describe_locked_snapshots().get("Snapshots", []):
+        out.append({
+            "id": s["SnapshotId"],
+            "state": s["LockState"],
+            "days": s.get("LockDuration"),
+            "expires": s["LockExpiresOn"].isoformat(),
+        })
+    return out
+
+
+def lock(ec2, spec):
+    """Locks a snapshot as someone else would: `snap-..:DAYS` in governance mode."""
+    snapshot_id, days = spec.split(":")
+    ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="governance", LockDuration=int(days))
+    return {"id": snapshot_id}
+
+
 def table(ec2, before_path):
     now = snapshots(ec2)
     before = json.load(open(before_path, encoding="utf-8")) if before_path else None
@@ -255,7 +276,7 @@ def main():
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -276,6 +297,10 @@ def main():
         result = delete_volume(ec2, a.arg)
     elif a.command == "volumes":
         result = volumes(ec2)
+    elif a.command == "locks":
+        result = locks(ec2)
+    elif a.command == "lock":
+        result = lock(ec2, a.arg)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

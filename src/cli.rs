@@ -26,6 +26,16 @@ pub enum OnHookFailure {
     CrashConsistent,
 }
 
+/// `--lock`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Users with the IAM permission ec2:UnlockSnapshot can still unlock it
+    Governance,
+    /// Nobody, not even the account's root user, can delete it or shorten its lock after the
+    /// cool-off
+    Compliance,
+}
+
 /// `--freeze`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Freeze {
@@ -195,6 +205,39 @@ pub struct Cli {
     /// Wait until each new snapshot is completed before applying retention to its volume
     #[arg(global = true, help_heading = "Snapshots", long = "wait")]
     pub wait: bool,
+
+    /// Lock snapshots against deletion for as long as the retention rules are sure to keep them
+    /// (the -g window; a calendar rule's horizon once their period is over)
+    #[arg(
+        global = true,
+        help_heading = "Retention",
+        long = "lock",
+        value_enum,
+        value_name = "MODE"
+    )]
+    pub lock: Option<LockMode>,
+
+    /// Decide retention (and --lock) but delete nothing: for a role that may not delete
+    #[arg(global = true, help_heading = "Retention", long = "no-delete")]
+    pub no_delete: bool,
+
+    /// With --lock: the longest lock, in days (default 400)
+    #[arg(
+        global = true,
+        help_heading = "Retention",
+        long = "lock-max",
+        value_name = "DAYS"
+    )]
+    pub lock_max: Option<u32>,
+
+    /// With --lock compliance: hours during which the lock can still be removed (1 to 72)
+    #[arg(
+        global = true,
+        help_heading = "Retention",
+        long = "lock-cool-off",
+        value_name = "HOURS"
+    )]
+    pub lock_cool_off: Option<u32>,
 
     /// Run CMD (sh -c) right before each instance's snapshot call(s), to quiesce its application;
     /// environment EC2SNAP_INSTANCE_ID, EC2SNAP_INSTANCE_NAME, EC2SNAP_PRIVATE_IP,
@@ -379,6 +422,11 @@ pub struct Cli {
     /// N UNIT (<int> <s/m/h/d/w/M/y>); `ec2snap list` shows them
     #[arg(global = true, help_heading = "Retention", long = "prune-orphans-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub prune_orphans_after: Vec<String>,
+
+    /// Move kept snapshots older than N UNIT to the archive tier (4x cheaper, 90-day minimum)
+    /// when the rules keep them 90 days more at least and they are not their volume's newest
+    #[arg(global = true, help_heading = "Retention", long = "archive-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub archive_after: Vec<String>,
 
     /// Copy each volume's newest completed snapshot to this region too (repeatable)
     #[arg(global = true, help_heading = "Copies", long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]

@@ -202,6 +202,8 @@ pub struct Snapshot {
     pub progress: Option<String>,
     /// The storage tier: `standard`, or `archive`.
     pub tier: Option<String>,
+    /// Its full size (FullSnapshotSizeInBytes), where EC2 gives it.
+    pub size_bytes: Option<i64>,
 }
 
 /// `-t NAME VALUE` or `--snap-filter TAG VALUE`: the value may hold `*` and `?`, as EC2 filters do.

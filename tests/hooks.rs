@@ -111,11 +111,7 @@ fn hooks_surround_the_snapshot_calls_and_tag_their_consistency() {
     }
     assert!(env.contains("EC2SNAP_PRIVATE_IP="), "{env}");
     // Every new snapshot says it is application-consistent.
-    let new: Vec<Value> = lab
-        .snapshots()
-        .into_iter()
-        .filter(|s| !old.contains(&s["id"].as_str().unwrap().to_string()))
-        .collect();
+    let new = new_snapshots(&lab, &old);
     assert_eq!(new.len(), 2);
     for s in &new {
         assert_eq!(s["tags"]["ec2snap:consistency"], "application", "{s}");

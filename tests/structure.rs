@@ -36,6 +36,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("output::exit", 2),
     ("output::generate", 1),
     ("retention::decide", 1),
+    ("retention::lock", 1),
+    ("retention::archive", 1),
     ("copies::policy", 2),
     ("retention::orphans", 2),
     // What a run records, and what reads it.

@@ -44,6 +44,16 @@ pub enum Change<'a> {
     },
     DeleteVolume(&'a str),
     RegisterImage(&'a ImageSpec),
+    /// `--archive-after`: to the archive tier.
+    ArchiveSnapshot(&'a str),
+    /// `--lock`: `mode` is `governance` or `compliance`; `cool_off_hours` only for a compliance
+    /// snapshot's first lock.
+    LockSnapshot {
+        snapshot_id: &'a str,
+        mode: &'a str,
+        days: u32,
+        cool_off_hours: Option<u32>,
+    },
 }
 
 /// What a changing call answered.
@@ -69,6 +79,8 @@ impl Change<'_> {
             Change::AttachVolume { .. } => "AttachVolume",
             Change::DeleteVolume(_) => "DeleteVolume",
             Change::RegisterImage(_) => "RegisterImage",
+            Change::LockSnapshot { .. } => "LockSnapshot",
+            Change::ArchiveSnapshot(_) => "ModifySnapshotTier",
         }
     }
 }
@@ -110,6 +122,11 @@ fn image_disk(device: &str, snapshot_id: &str, spec: &VolumeSpec) -> BlockDevice
 impl Ec2 {
     /// Sets one tag on an instance.
     pub async fn tag_instance(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.tag_resource(id, key, value).await
+    }
+
+    /// Sets one tag on a resource (an instance, a snapshot).
+    async fn tag_resource(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
         self.client
             .create_tags()
             .resources(id)
@@ -175,6 +192,33 @@ impl Ec2 {
             Change::DeleteSnapshot(id) => {
                 let call = c.delete_snapshot().dry_run(dry_run).snapshot_id(id);
                 call.send().await?;
+                Sent::Done
+            }
+            Change::ArchiveSnapshot(id) => {
+                c.modify_snapshot_tier()
+                    .dry_run(dry_run)
+                    .snapshot_id(id)
+                    .storage_tier(aws_sdk_ec2::types::TargetStorageTier::Archive)
+                    .send()
+                    .await?;
+                Sent::Done
+            }
+            Change::LockSnapshot {
+                snapshot_id,
+                mode,
+                days,
+                cool_off_hours,
+            } => {
+                let days = i32::try_from(days).unwrap_or(i32::MAX);
+                let cool_off = cool_off_hours.map(|h| i32::try_from(h).unwrap_or(72));
+                c.lock_snapshot()
+                    .dry_run(dry_run)
+                    .snapshot_id(snapshot_id)
+                    .lock_mode(aws_sdk_ec2::types::LockMode::from(mode))
+                    .lock_duration(days)
+                    .set_cool_off_period(cool_off)
+                    .send()
+                    .await?;
                 Sent::Done
             }
             Change::StopInstances(id) => {
@@ -402,6 +446,17 @@ impl Ec2 {
             kms_key,
         })
         .await
+    }
+
+    /// Locks a snapshot against deletion for `days` (`--lock`), or moves it to the archive tier
+    /// (`--archive-after`): a change that answers nothing to keep.
+    pub async fn apply(&self, change: &Change<'_>) -> Result<(), AwsError> {
+        self.send(change, false).await.map(|_| ())
+    }
+
+    /// Sets one tag on a snapshot (the end of its lock).
+    pub async fn tag_snapshot(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
+        self.tag_resource(id, key, value).await
     }
 
     pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {

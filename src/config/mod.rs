@@ -164,6 +164,12 @@ pub struct Config {
     /// One target of a run over many: finding no instance there is no error (with `-r all`,
     /// most regions have none); the run says so once if no target has any.
     pub in_fleet: bool,
+    /// `--archive-after`, in seconds: kept snapshots older than this go to the archive tier.
+    pub archive_after: Option<i64>,
+    /// `--no-delete`: retention decides (and locks) but deletes nothing.
+    pub no_delete: bool,
+    /// `--lock`: lock what the rules are sure to keep.
+    pub lock: Option<crate::retention::lock::LockPolicy>,
     /// `--pre-snapshot`, `--post-snapshot`, `--freeze`: the hooks around each instance's
     /// snapshot calls.
     pub hooks: Option<crate::hooks::policy::Hooks>,
@@ -223,6 +229,53 @@ impl Config {
 pub struct WaitPolicy {
     pub timeout: Duration,
     pub interval: Duration,
+}
+
+/// `--archive-after N UNIT`: only with calendar rules or `-g`, which say how long a snapshot stays.
+fn archive_after(cli: &Cli, rule: &Rule) -> Result<Option<i64>> {
+    let Some(secs) = age_flag(&cli.archive_after, "--archive-after")? else {
+        return Ok(None);
+    };
+    if rule.max_age_secs.is_none() && !rule.keep.has_calendar() {
+        bail!("--archive-after archives what the rules keep 90 days more at least: give -g or a --keep-* rule");
+    }
+    Ok(Some(secs))
+}
+
+/// `--lock`, `--lock-max`, `--lock-cool-off`.
+fn lock_policy(cli: &Cli, rule: &Rule) -> Result<Option<crate::retention::lock::LockPolicy>> {
+    use crate::retention::lock::{LockPolicy, Mode};
+    let Some(mode) = cli.lock else {
+        if cli.lock_max.is_some() || cli.lock_cool_off.is_some() {
+            bail!("--lock-max and --lock-cool-off go with --lock");
+        }
+        return Ok(None);
+    };
+    if rule.max_age_secs.is_none() && !rule.keep.has_calendar() {
+        bail!("--lock locks for as long as the rules are sure to keep a snapshot: give -g or a --keep-hourly/daily/weekly/monthly/yearly rule (-d counts snapshots, not time)");
+    }
+    let max_days = cli.lock_max.unwrap_or(400);
+    if !(1..=36_500).contains(&max_days) {
+        bail!("--lock-max must be from 1 to 36500 days (here {max_days})");
+    }
+    let mode = match mode {
+        crate::cli::LockMode::Governance => {
+            if cli.lock_cool_off.is_some() {
+                bail!("--lock-cool-off goes with --lock compliance");
+            }
+            Mode::Governance
+        }
+        crate::cli::LockMode::Compliance => {
+            let hours = cli.lock_cool_off.unwrap_or(24);
+            if !(1..=72).contains(&hours) {
+                bail!("--lock-cool-off must be from 1 to 72 hours (here {hours})");
+            }
+            Mode::Compliance {
+                cool_off_hours: hours,
+            }
+        }
+    };
+    Ok(Some(LockPolicy { mode, max_days }))
 }
 
 /// The most seconds a hook may run, and the freeze last.
@@ -395,6 +448,8 @@ fn list_flags(cli: &Cli) -> Result<()> {
         (cli.pre_snapshot.is_some(), "--pre-snapshot"),
         (cli.post_snapshot.is_some(), "--post-snapshot"),
         (cli.freeze.is_some(), "--freeze"),
+        (cli.lock.is_some(), "--lock"),
+        (!cli.archive_after.is_empty(), "--archive-after"),
     ];
     refuse(&clashes, "list only reads")
 }
@@ -698,6 +753,8 @@ impl Config {
             }
         }
         let hooks = hooks(cli)?;
+        let lock = lock_policy(cli, &retention)?;
+        let archive_after = archive_after(cli, &retention)?;
         let fleet = fleet::fleet(cli)?;
         if restore.is_some() && !fleet.is_single() {
             bail!("restore and drill work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
@@ -745,6 +802,8 @@ impl Config {
             fleet,
             in_fleet: false,
             hooks,
+            lock,
+            no_delete: cli.no_delete,
             parallel: cli.parallel,
             stop_tag: !cli.no_stop_tag,
             grouping: if cli.consistent {
@@ -758,6 +817,7 @@ impl Config {
             restore,
             check_timeout: check_timeout(cli)?,
             prune_orphans_after: age_flag(&cli.prune_orphans_after, "--prune-orphans-after")?,
+            archive_after,
             wait: wait_policy(cli)?,
         })
     }

@@ -147,6 +147,7 @@ async fn make_copies(
         description: source.description.clone(),
         progress: None,
         tier: None,
+        size_bytes: None,
     };
     let recorded = |copy: Option<&str>, source: &Snapshot, disk: &Disk| {
         if let Some(instance_id) = at.owner(&disk.volume_id) {

@@ -116,6 +116,7 @@ mod tests {
             description: description.into(),
             progress: None,
             tier: None,
+            size_bytes: None,
         }
     }
 

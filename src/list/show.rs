@@ -1,7 +1,7 @@
 //! `ec2snap list`, the output: a table with aligned columns (colours only on a terminal, never
 //! with `NO_COLOR`), the same layout when piped, or a JSON document.
 
-use crate::list::view::{Listing, SnapshotView, Verdict};
+use crate::list::view::{Listing, SnapshotView, Storage, Verdict};
 use crate::output::messages::age;
 use crate::output::messages::one_line;
 
@@ -115,8 +115,10 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
             };
             let detached = if volume.attached { "" } else { " (detached)" };
             out.push_str(&format!(
-                "  {} {}{detached}{size}: {count}\n",
-                volume.id, volume.device
+                "  {} {}{detached}{size}: {count}{}\n",
+                volume.id,
+                volume.device,
+                storage_text(&volume.storage)
             ));
             let mut rows = Vec::new();
             for s in &volume.snapshots {
@@ -154,7 +156,33 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
             out.push_str(&aligned(&rows, "    "));
         }
     }
+    if !listing.storage.is_empty() {
+        let total = storage_text(&listing.storage);
+        out.push_str(&format!(
+            "\nSTORAGE: {} snapshots{total}\n",
+            listing.storage.sized
+        ));
+    }
     out
+}
+
+/// `, kept 24.0 GB at most $1.20/month (archive saves $0.30)`: what the kept snapshots of known
+/// size cost, when there are any.
+fn storage_text(s: &Storage) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let usd = |micros: i64| format!("${:.2}", micros as f64 / 1_000_000.0);
+    let saving = if s.saving_micros > 0 {
+        format!(" (archive saves {})", usd(s.saving_micros))
+    } else {
+        String::new()
+    };
+    format!(
+        ", kept {:.1} GB at most {}/month{saving}",
+        s.kept_bytes as f64 / 1e9,
+        usd(s.monthly_micros)
+    )
 }
 
 /// The JSON document: `{"problems": [...], "instances": [{"volumes": [{"snapshots": [{"copies":
@@ -230,6 +258,7 @@ mod tests {
                     device: "/dev/sdb".into(),
                     attached: true,
                     size_gib: Some(8),
+                    storage: Storage::default(),
                     snapshots: vec![
                         SnapshotView {
                             id: Some("snap-new".into()),
@@ -238,8 +267,10 @@ mod tests {
                             state: "pending".into(),
                             progress: Some("40%".into()),
                             tier: "standard".into(),
+                            size_bytes: None,
                             set: None,
                             consistency: None,
+                            locked_until: None,
                             verdict: Verdict::Keep,
                             reasons: vec!["last 1".into()],
                             copies: vec![],
@@ -251,8 +282,10 @@ mod tests {
                             state: "completed".into(),
                             progress: None,
                             tier: "archive".into(),
+                            size_bytes: None,
                             set: None,
                             consistency: None,
+                            locked_until: None,
                             verdict: Verdict::Delete,
                             reasons: vec![],
                             copies: vec![],
@@ -260,6 +293,7 @@ mod tests {
                     ],
                 }],
             }],
+            storage: Storage::default(),
         };
         let text = table(&listing, Colour::Off);
         let want = "PROBLEMS: 1\n  no backup  vol-c (i-1 /dev/sdc): no completed snapshot\n\n\

@@ -70,6 +70,70 @@ pub enum Verdict {
 pub struct Listing {
     pub problems: Vec<Problem>,
     pub instances: Vec<InstanceView>,
+    /// What the snapshots the rules keep cost a month, all volumes together.
+    #[serde(skip_serializing_if = "Storage::is_empty")]
+    pub storage: Storage,
+}
+
+/// What the snapshots kept cost a month, from their full sizes (FullSnapshotSizeInBytes, where
+/// EC2 gives it) at us-east-1's prices: an upper bound, since EBS bills a snapshot by the blocks it
+/// adds to the ones before it, not by its full size.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Storage {
+    /// How many kept snapshots have a known size, and those sizes added up.
+    pub sized: usize,
+    pub kept_bytes: i64,
+    /// Per month, in millionths of a dollar (written in dollars).
+    #[serde(rename = "monthly_usd", serialize_with = "dollars")]
+    pub monthly_micros: i64,
+    /// What the archive tier saves of it, per month.
+    #[serde(rename = "archive_saving_usd", serialize_with = "dollars")]
+    pub saving_micros: i64,
+}
+
+/// Dollars per GB-month, in millionths: the standard and the archive tier.
+const STANDARD_MICROS: i64 = 50_000;
+const ARCHIVE_MICROS: i64 = 12_500;
+
+fn dollars<S: serde::Serializer>(micros: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((*micros as f64 / 10_000.0).round() / 100.0)
+}
+
+impl Storage {
+    pub fn is_empty(&self) -> bool {
+        self.sized == 0
+    }
+
+    fn add(&mut self, other: &Storage) {
+        self.sized += other.sized;
+        self.kept_bytes += other.kept_bytes;
+        self.monthly_micros += other.monthly_micros;
+        self.saving_micros += other.saving_micros;
+    }
+
+    /// The snapshots that stay (not DELETE, not the next run's) with a known size.
+    fn of(snapshots: &[SnapshotView]) -> Storage {
+        let mut out = Storage::default();
+        for s in snapshots {
+            let Some(bytes) = s
+                .size_bytes
+                .filter(|_| s.id.is_some() && s.verdict != Verdict::Delete)
+            else {
+                continue;
+            };
+            let gb_micros =
+                |price: i64| (i128::from(bytes) * i128::from(price) / 1_000_000_000) as i64;
+            out.sized += 1;
+            out.kept_bytes += bytes;
+            if s.tier == "archive" {
+                out.monthly_micros += gb_micros(ARCHIVE_MICROS);
+                out.saving_micros += gb_micros(STANDARD_MICROS - ARCHIVE_MICROS);
+            } else {
+                out.monthly_micros += gb_micros(STANDARD_MICROS);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -90,6 +154,9 @@ pub struct VolumeView {
     pub size_gib: Option<i32>,
     /// Newest first.
     pub snapshots: Vec<SnapshotView>,
+    /// What its kept snapshots cost a month.
+    #[serde(skip_serializing_if = "Storage::is_empty")]
+    pub storage: Storage,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -105,11 +172,17 @@ pub struct SnapshotView {
     pub progress: Option<String>,
     /// The storage tier: `standard` or `archive`.
     pub tier: String,
+    /// Its full size (FullSnapshotSizeInBytes), where EC2 gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
     /// `--consistent`: the set it belongs to.
     pub set: Option<String>,
     /// Made with hooks: `application` or `crash` (its tag `ec2snap:consistency`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
+    /// `--lock`: when its lock ends (its tag `ec2snap:locked-until`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<String>,
     pub verdict: Verdict,
     /// Why it stays (`last 1`, `daily 2026-11-22`, `floor of vol-..`).
     pub reasons: Vec<String>,
@@ -197,7 +270,7 @@ pub fn listing(input: &Input) -> Listing {
     }
     let verdicts = verdicts(input);
     let copy_verdicts = copy_verdicts(input);
-    let instances = input
+    let instances: Vec<InstanceView> = input
         .instances
         .iter()
         .map(|i| {
@@ -256,9 +329,14 @@ pub fn listing(input: &Input) -> Listing {
     problems.extend(orphans(input));
     problems.sort();
     problems.dedup();
+    let mut storage = Storage::default();
+    for v in instances.iter().flat_map(|i| &i.volumes) {
+        storage.add(&v.storage);
+    }
     Listing {
         problems,
         instances,
+        storage,
     }
 }
 
@@ -394,19 +472,21 @@ fn volume_view(
     copy_verdicts: &HashMap<String, Verdict>,
 ) -> VolumeView {
     let planned = verdicts.planned.get(volume_id).filter(|_| attached);
+    let snapshots: Vec<SnapshotView> = planned
+        .map(|s| snapshot_view(input, s, true, verdicts, copy_verdicts))
+        .into_iter()
+        .chain(
+            own.iter()
+                .map(|s| snapshot_view(input, s, false, verdicts, copy_verdicts)),
+        )
+        .collect();
     VolumeView {
         id: volume_id.to_string(),
         device: device.to_string(),
         attached,
         size_gib: input.sizes.get(volume_id).copied(),
-        snapshots: planned
-            .map(|s| snapshot_view(input, s, true, verdicts, copy_verdicts))
-            .into_iter()
-            .chain(
-                own.iter()
-                    .map(|s| snapshot_view(input, s, false, verdicts, copy_verdicts)),
-            )
-            .collect(),
+        storage: Storage::of(&snapshots),
+        snapshots,
     }
 }
 
@@ -460,8 +540,10 @@ fn snapshot_view(
             .clone()
             .filter(|_| s.state == SnapshotState::Pending),
         tier: s.tier.clone().unwrap_or_else(|| "standard".into()),
+        size_bytes: s.size_bytes.filter(|_| !planned),
         set: s.tags.get(SET_TAG).filter(|_| !planned).cloned(),
         consistency: s.tags.get(CONSISTENCY_TAG).filter(|_| !planned).cloned(),
+        locked_until: crate::retention::lock::locked_until(s).map(|t| t.to_rfc3339()),
         verdict,
         reasons,
         copies,
@@ -587,6 +669,7 @@ mod tests {
             description: format!("i-1 (web) - Hot /dev/sdb ({vol})"),
             progress: None,
             tier: None,
+            size_bytes: None,
         }
     }
 

@@ -94,6 +94,14 @@ credentials come from STS with the base credentials. Each (account, region) targ
 whole job, at most \fB\-\-parallel\-targets\fR \fIN\fR at once (default 4); its log lines start
 with \fI[account/region]\fR; a target that fails is an error (exit 2) and the others go on. The
 report has a section per target, the metrics \fIaccount\fR and \fIregion\fR labels.
+.SH LOCKS AND ARCHIVE
+\fB\-\-lock governance\fR|\fBcompliance\fR locks snapshots against deletion for as long as the
+rules are sure to keep them (the \fB\-g\fR window; a calendar rule's horizon once the period
+they are the newest of is over), at most \fB\-\-lock\-max\fR days; the end goes in the tag
+ec2snap:locked\-until, which every run's retention respects. \fB\-\-no\-delete\fR applies the
+rules without deleting (a role that may not delete). \fB\-\-archive\-after\fR \fIN UNIT\fR moves
+kept snapshots older than N, not their volume's newest, that the rules keep 90 days more, to
+the archive tier.
 .SH RETENTION RULES
 Retention runs for each instance right after its snapshots, per volume, over the snapshots this
 account owns, narrowed by \fB\-\-snap\-filter\fR.

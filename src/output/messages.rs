@@ -37,6 +37,51 @@ pub const GOING_DOWN: &str = "Instance is going to be shutdown";
 pub const GOING_UP: &str = "Instance is going to be started";
 pub const TIMEOUT: &str = "Timeout exceded";
 
+/// `--lock`: a snapshot locked against deletion (or, in a dry run, that would be).
+pub fn locking(snapshot_id: &str, days: u32, until: &str, mode: &str) -> String {
+    format!("Locking snapshot {snapshot_id} for {days} days, until {until} ({mode} mode)")
+}
+
+/// `--no-delete`: a snapshot retention lets go, left to a run that may delete.
+pub fn left_to_delete(snapshot_id: &str) -> String {
+    format!("Not deleting snapshot {snapshot_id} (--no-delete): retention lets it go")
+}
+
+/// `--archive-after`: a snapshot moved to the archive tier (or, in a dry run, that would be).
+pub fn archiving(snapshot_id: &str, volume_id: &str) -> String {
+    format!(
+        "Archiving snapshot {snapshot_id} of {volume_id}: the rules keep it 90 days more at least"
+    )
+}
+
+pub fn archive_error(snapshot_id: &str, error: &str) -> String {
+    format!("Cannot archive snapshot {snapshot_id}: {error}")
+}
+
+pub fn archive_tag_error(snapshot_id: &str, error: &str) -> String {
+    format!("Snapshot {snapshot_id} is archived, but its tag ec2snap:archived could not be set: {error}")
+}
+
+/// Deleting an archived snapshot before the archive tier's 90 days are over.
+pub fn early_archive_deletion(snapshot_id: &str, days_left: i64, cost: Option<f64>) -> String {
+    let cost = cost
+        .map(|c| format!(" (about ${c:.2})"))
+        .unwrap_or_default();
+    format!(
+        "Deleting snapshot {snapshot_id}, archived less than 90 days ago: the archive tier still bills its {days_left} remaining days{cost}"
+    )
+}
+
+/// A LockSnapshot that failed.
+pub fn lock_error(snapshot_id: &str, error: &str) -> String {
+    format!("Cannot lock snapshot {snapshot_id}: {error}")
+}
+
+/// A lock set whose tag could not be: later runs will not know it.
+pub fn lock_tag_error(snapshot_id: &str, error: &str) -> String {
+    format!("Snapshot {snapshot_id} is locked, but its tag ec2snap:locked-until could not be set: {error}")
+}
+
 /// A hook about to run for an instance (`pre-snapshot` or `post-snapshot`).
 pub fn hook_running(stage: &str, instance_id: &str) -> String {
     format!("Running the {stage} hook of {instance_id}")

@@ -55,6 +55,12 @@ pub struct KeptEntry {
     /// `--consistent`: the set it belongs to (kept whole).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub set: Option<String>,
+    /// `archive` when it is in the archive tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Its full size, where EC2 gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
     /// E.g. `made by this run`, `younger than -g`, `last 1`, `daily 2026-11-25`, `weekly 2026-W48`.
     pub reasons: Vec<String>,
 }
@@ -243,10 +249,38 @@ pub struct InstanceEntry {
     /// `drill`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillEntry>,
+    /// `--archive-after`: its snapshots moved (or, in a dry run, to move) to the archive tier.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub archived: Vec<ArchivedEntry>,
+    /// `--lock`: the locks set (or, in a dry run, that would be set) on its snapshots.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<LockedEntry>,
     /// `--pre-snapshot`/`--post-snapshot`: how its hooks went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hooks: Option<HookEntry>,
     pub errors: Vec<ErrorEntry>,
+}
+
+/// A snapshot moved to the archive tier (`--archive-after`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ArchivedEntry {
+    pub id: String,
+    pub volume: String,
+    /// Its full size, where EC2 gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+}
+
+/// A lock set on a snapshot (`--lock`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LockedEntry {
+    pub id: String,
+    pub volume: String,
+    /// `governance` or `compliance`.
+    pub mode: String,
+    pub days: u32,
+    /// RFC 3339, UTC: when the lock ends (the snapshot's `ec2snap:locked-until` tag).
+    pub until: String,
 }
 
 /// An instance's hooks: the consistency of its snapshots and how each hook ended.
@@ -281,6 +315,8 @@ impl InstanceEntry {
             restored: Vec::new(),
             image: None,
             drill: None,
+            locked: Vec::new(),
+            archived: Vec::new(),
             hooks: None,
             errors: Vec::new(),
         }
@@ -397,6 +433,22 @@ impl Record {
         self.with(|i| {
             if let Some(inst) = i.instances.get_mut(instance_id) {
                 inst.image = Some(entry);
+            }
+        });
+    }
+
+    pub fn archived(&self, instance_id: &str, entry: ArchivedEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.archived.push(entry);
+            }
+        });
+    }
+
+    pub fn locked(&self, instance_id: &str, entry: LockedEntry) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                inst.locked.push(entry);
             }
         });
     }

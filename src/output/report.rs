@@ -613,6 +613,8 @@ mod tests {
             restored: vec![],
             image: None,
             drill: None,
+            locked: vec![],
+            archived: vec![],
             hooks: None,
             errors: vec![error("CreateSnapshot", Kind::Aws)],
         };

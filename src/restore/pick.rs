@@ -348,6 +348,7 @@ mod tests {
             description: format!("i-1 (web) - Hot /dev/sdx ({vol})"),
             progress: None,
             tier: None,
+            size_bytes: None,
         }
     }
 

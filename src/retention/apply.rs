@@ -5,8 +5,10 @@ use crate::aws::{Change, Ec2};
 use crate::model::{Disk, Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
-use crate::output::record::{DeletedEntry, Failure, KeptEntry, Kind};
+use crate::output::record::{ArchivedEntry, DeletedEntry, Failure, KeptEntry, Kind, LockedEntry};
+use crate::retention::archive;
 use crate::retention::decide::{self as retention, Done, Set};
+use crate::retention::lock::{self, LockPolicy};
 use crate::retention::orphans;
 use crate::retention::policy::Reason;
 use crate::run::ctx::Ctx;
@@ -96,6 +98,12 @@ pub async fn prune(
         }
     }
     ctx.record.kept(&instance.id, kept);
+    if let Some(policy) = ctx.cfg.lock {
+        lock_kept(ctx, instance, &plan, &input.protected, policy, now).await;
+    }
+    if let Some(after) = ctx.cfg.archive_after {
+        archive_kept(ctx, instance, &plan, after, now).await;
+    }
     let instance_id = instance.id.clone();
     ctx.calls(doomed, move |ctx, doomed: Doomed| {
         let instance_id = instance_id.clone();
@@ -107,6 +115,189 @@ pub async fn prune(
         }
     })
     .await;
+}
+
+/// `--lock`: locks each kept snapshot (set members too) for as long as the rules are sure to
+/// keep it, or extends its lock; the end goes in its `ec2snap:locked-until` tag, which every run's
+/// retention reads. A snapshot a dry run plans has no id to lock yet.
+async fn lock_kept(
+    ctx: &Arc<Ctx>,
+    instance: &Instance,
+    plan: &retention::InstancePlan<'_>,
+    protected: &HashSet<String>,
+    policy: LockPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let mut kept: Vec<(&Snapshot, &[Reason])> = Vec::new();
+    for (_, decision) in &plan.volumes {
+        kept.extend(decision.keep.iter().map(|(s, why)| (*s, why.as_slice())));
+    }
+    for (set, why) in &plan.sets.keep {
+        kept.extend(set.members.iter().map(|m| (m, why.as_slice())));
+    }
+    let dry = ctx.cfg.mode.is_dry();
+    let rule = &ctx.cfg.retention;
+    let jobs: Vec<(Snapshot, u32, bool)> = kept
+        .into_iter()
+        .filter_map(|(s, why)| {
+            let current = lock::locked_until(s);
+            let days = lock::wanted(rule, &policy, s.start_time, why, current, now)?;
+            Some((s.clone(), days, dry && protected.contains(&s.id)))
+        })
+        .collect();
+    let instance_id = instance.id.clone();
+    ctx.calls(
+        jobs,
+        move |ctx, (s, days, planned): (Snapshot, u32, bool)| {
+            let instance_id = instance_id.clone();
+            async move { lock_one(&ctx, &instance_id, &s, days, planned, policy, now).await }
+        },
+    )
+    .await;
+}
+
+/// `--archive-after`: moves the kept snapshots that `archive::to_archive` picks to the archive
+/// tier, and tags them with the day (`ec2snap:archived`), from which an early deletion's cost is
+/// told.
+async fn archive_kept(
+    ctx: &Arc<Ctx>,
+    instance: &Instance,
+    plan: &retention::InstancePlan<'_>,
+    after_secs: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let rule = &ctx.cfg.retention;
+    let mut picked: Vec<Snapshot> = Vec::new();
+    for (_, decision) in &plan.volumes {
+        let kept: Vec<(&Snapshot, &[Reason])> = decision
+            .keep
+            .iter()
+            .map(|(s, why)| (*s, why.as_slice()))
+            .collect();
+        picked.extend(
+            archive::to_archive(&kept, rule, after_secs, now)
+                .into_iter()
+                .cloned(),
+        );
+    }
+    let instance_id = instance.id.clone();
+    ctx.calls(picked, move |ctx, s: Snapshot| {
+        let instance_id = instance_id.clone();
+        async move { archive_one(&ctx, &instance_id, &s, now).await }
+    })
+    .await;
+}
+
+/// Moves one snapshot to the archive tier (a dry run says it and checks the permission).
+async fn archive_one(
+    ctx: &Ctx,
+    instance_id: &str,
+    s: &Snapshot,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    info!("{}", msg::archiving(&s.id, &s.volume_id));
+    let change = Change::ArchiveSnapshot(&s.id);
+    let entry = ArchivedEntry {
+        id: s.id.clone(),
+        volume: s.volume_id.clone(),
+        size_bytes: s.size_bytes,
+    };
+    if ctx.cfg.mode.is_dry() {
+        if ctx.cfg.mode.checks_permissions() {
+            permissions::check(ctx, &ctx.ec2, &change, &s.id).await;
+        }
+        ctx.record.archived(instance_id, entry);
+        return;
+    }
+    let moved = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
+        Ok(answer) => answer,
+        Err(_) => return,
+    };
+    if let Err(e) = moved {
+        let line = msg::archive_error(&s.id, &e.to_string());
+        let failure = Failure::aws(Level::Error, line, "ModifySnapshotTier", &s.id, &e);
+        ctx.record.failed(Some(instance_id), failure);
+        return;
+    }
+    ctx.record.archived(instance_id, entry);
+    let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let tagged = ctx.ec2.tag_snapshot(&s.id, archive::ARCHIVED_TAG, &stamp);
+    if let Ok(Err(e)) = ctx.shutdown.race(tagged).await {
+        // Archived; only the warning of an early deletion will not know since when.
+        warn!("{}", msg::archive_tag_error(&s.id, &e.to_string()));
+    }
+}
+
+/// Locks one snapshot for `days`, then tags it with the lock's end. A dry run says it (`planned`:
+/// of the snapshot it would make, which has no id yet) and checks the permission.
+async fn lock_one(
+    ctx: &Ctx,
+    instance_id: &str,
+    s: &Snapshot,
+    days: u32,
+    planned: bool,
+    policy: LockPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let until = (now + chrono::Duration::days(i64::from(days)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mode = policy.mode.name();
+    let shown = if planned {
+        format!("(new) of {}", s.volume_id)
+    } else {
+        s.id.clone()
+    };
+    info!("{}", msg::locking(&shown, days, &until, mode));
+    let cool_off_hours = match policy.mode {
+        // The cool-off is the first lock's: an extension keeps the lock as it is.
+        lock::Mode::Compliance { cool_off_hours } if lock::locked_until(s).is_none() => {
+            Some(cool_off_hours)
+        }
+        _ => None,
+    };
+    let change = Change::LockSnapshot {
+        snapshot_id: &s.id,
+        mode,
+        days,
+        cool_off_hours,
+    };
+    let entry = LockedEntry {
+        id: shown.clone(),
+        volume: s.volume_id.clone(),
+        mode: mode.to_string(),
+        days,
+        until: until.clone(),
+    };
+    if ctx.cfg.mode.is_dry() {
+        if ctx.cfg.mode.checks_permissions() && !planned {
+            permissions::check(ctx, &ctx.ec2, &change, &s.id).await;
+        }
+        ctx.record.locked(instance_id, entry);
+        return;
+    }
+    let locked = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
+        Ok(answer) => answer,
+        Err(_) => return,
+    };
+    if let Err(e) = locked {
+        let line = msg::lock_error(&s.id, &e.to_string());
+        let failure = Failure::aws(Level::Error, line, "LockSnapshot", &s.id, &e);
+        ctx.record.failed(Some(instance_id), failure);
+        return;
+    }
+    let tagged = ctx
+        .shutdown
+        .race(ctx.ec2.tag_snapshot(&s.id, lock::LOCK_TAG, &until));
+    match tagged.await {
+        Ok(Ok(())) => ctx.record.locked(instance_id, entry),
+        Ok(Err(e)) => {
+            // Locked, but the next runs do not know it: their deletions of it fail, counted.
+            let line = msg::lock_tag_error(&s.id, &e.to_string());
+            let failure = Failure::aws(Level::Error, line, "CreateTags", &s.id, &e);
+            ctx.record.failed(Some(instance_id), failure);
+        }
+        Err(_) => {}
+    }
 }
 
 /// A set's members in volume order.
@@ -149,6 +340,8 @@ fn entry(
         device: disk.device.clone(),
         start_time: s.start_time.to_rfc3339(),
         set: set.map(String::from),
+        tier: s.tier.clone().filter(|t| t != "standard"),
+        size_bytes: s.size_bytes,
         reasons,
     }
 }
@@ -213,6 +406,11 @@ async fn delete(ctx: &Ctx, instance_id: &str, doomed: &Doomed) {
         region: None,
     };
     let line = msg::deleting(snapshot_id, disk);
+    if let Some((days, cost)) = archive::early_deletion(&doomed.snapshot, crate::clock::now()) {
+        if !ctx.cfg.no_delete {
+            warn!("{}", msg::early_archive_deletion(snapshot_id, days, cost));
+        }
+    }
     delete_snapshot(ctx, &ctx.ec2, Some(instance_id), line, gone).await;
 }
 
@@ -227,6 +425,11 @@ pub async fn delete_snapshot(
     line: String,
     gone: DeletedEntry,
 ) {
+    // `--no-delete`: decided, said at DEBUG, left to a run that may delete.
+    if ctx.cfg.no_delete {
+        debug!("{}", msg::left_to_delete(&gone.id));
+        return;
+    }
     info!("{line}");
     let snapshot_id = gone.id.clone();
     let recorded = |gone| ctx.record.deleted(instance_id, gone);

@@ -3,6 +3,7 @@
 //! calendar rules) in the rule's time zone, with `now` passed in.
 
 use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
+use crate::retention::lock;
 use crate::retention::policy::{self as keep, Item, Keep, Reason};
 use crate::snapshot::plan;
 use chrono::{DateTime, Local, Utc};
@@ -92,6 +93,7 @@ fn decide<'a, T>(
     context: Vec<Item<'a>>,
     item: impl Fn(&'a T) -> Item<'a>,
     floor: impl Fn(&'a T) -> Vec<Reason>,
+    locked: impl Fn(&'a T) -> Option<DateTime<Utc>>,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Decision<'a, T> {
@@ -116,8 +118,12 @@ fn decide<'a, T>(
             decision.keep.push((t, why));
             continue;
         }
+        // A snapshot (or a set member) locked against deletion stays until its lock ends.
         match floor(t) {
-            kept if kept.is_empty() => decision.delete.push(t),
+            kept if kept.is_empty() => match locked(t).filter(|until| *until > now) {
+                Some(until) => decision.keep.push((t, vec![Reason::Locked(until)])),
+                None => decision.delete.push(t),
+            },
             kept => decision.keep.push((t, kept)),
         }
     }
@@ -201,6 +207,7 @@ pub fn decide_snapshots<'a>(
         Vec::new(),
         |s| snapshot_item(s, protected),
         |_| Vec::new(),
+        lock::locked_until,
         rule,
         now,
     )
@@ -314,6 +321,7 @@ pub fn decide_sets<'a>(
             protected: Some(s.id.as_str()) == protected,
         },
         |s| floor_reasons(s.members.iter().map(|m| m.id.as_str()), floor),
+        |s| s.members.iter().filter_map(lock::locked_until).max(),
         rule,
         now,
     )
@@ -497,6 +505,7 @@ pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> I
                 context,
                 |s| snapshot_item(s, &input.protected),
                 |s| floor_reasons(std::iter::once(s.id.as_str()), &floor),
+                lock::locked_until,
                 rule,
                 now,
             );
@@ -547,6 +556,7 @@ mod tests {
                 description: String::new(),
                 progress: None,
                 tier: None,
+                size_bytes: None,
             })
             .collect()
     }
@@ -749,6 +759,7 @@ mod tests {
             description: String::new(),
             progress: None,
             tier: None,
+            size_bytes: None,
         }
     }
 
@@ -868,6 +879,7 @@ mod tests {
                         description: String::new(),
                         progress: None,
                         tier: None,
+                        size_bytes: None,
                     })
                     .collect(),
             })
@@ -1066,6 +1078,7 @@ mod tests {
                     description: String::new(),
                     progress: None,
                     tier: None,
+                    size_bytes: None,
                 });
                 continue;
             }
@@ -1088,6 +1101,7 @@ mod tests {
                     description: String::new(),
                     progress: None,
                     tier: None,
+                    size_bytes: None,
                 })
                 .collect();
             if *flaw == 1 {

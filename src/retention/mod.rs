@@ -1,7 +1,9 @@
 //! Retention: the keep policy (restic's rules), the decisions and their floor for a volume's
-//! snapshots and an instance's sets, and applying them.
+//! snapshots and an instance's sets, the locks they make sure of, and applying them.
 
 pub mod apply;
+pub mod archive;
 pub mod decide;
+pub mod lock;
 pub mod orphans;
 pub mod policy;

@@ -52,6 +52,8 @@ pub fn to_prune<'a>(
         .copied()
         .filter(|s| (now - s.start_time).num_seconds() > max_age_secs)
         .filter(|s| matches_all(snap_filter, &s.tags))
+        // Locked (`--lock`): it stays until its lock ends.
+        .filter(|s| crate::retention::lock::locked_until(s).is_none_or(|until| until <= now))
         .collect()
 }
 
@@ -77,6 +79,7 @@ mod tests {
             description: description.into(),
             progress: None,
             tier: None,
+            size_bytes: None,
         }
     }
 

@@ -107,12 +107,17 @@ pub enum Reason {
     /// One of the newest usable snapshots of this volume that the floor keeps (a set stays whole
     /// for it).
     Floor(String),
+    /// Locked against deletion (`--lock`, its `ec2snap:locked-until` tag) until then.
+    Locked(DateTime<Utc>),
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ThisRun => write!(f, "made by this run"),
+            Reason::Locked(until) => {
+                write!(f, "locked until {}", until.format("%Y-%m-%d %H:%M UTC"))
+            }
             Reason::Young => write!(f, "younger than -g"),
             Reason::Last(n) => write!(f, "last {n}"),
             Reason::Period {

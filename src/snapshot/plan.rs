@@ -164,6 +164,7 @@ pub fn pending(id: String, volume_id: &str, tags: Tags, now: DateTime<Utc>) -> S
         description: String::new(),
         progress: None,
         tier: None,
+        size_bytes: None,
     }
 }
 

@@ -31,12 +31,23 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// A port nothing listens on, never the same twice in this process: tests start their labs in
+/// parallel, and a port freed by one probe could otherwise be handed to two emulators at once
+/// (the second fails to bind, and its lab would talk to the first one's emulator).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A plain HTTP request to a local port; the body of the answer.
@@ -176,6 +187,8 @@ impl Lab {
                 "0",
                 "--upstream",
                 &format!("http://127.0.0.1:{moto_port}"),
+                "--clock",
+                dir.path().join("clock").to_str().unwrap(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -321,6 +334,22 @@ impl Lab {
     pub fn instances_as(&self, role: Option<&str>, region: &str) -> Vec<Value> {
         let all = self.ec2lab_as(self.moto_port, region, role, &["instances"], None);
         all.as_array().unwrap().clone()
+    }
+
+    /// The snapshot locks, as the proxy keeps them (moto has none).
+    pub fn locks(&self) -> Vec<Value> {
+        let all = self.ec2lab_at(self.proxy_port, REGION, &["locks"], None);
+        all.as_array().unwrap().clone()
+    }
+
+    /// Locks a snapshot for `days` in governance mode, as someone else than ec2snap would.
+    pub fn lock_outside(&self, snapshot_id: &str, days: u32) {
+        self.ec2lab_at(
+            self.proxy_port,
+            REGION,
+            &["lock", &format!("{snapshot_id}:{days}")],
+            None,
+        );
     }
 
     pub fn snapshots(&self) -> Vec<Value> {
@@ -597,6 +626,14 @@ pub fn web_lab_with_old_snapshot() -> (Lab, Value) {
         "snapshots": [{"device": "/dev/sdb", "age": 10 * 86_400}]}]}),
     );
     (lab, seeded)
+}
+
+/// The lab's snapshots that are not among `old`.
+pub fn new_snapshots(lab: &Lab, old: &[String]) -> Vec<Value> {
+    lab.snapshots()
+        .into_iter()
+        .filter(|s| !old.iter().any(|o| s["id"] == o.as_str()))
+        .collect()
 }
 
 /// The seeded instance with this Name.

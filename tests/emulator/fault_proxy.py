@@ -31,10 +31,16 @@ Where moto differs from AWS, the proxy makes the answers AWS's:
   one of SSM (a JSON-protocol service, whose action is in X-Amz-Target) SSM's JSON shape.
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
   ignores the parameter); a key the request itself sets keeps the request's value.
+- ModifySnapshotTier, which moto lacks: answered here, and DescribeSnapshots answers then give
+  those snapshots <storageTier>archive</storageTier>.
+- Snapshot locks, which moto lacks: LockSnapshot, UnlockSnapshot and DescribeLockedSnapshots are
+  answered here from lock state kept here (times on the emulator's clock, --clock), and a
+  DeleteSnapshot of a locked snapshot gets AWS's error SnapshotLocked.
 - A snapshot made by CopySnapshot has the VolumeId vol-ffffffff in DescribeSnapshots answers, as
   on AWS (moto keeps the source's volume id).
 """
 import argparse
+import calendar
 import http.client
 import json
 import re
@@ -61,6 +67,103 @@ UPSTREAM = None
 REQUESTS = []
 # Snapshot ids made by CopySnapshot through this proxy.
 COPIES = set()
+# Snapshots in the archive tier (ModifySnapshotTier, which moto lacks): id -> when it was asked.
+ARCHIVED = {}
+# Snapshot locks: id -> {"mode", "created", "expires", "cool_off_until", "duration"} (epoch seconds).
+LOCKS = {}
+# moto_server.py's clock file: its offset (seconds) moves this proxy's clock too.
+CLOCK_FILE = None
+
+
+def now():
+    offset = 0.0
+    if CLOCK_FILE:
+        try:
+            with open(CLOCK_FILE, encoding="utf-8") as f:
+                text = f.read().strip()
+            offset = float(text) if text else 0.0
+        except FileNotFoundError:
+            pass
+    return time.time() + offset
+
+
+def iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+
+
+def lock_item(sid, lock, t):
+    if lock["expires"] <= t:
+        state = "expired"
+    elif lock["mode"] == "compliance" and lock.get("cool_off_until", 0) > t:
+        state = "compliance-cooloff"
+    else:
+        state = lock["mode"]
+    extra = ""
+    if lock.get("cool_off_until"):
+        extra = f"<coolOffPeriod>{lock['cool_off']}</coolOffPeriod><coolOffPeriodExpiresOn>{iso(lock['cool_off_until'])}</coolOffPeriodExpiresOn>"
+    return (f"<snapshotId>{sid}</snapshotId><lockState>{state}</lockState>"
+            f"<lockDuration>{lock['duration']}</lockDuration>{extra}"
+            f"<lockCreatedOn>{iso(lock['created'])}</lockCreatedOn>"
+            f"<lockExpiresOn>{iso(lock['expires'])}</lockExpiresOn>"
+            f"<lockDurationStartTime>{iso(lock['created'])}</lockDurationStartTime>")
+
+
+def locks(action, params):
+    """The answer of a lock action, or of a DeleteSnapshot of a locked snapshot; None: not ours."""
+    one = lambda k: params.get(k, [""])[0]
+    t = now()
+    head = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    ns = 'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"'
+    if action == "LockSnapshot":
+        sid = one("SnapshotId")
+        if one("LockDuration"):
+            days = int(one("LockDuration"))
+            expires = t + days * 86400
+        else:
+            expires = calendar.timegm(time.strptime(one("ExpirationDate")[:19], "%Y-%m-%dT%H:%M:%S"))
+            days = max(1, round((expires - t) / 86400))
+        with LOCK:
+            old = LOCKS.get(sid)
+            if old and old["expires"] > t and old["mode"] == "compliance" and old.get("cool_off_until", 0) <= t and expires < old["expires"]:
+                return 400, [("Content-Type", "text/xml")], error_body("IncorrectState", f"The lock on {sid} cannot be shortened.")
+            lock = {"mode": one("LockMode"), "created": t, "expires": expires, "duration": days}
+            if one("CoolOffPeriod") and not old:
+                lock["cool_off"] = int(one("CoolOffPeriod"))
+                lock["cool_off_until"] = t + int(one("CoolOffPeriod")) * 3600
+            LOCKS[sid] = lock
+        body = f"{head}<LockSnapshotResponse {ns}><requestId>fault-proxy</requestId>{lock_item(sid, lock, t)}</LockSnapshotResponse>"
+        return 200, [("Content-Type", "text/xml")], body.encode()
+    if action == "UnlockSnapshot":
+        sid = one("SnapshotId")
+        with LOCK:
+            lock = LOCKS.get(sid)
+            if lock and lock["mode"] == "compliance" and lock.get("cool_off_until", 0) <= t and lock["expires"] > t:
+                return 400, [("Content-Type", "text/xml")], error_body("IncorrectState", f"{sid} is locked in compliance mode.")
+            LOCKS.pop(sid, None)
+        body = f"{head}<UnlockSnapshotResponse {ns}><requestId>fault-proxy</requestId><snapshotId>{sid}</snapshotId></UnlockSnapshotResponse>"
+        return 200, [("Content-Type", "text/xml")], body.encode()
+    if action == "DescribeLockedSnapshots":
+        wanted = [v[0] for k, v in params.items() if k.startswith("SnapshotId.")]
+        with LOCK:
+            items = [f"<item><ownerId>123456789012</ownerId>{lock_item(sid, lock, t)}</item>"
+                     for sid, lock in sorted(LOCKS.items()) if not wanted or sid in wanted]
+        body = f"{head}<DescribeLockedSnapshotsResponse {ns}><requestId>fault-proxy</requestId><snapshotSet>{''.join(items)}</snapshotSet></DescribeLockedSnapshotsResponse>"
+        return 200, [("Content-Type", "text/xml")], body.encode()
+    if action == "ModifySnapshotTier":
+        sid = one("SnapshotId")
+        with LOCK:
+            ARCHIVED[sid] = t
+        body = (f"{head}<ModifySnapshotTierResponse {ns}><requestId>fault-proxy</requestId>"
+                f"<snapshotId>{sid}</snapshotId><tieringStartTime>{iso(t)}</tieringStartTime></ModifySnapshotTierResponse>")
+        return 200, [("Content-Type", "text/xml")], body.encode()
+    if action == "DeleteSnapshot":
+        sid = one("SnapshotId")
+        with LOCK:
+            lock = LOCKS.get(sid)
+        if lock and lock["expires"] > t:
+            message = f"The snapshot '{sid}' is locked and can't be deleted."
+            return 400, [("Content-Type", "text/xml")], error_body("SnapshotLocked", message)
+    return None
 
 # The list element of each paginated Describe answer.
 LIST_ELEMENT = {
@@ -275,6 +378,9 @@ class Handler(BaseHTTPRequestHandler):
             message = rule.get("message", f"injected {code}")
             kind = "application/x-amz-json-1.1" if action in SSM_ACTIONS else "text/xml"
             return int(rule["status"]), [("Content-Type", kind)], error_body(code, message, action)
+        answered = locks(action, params)
+        if answered:
+            return answered
         page_size = rule.get("page_size")
         if page_size and action in LIST_ELEMENT:
             # Ask the upstream for everything; this proxy does the paging.
@@ -283,6 +389,14 @@ class Handler(BaseHTTPRequestHandler):
         status, headers, answer = self.forward(body)
         if page_size and action in LIST_ELEMENT and status == 200:
             answer = paginate(answer, action, params, int(page_size))
+        if action == "DescribeSnapshots" and status == 200 and ARCHIVED:
+            with LOCK:
+                archived = list(ARCHIVED)
+            for sid in archived:
+                answer = answer.replace(
+                    f"<snapshotId>{sid}</snapshotId>".encode(),
+                    f"<snapshotId>{sid}</snapshotId><storageTier>archive</storageTier>".encode(),
+                )
         if action == "CreateSnapshots" and status == 200 and params.get("CopyTagsFromSource") == ["volume"]:
             self.copy_volume_tags(answer)
         if action == "CopySnapshot" and status == 200:
@@ -348,7 +462,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True)
+    parser.add_argument("--clock", help="moto_server.py's clock file, to keep the same time")
     args = parser.parse_args()
+    global CLOCK_FILE
+    CLOCK_FILE = args.clock
     UPSTREAM = urllib.parse.urlsplit(args.upstream)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

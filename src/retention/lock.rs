@@ -1,0 +1,287 @@
+//! Snapshot locks (`--lock`), derived from the retention rules: a snapshot is locked until the
+//! rules are sure to keep it — its `-g` window, or, once the period it is the newest of is over,
+//! the start of the period N periods later for the calendar rule that keeps it — never past
+//! `--lock-max`; and the lock a snapshot's `ec2snap:locked-until` tag says it has.
+
+use crate::model::Snapshot;
+use crate::retention::decide::{Rule, Zone};
+use crate::retention::policy::{Period, Reason};
+use chrono::{
+    DateTime, Datelike, Days, Duration, Local, Months, NaiveDate, NaiveDateTime, TimeZone,
+    Timelike, Utc,
+};
+
+/// The tag that says until when a snapshot is locked (RFC 3339, UTC): retention keeps it until then.
+pub const LOCK_TAG: &str = "ec2snap:locked-until";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Users with the IAM permission can unlock it.
+    Governance,
+    /// Nobody can delete it or shorten the lock once the cool-off (hours) is over.
+    Compliance { cool_off_hours: u32 },
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Governance => "governance",
+            Mode::Compliance { .. } => "compliance",
+        }
+    }
+}
+
+/// `--lock` and `--lock-max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockPolicy {
+    pub mode: Mode,
+    /// The longest lock, in days.
+    pub max_days: u32,
+}
+
+/// The lock a snapshot's tag says it has.
+pub fn locked_until(s: &Snapshot) -> Option<DateTime<Utc>> {
+    let text = s.tags.get(LOCK_TAG)?;
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The start of the period of `t`, plus `n` periods, in `t`'s time zone.
+fn periods_after<Tz: TimeZone>(period: Period, t: &DateTime<Tz>, n: u32) -> Option<DateTime<Utc>> {
+    let day = t.date_naive();
+    let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0);
+    let start: NaiveDateTime = match period {
+        Period::Hourly => day.and_hms_opt(t.hour(), 0, 0)?,
+        Period::Daily => midnight(day)?,
+        Period::Weekly => midnight(day - Days::new(u64::from(t.weekday().num_days_from_monday())))?,
+        Period::Monthly => midnight(day.with_day(1)?)?,
+        Period::Yearly => midnight(NaiveDate::from_ymd_opt(t.year(), 1, 1)?)?,
+    };
+    let end = match period {
+        Period::Hourly => start + Duration::hours(i64::from(n)),
+        Period::Daily => start + Days::new(u64::from(n)),
+        Period::Weekly => start + Days::new(7 * u64::from(n)),
+        Period::Monthly => start.checked_add_months(Months::new(n))?,
+        Period::Yearly => start.checked_add_months(Months::new(12 * n))?,
+    };
+    // A local time that a DST change skips: the first instant after it.
+    let zone = t.timezone();
+    zone.from_local_datetime(&end)
+        .earliest()
+        .or_else(|| {
+            zone.from_local_datetime(&(end + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|e| e.with_timezone(&Utc))
+}
+
+/// How many periods the rule keeps.
+fn count(rule: &Rule, period: Period) -> usize {
+    let k = &rule.keep;
+    match period {
+        Period::Hourly => k.hourly,
+        Period::Daily => k.daily,
+        Period::Weekly => k.weekly,
+        Period::Monthly => k.monthly,
+        Period::Yearly => k.yearly,
+    }
+}
+
+/// Until when the rules are sure to keep a snapshot made at `t` that they keep now for `reasons`:
+/// the `-g` window (by age, whatever comes later); a calendar rule's horizon only once the period
+/// it is the newest of is over (until then a later snapshot may take its place). `None`: no rule
+/// is sure (`-d` counts snapshots, not time).
+pub fn sure_until(
+    rule: &Rule,
+    t: DateTime<Utc>,
+    reasons: &[Reason],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut until = rule.max_age_secs.map(|g| t + Duration::seconds(g));
+    for r in reasons {
+        let Reason::Period { period, .. } = r else {
+            continue;
+        };
+        let n = u32::try_from(count(rule, *period)).unwrap_or(u32::MAX);
+        let (closed, horizon) = match rule.zone {
+            Zone::Utc => (periods_after(*period, &t, 1), periods_after(*period, &t, n)),
+            Zone::Local => {
+                let local = t.with_timezone(&Local);
+                (
+                    periods_after(*period, &local, 1),
+                    periods_after(*period, &local, n),
+                )
+            }
+        };
+        if closed.is_some_and(|c| c <= now) {
+            until = until.max(horizon);
+        }
+    }
+    until
+}
+
+/// The lock to set on a snapshot made at `t`, kept for `reasons`, whose tag says `current`: whole
+/// days from now, at least 1, never past `--lock-max` and never past what the rules are sure of
+/// (to within an hour);
+/// `None` when it has a lock as long already (or the rules are sure of less than a day).
+pub fn wanted(
+    rule: &Rule,
+    policy: &LockPolicy,
+    t: DateTime<Utc>,
+    reasons: &[Reason],
+    current: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<u32> {
+    let sure = sure_until(rule, t, reasons, now)?;
+    // Within an hour: a snapshot made a few seconds before its lock, under `-g 10 d`, gets 10 days.
+    let days = (sure - now + Duration::hours(1))
+        .num_days()
+        .min(i64::from(policy.max_days));
+    let days = u32::try_from(days).ok().filter(|d| *d >= 1)?;
+    let until = now + Duration::days(i64::from(days));
+    // A lock is only extended, by a day at least.
+    match current {
+        Some(c) if until < c + Duration::days(1) => None,
+        _ => Some(days),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retention::policy::Keep;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn period(p: Period) -> Reason {
+        Reason::Period {
+            period: p,
+            label: String::new(),
+            oldest: false,
+        }
+    }
+
+    #[test]
+    fn locks_follow_what_the_rules_are_sure_to_keep() {
+        let now = at("2026-11-26T12:00:00Z");
+        let policy = LockPolicy {
+            mode: Mode::Governance,
+            max_days: 400,
+        };
+        let rules = Rule {
+            max_age_secs: None,
+            keep: Keep {
+                daily: 7,
+                monthly: 12,
+                ..Keep::default()
+            },
+            zone: Zone::Utc,
+        };
+        let g10 = Rule {
+            max_age_secs: Some(10 * 86_400),
+            zone: Zone::Utc,
+            ..Rule::default()
+        };
+        let last3 = Rule::last(3);
+        let daily = [period(Period::Daily)];
+        let monthly = [period(Period::Daily), period(Period::Monthly)];
+        // (rule, made at, reasons, current lock, wanted days)
+        type Case<'a> = (
+            &'a Rule,
+            &'a str,
+            &'a [Reason],
+            Option<&'a str>,
+            Option<u32>,
+        );
+        let cases: Vec<Case> = vec![
+            // -g 10 d: a snapshot made now is kept 10 days by age.
+            (
+                &g10,
+                "2026-11-26T12:00:00Z",
+                &[Reason::ThisRun],
+                None,
+                Some(10),
+            ),
+            (
+                &g10,
+                "2026-11-20T12:00:00Z",
+                &[Reason::Young],
+                None,
+                Some(4),
+            ),
+            // Today's newest: today is not over, a later snapshot may replace it.
+            (&rules, "2026-11-26T02:00:00Z", &daily, None, None),
+            // Yesterday's newest: kept while among the last 7 days, until 2026-12-02T00:00.
+            (&rules, "2026-11-25T02:00:00Z", &daily, None, Some(5)),
+            // October's newest: until 12 months after October began, 2027-10-01; 308 days.
+            (&rules, "2026-10-31T23:00:00Z", &monthly, None, Some(308)),
+            // November's newest, November not over: only its day, which is over.
+            (&rules, "2026-11-24T23:00:00Z", &monthly, None, Some(4)),
+            // Already locked as long: nothing to do; shorter: extended.
+            (
+                &rules,
+                "2026-11-25T02:00:00Z",
+                &daily,
+                Some("2026-12-01T12:00:00Z"),
+                None,
+            ),
+            (
+                &rules,
+                "2026-11-25T02:00:00Z",
+                &daily,
+                Some("2026-11-28T12:00:00Z"),
+                Some(5),
+            ),
+            // -d alone is sure of nothing.
+            (
+                &last3,
+                "2026-11-20T12:00:00Z",
+                &[Reason::Last(1)],
+                None,
+                None,
+            ),
+            // Less than a day left: no lock.
+            (&g10, "2026-11-16T13:00:00Z", &[Reason::Young], None, None),
+        ];
+        for (rule, made, reasons, current, want) in cases {
+            let got = wanted(rule, &policy, at(made), reasons, current.map(at), now);
+            assert_eq!(got, want, "{made} {reasons:?} {current:?}");
+        }
+        // --lock-max caps it.
+        let short = LockPolicy {
+            max_days: 30,
+            ..policy
+        };
+        let got = wanted(
+            &rules,
+            &short,
+            at("2026-10-31T23:00:00Z"),
+            &monthly,
+            None,
+            now,
+        );
+        assert_eq!(got, Some(30));
+    }
+
+    #[test]
+    fn periods_in_a_zone_with_daylight_saving() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 2026-03-29 02:00 does not exist in Berlin: the day after the 28th starts at 23:00 UTC.
+        let t = berlin.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
+        assert_eq!(
+            periods_after(Period::Daily, &t, 1),
+            Some(at("2026-03-28T23:00:00Z"))
+        );
+        assert_eq!(
+            periods_after(Period::Weekly, &t, 1),
+            Some(at("2026-03-29T22:00:00Z"))
+        );
+        assert_eq!(
+            periods_after(Period::Yearly, &t, 2),
+            Some(at("2027-12-31T23:00:00Z"))
+        );
+    }
+}

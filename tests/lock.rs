@@ -1,0 +1,295 @@
+//! `--lock`: snapshot locks derived from the retention rules. moto has no LockSnapshot: the proxy
+//! keeps lock state and answers a DeleteSnapshot of a locked snapshot as AWS does (SnapshotLocked).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// `snapshot id -> LockDuration` of each LockSnapshot request the binary sent.
+fn lock_requests(lab: &Lab) -> BTreeMap<String, (String, String)> {
+    lab.requests("LockSnapshot")
+        .iter()
+        .map(|r| {
+            let id = r["SnapshotId"].as_str().unwrap().to_string();
+            let days = r["LockDuration"].as_str().unwrap().to_string();
+            let mode = r["LockMode"].as_str().unwrap().to_string();
+            (id, (days, mode))
+        })
+        .collect()
+}
+
+fn report(lab: &Lab) -> (std::path::PathBuf, String) {
+    let path = lab.dir.path().join("report.json");
+    let arg = path.to_str().unwrap().to_string();
+    (path, arg)
+}
+
+#[test]
+fn new_snapshots_are_locked_for_the_g_window() {
+    let lab = Lab::start();
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "at": "2026-11-06T12:00:00Z"}]}]}),
+    );
+    let old = seeded_snapshot_ids(&seeded, "db1");
+    lab.pin_clock("2026-11-26T12:00:00Z");
+    let (path, arg) = report(&lab);
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "db1",
+        "-g",
+        "10",
+        "d",
+        "--lock",
+        "governance",
+        "-u",
+        "--report",
+        &arg,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let locks = lock_requests(&lab);
+    let new = new_snapshots(&lab, &old);
+    assert_eq!(new.len(), 2);
+    for s in &new {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(
+            locks.get(id),
+            Some(&("10".to_string(), "governance".to_string())),
+            "{locks:?}"
+        );
+        let tag = s["tags"]["ec2snap:locked-until"].as_str().unwrap();
+        assert!(tag.starts_with("2026-12-06T12:0"), "{tag}");
+        assert!(
+            r.stderr.contains(&format!(
+                "[INFO] Locking snapshot {id} for 10 days, until 2026-12-06T12:0"
+            )),
+            "{r:?}"
+        );
+    }
+    // The old one is outside the window, not locked, and deleted.
+    assert!(!locks.contains_key(&old[0]));
+    assert!(
+        r.stderr.contains(&format!("Deleting snapshot {}", old[0])),
+        "{r:?}"
+    );
+    // The proxy holds the locks as AWS would.
+    let held: Vec<Value> = lab.locks();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(
+        held.iter()
+            .all(|l| l["state"] == "governance" && l["days"] == 10),
+        "{held:?}"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let locked = doc["instances"][0]["locked"].as_array().unwrap();
+    assert_eq!(locked.len(), 2, "{doc}");
+    assert_eq!(locked[0]["mode"], "governance");
+}
+
+/// db1's data volume with snapshots on 2026-10-31, 11-24, 11-25 and 11-26 (UTC).
+fn calendar_lab() -> (Lab, BTreeMap<&'static str, String>) {
+    let lab = Lab::start();
+    let at = [
+        "2026-10-31T23:00:00Z",
+        "2026-11-24T23:00:00Z",
+        "2026-11-25T02:00:00Z",
+        "2026-11-26T02:00:00Z",
+    ];
+    let snaps: Vec<Value> = at
+        .iter()
+        .map(|t| json!({"device": "/dev/sdb", "at": t}))
+        .collect();
+    let seeded = lab.seed(json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}], "snapshots": snaps}]}));
+    let ids = seeded_snapshot_ids(&seeded, "db1");
+    lab.pin_clock("2026-11-26T12:00:00Z");
+    (lab, at.iter().map(|t| &t[..10]).zip(ids).collect())
+}
+
+#[test]
+fn keep_rules_lock_a_snapshot_once_its_period_is_over_until_the_rule_lets_it_go() {
+    let (lab, by_day) = calendar_lab();
+    let locking_run = || {
+        let rules = ["--keep-daily", "7", "--keep-monthly", "12", "--utc"];
+        let mut args = vec!["-t", "Name", "db1", "-n", "--lock", "governance", "-u"];
+        args.extend_from_slice(&rules);
+        lab.run(&args)
+    };
+    let r = locking_run();
+    assert_eq!(r.code, 0, "{r:?}");
+    let locks = lock_requests(&lab);
+    let days = |day: &str| locks.get(&by_day[day]).map(|(d, _)| d.as_str());
+    // October's newest: the monthly rule keeps it until 12 months after October began
+    // (2027-10-01), 308 whole days from now.
+    assert_eq!(days("2026-10-31"), Some("308"), "{locks:?}");
+    // Days that are over: the daily rule keeps them 7 days from their start.
+    assert_eq!(days("2026-11-24"), Some("4"), "{locks:?}");
+    assert_eq!(days("2026-11-25"), Some("5"), "{locks:?}");
+    // Today is not over (a later snapshot may take its place): not locked yet.
+    assert_eq!(days("2026-11-26"), None, "{locks:?}");
+    // A second run has nothing to extend.
+    lab.reset_stats();
+    let r = locking_run();
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lab.stats().get("LockSnapshot"), None, "{r:?}");
+    // Any run's retention, with or without --lock (the "prune" role's), keeps locked snapshots,
+    // and says why.
+    let (path, arg) = report(&lab);
+    let r = lab.run(&["-t", "Name", "db1", "-n", "-d", "1", "-u", "--report", &arg]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.deleting().is_empty(), "{r:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let kept = doc["instances"][0]["kept"].as_array().unwrap();
+    let reasons = |id: &str| -> Vec<String> {
+        let k = kept.iter().find(|k| k["id"] == id).unwrap();
+        k["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        reasons(&by_day["2026-10-31"])[0].starts_with("locked until 2027-09-3"),
+        "{kept:?}"
+    );
+    assert_eq!(reasons(&by_day["2026-11-26"]), ["last 1"]);
+    // `list` shows the same.
+    let l = lab.run(&["list", "-t", "Name", "db1", "-d", "1"]);
+    assert!(
+        l.stdout.contains("KEEP locked until 2026-11-30"),
+        "{}",
+        l.stdout
+    );
+}
+
+#[test]
+fn a_lock_made_outside_the_tool_refuses_the_deletion_counted_and_named() {
+    let lab = Lab::start();
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 20 * 86_400}]}]}),
+    );
+    let old = &seeded_snapshot_ids(&seeded, "db1")[0];
+    lab.lock_outside(old, 30);
+    let r = lab.run(&["-t", "Name", "db1", "-g", "5", "d", "-u"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(old.as_str()) && r.stderr.contains("SnapshotLocked"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains(&error_summary(0, 1)), "{r:?}");
+    assert!(snapshot_ids(&lab.snapshots()).contains(old));
+}
+
+#[test]
+fn compliance_mode_has_a_cool_off_and_a_dry_run_only_asks() {
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "db1"}]}));
+    let compliance = |extra: &[&str]| {
+        let mut args = vec!["-t", "Name", "db1", "-g", "3", "d", "--lock", "compliance"];
+        args.extend_from_slice(&["--lock-cool-off", "6"]);
+        args.extend_from_slice(extra);
+        lab.run(&args)
+    };
+    let r = compliance(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        lab.requests("LockSnapshot").is_empty(),
+        "a dry run locks nothing"
+    );
+    assert!(r.stderr.contains("[INFO] Locking snapshot"), "{r:?}");
+    let r = compliance(&["-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let sent = lab.requests("LockSnapshot");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (
+            sent[0]["LockMode"].as_str(),
+            sent[0]["CoolOffPeriod"].as_str(),
+            sent[0]["LockDuration"].as_str()
+        ),
+        (Some("compliance"), Some("6"), Some("3"))
+    );
+    assert_eq!(lab.locks()[0]["state"], "compliance-cooloff");
+    for (args, want) in [
+        (
+            &["-d", "3", "--lock", "governance"][..],
+            "-d counts snapshots, not time",
+        ),
+        (
+            &[
+                "-g",
+                "3",
+                "d",
+                "--lock",
+                "governance",
+                "--lock-cool-off",
+                "5",
+            ],
+            "--lock-cool-off goes with --lock compliance",
+        ),
+        (
+            &[
+                "-g",
+                "3",
+                "d",
+                "--lock",
+                "compliance",
+                "--lock-cool-off",
+                "80",
+            ],
+            "--lock-cool-off must be from 1 to 72",
+        ),
+        (
+            &["-g", "3", "d", "--lock-max", "10"],
+            "--lock-max and --lock-cool-off go with --lock",
+        ),
+    ] {
+        let mut all = vec!["-t", "Name", "db1", "-u"];
+        all.extend_from_slice(args);
+        lab.reset_stats();
+        let r = lab.run(&all);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{args:?}: {r:?}");
+        assert!(lab.writes().is_empty());
+    }
+}
+
+#[test]
+fn the_backup_role_locks_and_deletes_nothing_with_no_delete() {
+    let lab = Lab::start();
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 20 * 86_400}]}]}),
+    );
+    let old = &seeded_snapshot_ids(&seeded, "db1")[0];
+    // DeleteSnapshot is refused to this role: none may be sent.
+    lab.faults(json!([{"action": "DeleteSnapshot", "times": -1, "status": 403, "code": "UnauthorizedOperation", "message": "no"}]));
+    let r = lab.run(&[
+        "-t",
+        "Name",
+        "db1",
+        "-g",
+        "10",
+        "d",
+        "--lock",
+        "governance",
+        "--no-delete",
+        "-u",
+        "-v",
+        "DEBUG",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lab.stats().get("DeleteSnapshot"), None);
+    assert_eq!(lab.requests("LockSnapshot").len(), 2);
+    assert!(
+        r.stderr.contains(&format!(
+            "[DEBUG] Not deleting snapshot {old} (--no-delete): retention lets it go"
+        )),
+        "{r:?}"
+    );
+    assert!(snapshot_ids(&lab.snapshots()).contains(old));
+}
