@@ -37,6 +37,42 @@ pub const GOING_DOWN: &str = "Instance is going to be shutdown";
 pub const GOING_UP: &str = "Instance is going to be started";
 pub const TIMEOUT: &str = "Timeout exceded";
 
+/// `--wait`'s bar, its last frame: what did not complete (in error, still pending at the
+/// timeout, cut short by a signal), if anything.
+pub fn wait_outcome(error: usize, timed_out: usize, interrupted: usize) -> String {
+    let mut parts = Vec::new();
+    if error > 0 {
+        parts.push(format!("{error} in error"));
+    }
+    if timed_out > 0 {
+        parts.push(format!("{timed_out} still pending at the timeout"));
+    }
+    if interrupted > 0 {
+        parts.push(format!("{interrupted} not waited for (signal)"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// The line `--wait`'s bar leaves on the terminal: `2 snapshots completed in 13 s`.
+pub fn wait_ended(completed: usize, outcome: &str, secs: u64) -> String {
+    let noun = if completed == 1 {
+        "snapshot"
+    } else {
+        "snapshots"
+    };
+    let rest = outcome;
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        format!(" {rest}")
+    };
+    format!("{completed} {noun} completed{rest} in {secs} s")
+}
+
 /// `--lock`: a snapshot locked against deletion (or, in a dry run, that would be).
 pub fn locking(snapshot_id: &str, days: u32, until: &str, mode: &str) -> String {
     format!("Locking snapshot {snapshot_id} for {days} days, until {until} ({mode} mode)")
@@ -627,6 +663,23 @@ mod tests {
         }
         assert_eq!(age(3 * 86_400 + 4 * 3_600 + 59), "3d 4h");
         assert_eq!(age(-5), "0s");
+    }
+
+    #[test]
+    fn the_line_a_wait_leaves() {
+        assert_eq!(
+            wait_ended(6, &wait_outcome(0, 0, 0), 13),
+            "6 snapshots completed in 13 s"
+        );
+        assert_eq!(
+            wait_ended(1, &wait_outcome(0, 0, 0), 2),
+            "1 snapshot completed in 2 s"
+        );
+        assert_eq!(
+            wait_ended(4, &wait_outcome(1, 1, 0), 7200),
+            "4 snapshots completed (1 in error, 1 still pending at the timeout) in 7200 s"
+        );
+        assert_eq!(wait_outcome(0, 0, 2), "(2 not waited for (signal))");
     }
 
     #[test]

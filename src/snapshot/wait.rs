@@ -10,6 +10,7 @@ use crate::output::messages as msg;
 use crate::signals::Shutdown;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
@@ -32,12 +33,34 @@ struct Pending {
     tell: oneshot::Sender<Ended>,
 }
 
+/// How the snapshots of one bar ended, for its last frame and the line it leaves.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    completed: usize,
+    error: usize,
+    timed_out: usize,
+    interrupted: usize,
+}
+
+impl Tally {
+    fn add(&mut self, ended: Ended) {
+        match ended {
+            Ended::Completed => self.completed += 1,
+            Ended::Error => self.error += 1,
+            Ended::TimedOut => self.timed_out += 1,
+            Ended::Interrupted => self.interrupted += 1,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Waiter {
     pending: Mutex<HashMap<String, Pending>>,
     added: Notify,
-    /// The bar, when standard error is a terminal.
+    /// The bar, when standard error is a terminal, with when it started and how its snapshots
+    /// ended so far.
     bar: Mutex<Option<ProgressBar>>,
+    tally: Mutex<(Option<std::time::Instant>, Tally)>,
 }
 
 impl Waiter {
@@ -88,6 +111,9 @@ impl Waiter {
                 bar.set_style(style);
                 bar.enable_steady_tick(Duration::from_millis(200));
                 crate::output::log::set_progress_bar(Some(bar.clone()));
+                if let Ok(mut tally) = self.tally.lock() {
+                    *tally = (Some(std::time::Instant::now()), Tally::default());
+                }
                 bar
             });
             bar.inc_length(len);
@@ -98,13 +124,23 @@ impl Waiter {
         self.bar.lock().ok().and_then(|b| b.clone())
     }
 
-    /// Removes the bar once nothing is pending.
+    /// Once nothing is pending: the bar's last frame says how the wait ended, then the bar goes
+    /// and one line stays on the terminal (`2 snapshots completed in 13 s`).
     fn end_bar_if_idle(&self) {
         let idle = self.pending.lock().map(|p| p.is_empty()).unwrap_or(true);
         if idle {
             if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+                let (started, tally) = self.tally.lock().map(|t| *t).unwrap_or_default();
+                let secs = started.map(|s| s.elapsed().as_secs()).unwrap_or(0);
+                let outcome = msg::wait_outcome(tally.error, tally.timed_out, tally.interrupted);
+                bar.set_message(outcome.clone());
+                // Past the terminal's refresh limit (20 a second), so that this frame is drawn.
+                std::thread::sleep(Duration::from_millis(60));
+                bar.tick();
                 crate::output::log::set_progress_bar(None);
                 bar.finish_and_clear();
+                let line = msg::wait_ended(tally.completed, &outcome, secs);
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
             }
         }
     }
@@ -112,6 +148,9 @@ impl Waiter {
     fn settle(&self, id: &str, ended: Ended) {
         let done = self.pending.lock().ok().and_then(|mut p| p.remove(id));
         if let Some(p) = done {
+            if let Ok(mut tally) = self.tally.lock() {
+                tally.1.add(ended);
+            }
             if ended == Ended::Completed {
                 match self.bar() {
                     Some(bar) => bar.inc(1),
