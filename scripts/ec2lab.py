@@ -235,6 +235,12 @@ def lock(ec2, spec):
     return {"id": snapshot_id}
 
 
+def archive(ec2, snapshot_id):
+    """Moves a snapshot to the archive tier (point --endpoint at the fault proxy, which keeps it)."""
+    ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
+    return {"id": snapshot_id}
+
+
 def table(ec2, before_path):
     now = snapshots(ec2)
     before = json.load(open(before_path, encoding="utf-8")) if before_path else None
@@ -276,7 +282,7 @@ def main():
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "archive"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -301,6 +307,8 @@ def main():
         result = locks(ec2)
     elif a.command == "lock":
         result = lock(ec2, a.arg)
+    elif a.command == "archive":
+        result = archive(ec2, a.arg)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

@@ -183,3 +183,36 @@ fn archive_after_needs_rules_that_say_how_long() {
     );
     assert!(lab.writes().is_empty());
 }
+
+#[test]
+fn restoring_an_archived_snapshot_asks_for_its_tier_first() {
+    let lab = Lab::start();
+    let seeded = lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 200 * 86_400}]}]}),
+    );
+    let snap = &seeded_snapshot_ids(&seeded, "db1")[0];
+    lab.archive(snap);
+    let args = ["restore", "--snapshot", snap.as_str(), "-u"];
+    let r = lab.run(&args);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("Snapshot {snap} is in the archive tier: its restore to the standard tier (for 7 days) is asked for, which takes up to 72 hours; run this restore again then")),
+        "{r:?}"
+    );
+    let asked = lab.requests("RestoreSnapshotTier");
+    assert_eq!(
+        (asked.len(), asked[0]["SnapshotId"].as_str()),
+        (1, Some(snap.as_str()))
+    );
+    assert!(lab.requests("CreateVolume").is_empty());
+    // Again before it is back: under way, still no volume.
+    let r = lab.run(&args);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("its restore to the standard tier is under way"),
+        "{r:?}"
+    );
+    assert!(lab.requests("CreateVolume").is_empty());
+}

@@ -46,6 +46,11 @@ pub enum Change<'a> {
     RegisterImage(&'a ImageSpec),
     /// `--archive-after`: to the archive tier.
     ArchiveSnapshot(&'a str),
+    /// `restore` of an archived snapshot: back to the standard tier for `days` (hours to come).
+    RestoreTier {
+        snapshot_id: &'a str,
+        days: i32,
+    },
     /// `--lock`: `mode` is `governance` or `compliance`; `cool_off_hours` only for a compliance
     /// snapshot's first lock.
     LockSnapshot {
@@ -81,6 +86,7 @@ impl Change<'_> {
             Change::RegisterImage(_) => "RegisterImage",
             Change::LockSnapshot { .. } => "LockSnapshot",
             Change::ArchiveSnapshot(_) => "ModifySnapshotTier",
+            Change::RestoreTier { .. } => "RestoreSnapshotTier",
         }
     }
 }
@@ -192,6 +198,15 @@ impl Ec2 {
             Change::DeleteSnapshot(id) => {
                 let call = c.delete_snapshot().dry_run(dry_run).snapshot_id(id);
                 call.send().await?;
+                Sent::Done
+            }
+            Change::RestoreTier { snapshot_id, days } => {
+                c.restore_snapshot_tier()
+                    .dry_run(dry_run)
+                    .snapshot_id(snapshot_id)
+                    .temporary_restore_days(days)
+                    .send()
+                    .await?;
                 Sent::Done
             }
             Change::ArchiveSnapshot(id) => {

@@ -554,6 +554,25 @@ pub fn restoring(
     }
 }
 
+/// `restore` of an archived snapshot: its tier restore asked for (or, in a dry run, to be).
+pub fn archived_restore(snapshot_id: &str, days: i32, dry_run: bool) -> String {
+    let asked = if dry_run {
+        "would be asked for"
+    } else {
+        "is asked for"
+    };
+    format!(
+        "Snapshot {snapshot_id} is in the archive tier: its restore to the standard tier (for {days} days) {asked}, which takes up to 72 hours; run this restore again then"
+    )
+}
+
+/// `restore` of an archived snapshot whose tier restore an earlier run asked for.
+pub fn archived_restore_pending(snapshot_id: &str) -> String {
+    format!(
+        "Snapshot {snapshot_id} is in the archive tier and its restore to the standard tier is under way (up to 72 hours); run this restore again then"
+    )
+}
+
 pub fn restore_failed(snapshot_id: &str, error: &str) -> String {
     format!("Cannot restore {snapshot_id}: {error}")
 }

@@ -286,6 +286,49 @@ pub async fn zone_exists(ctx: &Ctx, zone: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// How long an archived snapshot a restore brings back stays in the standard tier.
+const TEMPORARY_RESTORE_DAYS: i32 = 7;
+
+/// A member in the archive tier: its restore to the standard tier is asked for (RestoreSnapshotTier,
+/// for a week), which takes up to 72 hours; the volume is made by a restore run then. Counted: the
+/// volume is not made now. A dry run says it and checks the permission.
+async fn from_archive(ctx: &Ctx, owner: Option<&str>, snapshot_id: &str) {
+    let change = Change::RestoreTier {
+        snapshot_id,
+        days: TEMPORARY_RESTORE_DAYS,
+    };
+    if ctx.cfg.mode.is_dry() {
+        info!(
+            "{}",
+            msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, true)
+        );
+        if ctx.cfg.mode.checks_permissions() {
+            permissions::check(ctx, &ctx.ec2, &change, snapshot_id).await;
+        }
+        return;
+    }
+    let asked = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
+        Ok(answer) => answer,
+        Err(_) => return,
+    };
+    let line = match asked {
+        Ok(()) => msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, false),
+        // Asked for already (by an earlier run): it is on its way.
+        Err(e) if e.is("IncorrectState") => msg::archived_restore_pending(snapshot_id),
+        Err(e) => {
+            let line = msg::restore_failed(snapshot_id, &e.to_string());
+            let f = Failure::aws(Level::Error, line, "RestoreSnapshotTier", snapshot_id, &e);
+            ctx.record.failed(owner, f);
+            return;
+        }
+    };
+    let why = "in the archive tier: back in the standard tier within 72 hours".to_string();
+    ctx.record.failed(
+        owner,
+        failure(line, "CreateVolume", snapshot_id, Kind::State, &why),
+    );
+}
+
 /// Makes one volume per member (or says it would, checking the permission); the ones made.
 /// `drill`: the drill's run id, tagged on each volume at its creation.
 pub async fn make_volumes(
@@ -307,6 +350,11 @@ pub async fn make_volumes(
                 continue;
             }
         };
+        // An archived snapshot makes no volume until it is back in the standard tier.
+        if m.snapshot.tier.as_deref() == Some("archive") {
+            from_archive(ctx, owner, &m.snapshot.id).await;
+            continue;
+        }
         let tags = pick::volume_tags(m, drill);
         let planned = RestoredEntry {
             id: None,

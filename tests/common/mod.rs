@@ -342,6 +342,11 @@ impl Lab {
         all.as_array().unwrap().clone()
     }
 
+    /// Moves a snapshot to the archive tier, as the proxy keeps it (moto has no tiers).
+    pub fn archive(&self, snapshot_id: &str) {
+        self.ec2lab_at(self.proxy_port, REGION, &["archive", snapshot_id], None);
+    }
+
     /// Locks a snapshot for `days` in governance mode, as someone else than ec2snap would.
     pub fn lock_outside(&self, snapshot_id: &str, days: u32) {
         self.ec2lab_at(

@@ -31,8 +31,9 @@ Where moto differs from AWS, the proxy makes the answers AWS's:
   one of SSM (a JSON-protocol service, whose action is in X-Amz-Target) SSM's JSON shape.
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
   ignores the parameter); a key the request itself sets keeps the request's value.
-- ModifySnapshotTier, which moto lacks: answered here, and DescribeSnapshots answers then give
-  those snapshots <storageTier>archive</storageTier>.
+- ModifySnapshotTier and RestoreSnapshotTier, which moto lacks: answered here; DescribeSnapshots
+  answers then give archived snapshots <storageTier>archive</storageTier> (a restore asked for
+  takes hours on AWS: they stay archived; asked again, IncorrectState).
 - Snapshot locks, which moto lacks: LockSnapshot, UnlockSnapshot and DescribeLockedSnapshots are
   answered here from lock state kept here (times on the emulator's clock, --clock), and a
   DeleteSnapshot of a locked snapshot gets AWS's error SnapshotLocked.
@@ -69,6 +70,9 @@ REQUESTS = []
 COPIES = set()
 # Snapshots in the archive tier (ModifySnapshotTier, which moto lacks): id -> when it was asked.
 ARCHIVED = {}
+# Archived snapshots whose restore to the standard tier was asked for (RestoreSnapshotTier): it
+# takes hours on AWS, so here they stay archived.
+RESTORING = set()
 # Snapshot locks: id -> {"mode", "created", "expires", "cool_off_until", "duration"} (epoch seconds).
 LOCKS = {}
 # moto_server.py's clock file: its offset (seconds) moves this proxy's clock too.
@@ -155,6 +159,18 @@ def locks(action, params):
             ARCHIVED[sid] = t
         body = (f"{head}<ModifySnapshotTierResponse {ns}><requestId>fault-proxy</requestId>"
                 f"<snapshotId>{sid}</snapshotId><tieringStartTime>{iso(t)}</tieringStartTime></ModifySnapshotTierResponse>")
+        return 200, [("Content-Type", "text/xml")], body.encode()
+    if action == "RestoreSnapshotTier":
+        sid = one("SnapshotId")
+        with LOCK:
+            again = sid in RESTORING
+            RESTORING.add(sid)
+        if again:
+            return 400, [("Content-Type", "text/xml")], error_body("IncorrectState", f"The snapshot {sid} is already being restored.")
+        body = (f"{head}<RestoreSnapshotTierResponse {ns}><requestId>fault-proxy</requestId>"
+                f"<snapshotId>{sid}</snapshotId><restoreStartTime>{iso(t)}</restoreStartTime>"
+                f"<restoreDuration>{one('TemporaryRestoreDays') or 0}</restoreDuration>"
+                f"<isPermanentRestore>false</isPermanentRestore></RestoreSnapshotTierResponse>")
         return 200, [("Content-Type", "text/xml")], body.encode()
     if action == "DeleteSnapshot":
         sid = one("SnapshotId")
