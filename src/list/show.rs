@@ -1,9 +1,10 @@
 //! `ec2snap list`, the output: a table with aligned columns (colours only on a terminal, never
 //! with `NO_COLOR`), the same layout when piped, or a JSON document.
 
-use crate::list::view::{Listing, SnapshotView, Storage, Verdict};
+use crate::list::view::{Listing, SnapshotView, Verdict};
 use crate::output::messages::age;
 use crate::output::messages::one_line;
+use crate::retention::archive::Storage;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

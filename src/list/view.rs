@@ -9,6 +9,7 @@ use crate::model::{
 };
 use crate::output::messages::age;
 use crate::retention;
+use crate::retention::archive::Storage;
 use crate::retention::decide::{Done, Rule};
 use crate::retention::policy::Reason;
 use crate::snapshot::plan;
@@ -75,65 +76,18 @@ pub struct Listing {
     pub storage: Storage,
 }
 
-/// What the snapshots kept cost a month, from their full sizes (FullSnapshotSizeInBytes, where
-/// EC2 gives it) at us-east-1's prices: an upper bound, since EBS bills a snapshot by the blocks it
-/// adds to the ones before it, not by its full size.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct Storage {
-    /// How many kept snapshots have a known size, and those sizes added up.
-    pub sized: usize,
-    pub kept_bytes: i64,
-    /// Per month, in millionths of a dollar (written in dollars).
-    #[serde(rename = "monthly_usd", serialize_with = "dollars")]
-    pub monthly_micros: i64,
-    /// What the archive tier saves of it, per month.
-    #[serde(rename = "archive_saving_usd", serialize_with = "dollars")]
-    pub saving_micros: i64,
-}
-
-/// Dollars per GB-month, in millionths: the standard and the archive tier.
-const STANDARD_MICROS: i64 = 50_000;
-const ARCHIVE_MICROS: i64 = 12_500;
-
-fn dollars<S: serde::Serializer>(micros: &i64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((*micros as f64 / 10_000.0).round() / 100.0)
-}
-
-impl Storage {
-    pub fn is_empty(&self) -> bool {
-        self.sized == 0
-    }
-
-    fn add(&mut self, other: &Storage) {
-        self.sized += other.sized;
-        self.kept_bytes += other.kept_bytes;
-        self.monthly_micros += other.monthly_micros;
-        self.saving_micros += other.saving_micros;
-    }
-
-    /// The snapshots that stay (not DELETE, not the next run's) with a known size.
-    fn of(snapshots: &[SnapshotView]) -> Storage {
-        let mut out = Storage::default();
-        for s in snapshots {
-            let Some(bytes) = s
-                .size_bytes
-                .filter(|_| s.id.is_some() && s.verdict != Verdict::Delete)
-            else {
-                continue;
-            };
-            let gb_micros =
-                |price: i64| (i128::from(bytes) * i128::from(price) / 1_000_000_000) as i64;
-            out.sized += 1;
-            out.kept_bytes += bytes;
-            if s.tier == "archive" {
-                out.monthly_micros += gb_micros(ARCHIVE_MICROS);
-                out.saving_micros += gb_micros(STANDARD_MICROS - ARCHIVE_MICROS);
-            } else {
-                out.monthly_micros += gb_micros(STANDARD_MICROS);
-            }
+/// What a volume's snapshots that stay (not DELETE, not the next run's) cost a month.
+fn storage_of(snapshots: &[SnapshotView]) -> Storage {
+    let mut out = Storage::default();
+    for s in snapshots {
+        if let Some(bytes) = s
+            .size_bytes
+            .filter(|_| s.id.is_some() && s.verdict != Verdict::Delete)
+        {
+            out.add_snapshot(bytes, s.tier == "archive");
         }
-        out
     }
+    out
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -485,7 +439,7 @@ fn volume_view(
         device: device.to_string(),
         attached,
         size_gib: input.sizes.get(volume_id).copied(),
-        storage: Storage::of(&snapshots),
+        storage: storage_of(&snapshots),
         snapshots,
     }
 }

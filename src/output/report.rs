@@ -5,6 +5,7 @@
 use crate::output::record::{
     Counts, DeletedEntry, ErrorEntry, ImageEntry, InstanceEntry, RestoredEntry, Taken,
 };
+use crate::retention::archive::Storage;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::io::Write;
@@ -41,6 +42,38 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetReport>,
     pub totals: Totals,
+    /// What the snapshots retention kept cost a month (an upper bound from their full sizes),
+    /// per volume and in total; absent when EC2 gave no size.
+    #[serde(skip_serializing_if = "StorageReport::is_empty")]
+    pub storage: StorageReport,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct StorageReport {
+    pub total: Storage,
+    pub volumes: std::collections::BTreeMap<String, Storage>,
+}
+
+impl StorageReport {
+    fn is_empty(&self) -> bool {
+        self.total.is_empty()
+    }
+
+    /// From the `kept[]` lists of these instances.
+    fn of<'a>(instances: impl Iterator<Item = &'a InstanceEntry>) -> StorageReport {
+        let mut out = StorageReport::default();
+        for k in instances.flat_map(|i| &i.kept) {
+            if let (Some(bytes), Some(_)) = (k.size_bytes, &k.id) {
+                let archived = k.tier.as_deref() == Some("archive");
+                out.volumes
+                    .entry(k.volume.clone())
+                    .or_default()
+                    .add_snapshot(bytes, archived);
+                out.total.add_snapshot(bytes, archived);
+            }
+        }
+        out
+    }
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -134,7 +167,13 @@ pub fn build(
         })
         .collect();
     let totals = targets.iter().fold(own, |sum, t| sum.plus(&t.totals));
+    let storage = StorageReport::of(
+        instances
+            .iter()
+            .chain(targets.iter().flat_map(|t| &t.instances)),
+    );
     Report {
+        storage,
         version: env!("CARGO_PKG_VERSION"),
         dry_run,
         started: time(started),

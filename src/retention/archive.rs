@@ -18,6 +18,56 @@ pub const MINIMUM_DAYS: i64 = 90;
 /// us-east-1's price of the archive tier, per GB-month.
 pub const ARCHIVE_PRICE: f64 = 0.0125;
 
+/// What kept snapshots cost a month, from their full sizes (FullSnapshotSizeInBytes, where EC2
+/// gives it) at us-east-1's prices: an upper bound, since EBS bills a snapshot by the blocks it
+/// adds to the ones before it, not by its full size. `list` and `--report` show it.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Storage {
+    /// How many kept snapshots have a known size, and those sizes added up.
+    pub sized: usize,
+    pub kept_bytes: i64,
+    /// Per month, in millionths of a dollar (written in dollars).
+    #[serde(rename = "monthly_usd", serialize_with = "dollars")]
+    pub monthly_micros: i64,
+    /// What the archive tier saves of it, per month.
+    #[serde(rename = "archive_saving_usd", serialize_with = "dollars")]
+    pub saving_micros: i64,
+}
+
+/// Dollars per GB-month, in millionths: the standard and the archive tier.
+const STANDARD_MICROS: i64 = 50_000;
+const ARCHIVE_MICROS: i64 = 12_500;
+
+fn dollars<S: serde::Serializer>(micros: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((*micros as f64 / 10_000.0).round() / 100.0)
+}
+
+impl Storage {
+    pub fn is_empty(&self) -> bool {
+        self.sized == 0
+    }
+
+    pub fn add(&mut self, other: &Storage) {
+        self.sized += other.sized;
+        self.kept_bytes += other.kept_bytes;
+        self.monthly_micros += other.monthly_micros;
+        self.saving_micros += other.saving_micros;
+    }
+
+    /// One kept snapshot of `bytes`, in the archive tier or not.
+    pub fn add_snapshot(&mut self, bytes: i64, archived: bool) {
+        let micros = |price: i64| (i128::from(bytes) * i128::from(price) / 1_000_000_000) as i64;
+        self.sized += 1;
+        self.kept_bytes += bytes;
+        if archived {
+            self.monthly_micros += micros(ARCHIVE_MICROS);
+            self.saving_micros += micros(STANDARD_MICROS - ARCHIVE_MICROS);
+        } else {
+            self.monthly_micros += micros(STANDARD_MICROS);
+        }
+    }
+}
+
 /// The kept snapshots of one volume (newest first, with their reasons) to archive.
 pub fn to_archive<'a>(
     kept: &[(&'a Snapshot, &[Reason])],
