@@ -385,6 +385,27 @@ impl Record {
         f(&mut self.lock());
     }
 
+    /// `f` on the entry of `instance_id`, when it is recorded.
+    fn on_instance(&self, instance_id: &str, f: impl FnOnce(&mut InstanceEntry)) {
+        self.with(|i| {
+            if let Some(inst) = i.instances.get_mut(instance_id) {
+                f(inst);
+            }
+        });
+    }
+
+    /// What `own` reads of this record, and the records of its targets (read after the lock is
+    /// let go: a target's own lock is taken then).
+    fn with_targets<T>(&self, own: impl FnOnce(&Inner) -> T) -> (T, Vec<std::sync::Arc<Record>>) {
+        let inner = self.lock();
+        let targets = inner
+            .targets
+            .iter()
+            .map(|(_, r)| std::sync::Arc::clone(r))
+            .collect();
+        (own(&inner), targets)
+    }
+
     /// The record of one target of a run over many: its own instances, errors and deletions;
     /// the counts of this record include it.
     pub fn target(&self, id: TargetId) -> std::sync::Arc<Record> {
@@ -430,51 +451,27 @@ impl Record {
     }
 
     pub fn image(&self, instance_id: &str, entry: ImageEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.image = Some(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.image = Some(entry));
     }
 
     pub fn archived(&self, instance_id: &str, entry: ArchivedEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.archived.push(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.archived.push(entry));
     }
 
     pub fn locked(&self, instance_id: &str, entry: LockedEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.locked.push(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.locked.push(entry));
     }
 
     pub fn hooks(&self, instance_id: &str, entry: HookEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.hooks = Some(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.hooks = Some(entry));
     }
 
     pub fn drill(&self, instance_id: &str, entry: DrillEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.drill = Some(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.drill = Some(entry));
     }
 
     pub fn snapshot(&self, instance_id: &str, entry: SnapshotEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.snapshots.push(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.snapshots.push(entry));
     }
 
     /// A deletion, under its instance when it has one (an orphan has none).
@@ -488,20 +485,12 @@ impl Record {
     }
 
     pub fn kept(&self, instance_id: &str, entries: Vec<KeptEntry>) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.kept.extend(entries);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.kept.extend(entries));
     }
 
     /// A copy made (or planned), under the instance of its source volume.
     pub fn copy(&self, instance_id: &str, entry: CopyEntry) {
-        self.with(|i| {
-            if let Some(inst) = i.instances.get_mut(instance_id) {
-                inst.copies.push(entry);
-            }
-        });
+        self.on_instance(instance_id, |inst| inst.copies.push(entry));
     }
 
     /// The one way to say and count a failure: its line is logged at its level, and its entry
@@ -549,36 +538,21 @@ impl Record {
 
     /// The instances recorded, the targets' included.
     pub fn instance_count(&self) -> usize {
-        let (own, targets) = {
-            let inner = self.lock();
-            let targets: Vec<std::sync::Arc<Record>> = inner
-                .targets
-                .iter()
-                .map(|(_, r)| std::sync::Arc::clone(r))
-                .collect();
-            (inner.instances.len(), targets)
-        };
+        let (own, targets) = self.with_targets(|inner| inner.instances.len());
         own + targets.iter().map(|r| r.instance_count()).sum::<usize>()
     }
 
     /// The failures counted so far, derived from the record.
     pub fn counts(&self) -> Counts {
-        let (own, targets) = {
-            let inner = self.lock();
-            let own = Counts::of(
+        let (own, targets) = self.with_targets(|inner| {
+            Counts::of(
                 inner
                     .instances
                     .values()
                     .flat_map(|i| &i.errors)
                     .chain(&inner.errors),
-            );
-            let targets: Vec<std::sync::Arc<Record>> = inner
-                .targets
-                .iter()
-                .map(|(_, r)| std::sync::Arc::clone(r))
-                .collect();
-            (own, targets)
-        };
+            )
+        });
         targets.iter().map(|r| r.counts()).fold(own, |a, b| Counts {
             snapshot_errors: a.snapshot_errors + b.snapshot_errors,
             deletion_errors: a.deletion_errors + b.deletion_errors,

@@ -202,29 +202,52 @@ async fn archive_one(
         volume: s.volume_id.clone(),
         size_bytes: s.size_bytes,
     };
-    if ctx.cfg.mode.is_dry() {
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, &change, &s.id).await;
-        }
-        ctx.record.archived(instance_id, entry);
-        return;
+    match change_snapshot(ctx, instance_id, &change, &s.id, msg::archive_error).await {
+        Sent::Dry => return ctx.record.archived(instance_id, entry),
+        Sent::Not => return,
+        Sent::Made => ctx.record.archived(instance_id, entry),
     }
-    let moved = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
-        Ok(answer) => answer,
-        Err(_) => return,
-    };
-    if let Err(e) = moved {
-        let line = msg::archive_error(&s.id, &e.to_string());
-        let failure = Failure::aws(Level::Error, line, "ModifySnapshotTier", &s.id, &e);
-        ctx.record.failed(Some(instance_id), failure);
-        return;
-    }
-    ctx.record.archived(instance_id, entry);
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let tagged = ctx.ec2.tag_snapshot(&s.id, archive::ARCHIVED_TAG, &stamp);
     if let Ok(Err(e)) = ctx.shutdown.race(tagged).await {
         // Archived; only the warning of an early deletion will not know since when.
         warn!("{}", msg::archive_tag_error(&s.id, &e.to_string()));
+    }
+}
+
+/// What became of a change to a snapshot.
+enum Sent {
+    /// A dry run: only its permission was checked (when asked).
+    Dry,
+    Made,
+    /// Refused (recorded), or cut short by a signal.
+    Not,
+}
+
+/// Sends `change` to snapshot `id` (a dry run checks its permission instead), raced with the
+/// signal; a refusal is recorded under the instance with the line `error_line` gives.
+async fn change_snapshot(
+    ctx: &Ctx,
+    instance_id: &str,
+    change: &Change<'_>,
+    id: &str,
+    error_line: fn(&str, &str) -> String,
+) -> Sent {
+    if ctx.cfg.mode.is_dry() {
+        if ctx.cfg.mode.checks_permissions() {
+            permissions::check(ctx, &ctx.ec2, change, id).await;
+        }
+        return Sent::Dry;
+    }
+    match ctx.shutdown.race(ctx.ec2.apply(change)).await {
+        Ok(Ok(())) => Sent::Made,
+        Ok(Err(e)) => {
+            let line = error_line(id, &e.to_string());
+            let failure = Failure::aws(Level::Error, line, change.action(), id, &e);
+            ctx.record.failed(Some(instance_id), failure);
+            Sent::Not
+        }
+        Err(_) => Sent::Not,
     }
 }
 
@@ -268,22 +291,14 @@ async fn lock_one(
         days,
         until: until.clone(),
     };
-    if ctx.cfg.mode.is_dry() {
-        if ctx.cfg.mode.checks_permissions() && !planned {
-            permissions::check(ctx, &ctx.ec2, &change, &s.id).await;
-        }
-        ctx.record.locked(instance_id, entry);
-        return;
+    if ctx.cfg.mode.is_dry() && planned {
+        // The snapshot a dry run would make has no id to check a permission on.
+        return ctx.record.locked(instance_id, entry);
     }
-    let locked = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
-        Ok(answer) => answer,
-        Err(_) => return,
-    };
-    if let Err(e) = locked {
-        let line = msg::lock_error(&s.id, &e.to_string());
-        let failure = Failure::aws(Level::Error, line, "LockSnapshot", &s.id, &e);
-        ctx.record.failed(Some(instance_id), failure);
-        return;
+    match change_snapshot(ctx, instance_id, &change, &s.id, msg::lock_error).await {
+        Sent::Dry => return ctx.record.locked(instance_id, entry),
+        Sent::Not => return,
+        Sent::Made => {}
     }
     let tagged = ctx
         .shutdown
