@@ -221,7 +221,7 @@ pub struct Cli {
     #[arg(global = true, help_heading = "Retention", long = "no-delete")]
     pub no_delete: bool,
 
-    /// With --lock: the longest lock, in days (default 400)
+    /// With --lock or --copy-lock: the longest lock, in days (default 400)
     #[arg(
         global = true,
         help_heading = "Retention",
@@ -230,7 +230,8 @@ pub struct Cli {
     )]
     pub lock_max: Option<u32>,
 
-    /// With --lock compliance: hours during which the lock can still be removed (1 to 72)
+    /// With --lock/--copy-lock compliance: hours during which the lock can still be removed (1 to
+    /// 72)
     #[arg(
         global = true,
         help_heading = "Retention",
@@ -454,6 +455,17 @@ pub struct Cli {
         allow_negative_numbers = true
     )]
     pub copy_keep: Option<i64>,
+
+    /// Lock the copies in their regions too, for as long as their own rules are sure to keep them
+    /// (--lock-max and --lock-cool-off apply)
+    #[arg(
+        global = true,
+        help_heading = "Copies",
+        long = "copy-lock",
+        value_enum,
+        value_name = "MODE"
+    )]
+    pub copy_lock: Option<LockMode>,
 
     /// Write a JSON report of the run to FILE at its end (- for standard output)
     #[arg(

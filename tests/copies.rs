@@ -230,3 +230,194 @@ fn a_throttled_copy_is_retried_and_made() {
     assert_eq!(lab.stats().get("CopySnapshot"), Some(&3));
     assert_eq!(lab.snapshots_in("us-east-1").len(), 1);
 }
+
+/// When the proxy first answered `id` as completed, and how many answers showed it pending
+/// before.
+fn completed_at(lab: &Lab, id: &str) -> (f64, usize) {
+    let answers = lab.requests("DescribeSnapshots");
+    let states: Vec<(&str, f64)> = answers
+        .iter()
+        .filter_map(|a| Some((a["_states"][id].as_str()?, a["_time"].as_f64()?)))
+        .collect();
+    let pending = states.iter().take_while(|(s, _)| *s == "pending").count();
+    let done = states.iter().find(|(s, _)| *s == "completed");
+    (done.expect("never seen completed").1, pending)
+}
+
+/// When the binary asked for a copy of `source`, and how many times.
+fn copy_called(lab: &Lab, source: &str) -> (f64, usize) {
+    let calls: Vec<f64> = lab
+        .requests("CopySnapshot")
+        .iter()
+        .filter(|r| r["SourceSnapshotId"] == source)
+        .map(|r| r["_time"].as_f64().unwrap())
+        .collect();
+    (calls.first().copied().unwrap_or(f64::NAN), calls.len())
+}
+
+/// `--wait --copy-to`, with what `extra` adds, writing a report: the run and its report.
+fn wait_and_copy(lab: &Lab, instance: &str, extra: &[&str]) -> (Run, Value) {
+    let path = lab.dir.path().join("report.json");
+    let report = path.to_str().unwrap().to_string();
+    let mut args = vec![
+        "-t",
+        "Name",
+        instance,
+        "-o",
+        "-u",
+        "-g",
+        "5",
+        "d",
+        "--copy-to",
+        DR,
+        "--wait",
+        "--wait-interval",
+        "1",
+        "--report",
+        &report,
+    ];
+    args.extend_from_slice(extra);
+    let r = lab.run(&args);
+    let report = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    (r, serde_json::from_str(&report).unwrap())
+}
+
+/// The ids of the snapshots the report says this run made.
+fn made_by(report: &Value) -> Vec<String> {
+    let instances = report["instances"].as_array().unwrap();
+    let snaps = instances
+        .iter()
+        .flat_map(|i| i["snapshots"].as_array().unwrap());
+    snaps
+        .filter_map(|s| s["id"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn with_wait_this_runs_snapshot_is_copied_once_completed() {
+    let lab = Lab::start();
+    let seeded = web_with_backups(&lab, &[2], json!({"device": "/dev/sdb"}));
+    let vol = vol_of(&seeded, "web1", "/dev/sdb");
+    let old = newest(&lab.snapshots())["id"].as_str().unwrap().to_string();
+    // The dry run plans the copy of the snapshot it plans (and the catch-up's of the old one).
+    let dry = lab.run(&["-t", "Name", "web1", "-o", "--copy-to", DR, "--wait"]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.has(&format!(
+            "[INFO] Copying snapshot (planned for {vol}) ({vol}|/dev/sdb) to {DR}"
+        )),
+        "{dry:?}"
+    );
+    assert!(dry.has(&format!(
+        "[INFO] Copying snapshot {old} ({vol}|/dev/sdb) to {DR}"
+    )));
+    assert!(lab.snapshots_in(DR).is_empty());
+
+    // The new snapshot pending for the copies' listing in DR and two polls.
+    after_listing(&lab, "pending", 3);
+    let (r, report) = wait_and_copy(&lab, "web1", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let new = made_by(&report);
+    assert_eq!(new.len(), 1, "{report}");
+    let (completed, pending) = completed_at(&lab, &new[0]);
+    let (copied, calls) = copy_called(&lab, &new[0]);
+    assert!(pending >= 2, "seen pending {pending} times");
+    assert_eq!(calls, 1);
+    assert!(
+        copied > completed,
+        "copied at {copied}, completed at {completed}"
+    );
+    // The catch-up copied the old backup, which was complete, at once.
+    assert_eq!(copy_called(&lab, &old).1, 1);
+    assert!(copy_called(&lab, &old).0 < completed);
+    // Both copies are there at the end of the run; the copies' retention deleted neither.
+    let sources: std::collections::BTreeSet<String> = lab
+        .snapshots_in(DR)
+        .iter()
+        .map(|c| {
+            c["tags"]["ec2snap:source-snapshot"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sources, [old.clone(), new[0].clone()].into());
+    // The recovery point lag of the new one: at least the poll interval; none for the catch-up.
+    let copies = report["instances"][0]["copies"].as_array().unwrap();
+    let lag = |source: &str| {
+        let c = copies.iter().find(|c| c["source"] == source).unwrap();
+        c["recovery_point_lag_ms"].as_u64()
+    };
+    assert!(lag(&new[0]).is_some_and(|ms| ms >= 1_000), "{report}");
+    assert_eq!(lag(&old), None, "{report}");
+    // The order of the log: completed, then copied, then the source's retention.
+    let lines = r.lines();
+    let at = |text: &str| lines.iter().position(|l| l.contains(text));
+    let done_line = at(&format!("Snapshot {} (", new[0]));
+    let copy_line = at(&format!(
+        "Copying snapshot {} ({vol}|/dev/sdb) to {DR} - ",
+        new[0]
+    ));
+    assert!(done_line.is_some() && done_line < copy_line, "{r:?}");
+}
+
+#[test]
+fn with_wait_a_set_is_copied_once_all_its_members_are_completed() {
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "db1",
+        "volumes": [{"device": "/dev/sdb"}, {"device": "/dev/sdc"}]}]}));
+    after_listing(&lab, "pending", 3);
+    let (r, report) = wait_and_copy(&lab, "db1", &["--consistent"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let members = made_by(&report);
+    assert_eq!(members.len(), 2, "{report}");
+    let last_completed = members
+        .iter()
+        .map(|m| completed_at(&lab, m).0)
+        .fold(f64::MIN, f64::max);
+    for m in &members {
+        let (copied, calls) = copy_called(&lab, m);
+        assert_eq!(calls, 1, "{m}");
+        assert!(copied > last_completed, "{m}");
+    }
+    let copies = lab.snapshots_in(DR);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    // The copies carry the set's tag, as the members do.
+    assert!(
+        copies.iter().all(|c| c["tags"]["ec2snap:set"].is_string()),
+        "{copies:?}"
+    );
+}
+
+#[test]
+fn with_wait_a_copy_limit_waits_for_the_next_run_and_without_wait_nothing_changes() {
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "web1", "volumes": [{"device": "/dev/sdb"}]}]}));
+    lab.faults(json!([{"action": "CopySnapshot", "times": 1, "status": 400,
+                       "code": "ResourceLimitExceeded", "message": "too many copies in progress"}]));
+    let (r, report) = wait_and_copy(&lab, "web1", &[]);
+    assert_eq!(r.code, 0, "a deferral is no error: {r:?}");
+    let first = made_by(&report);
+    assert!(
+        r.stderr.contains(&format!(
+            "[WARNING] Copy of snapshot {} to {DR} left for a later run: ResourceLimitExceeded",
+            first[0]
+        )),
+        "{r:?}"
+    );
+    assert!(lab.snapshots_in(DR).is_empty());
+    // Without --wait: the catch-up copies the last run's snapshot, not the one this run makes.
+    let r = lab.run(&["-t", "Name", "web1", "-o", "-u", "--copy-to", DR]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let copies = lab.snapshots_in(DR);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(
+        copies[0]["tags"]["ec2snap:source-snapshot"],
+        first[0].as_str()
+    );
+    assert_eq!(
+        lab.requests("CopySnapshot").len(),
+        2,
+        "the refused one and this one"
+    );
+}

@@ -20,6 +20,15 @@ fn lock_requests(lab: &Lab) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// A LockSnapshot request's mode, cool-off and duration.
+fn lock_params(request: &Value) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (
+        request["LockMode"].as_str(),
+        request["CoolOffPeriod"].as_str(),
+        request["LockDuration"].as_str(),
+    )
+}
+
 fn report(lab: &Lab) -> (std::path::PathBuf, String) {
     let path = lab.dir.path().join("report.json");
     let arg = path.to_str().unwrap().to_string();
@@ -206,11 +215,7 @@ fn compliance_mode_has_a_cool_off_and_a_dry_run_only_asks() {
     let sent = lab.requests("LockSnapshot");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(
-        (
-            sent[0]["LockMode"].as_str(),
-            sent[0]["CoolOffPeriod"].as_str(),
-            sent[0]["LockDuration"].as_str()
-        ),
+        lock_params(&sent[0]),
         (Some("compliance"), Some("6"), Some("3"))
     );
     assert_eq!(lab.locks()[0]["state"], "compliance-cooloff");
@@ -246,6 +251,21 @@ fn compliance_mode_has_a_cool_off_and_a_dry_run_only_asks() {
         (
             &["-g", "3", "d", "--lock-max", "10"],
             "--lock-max and --lock-cool-off go with --lock",
+        ),
+        (
+            &["-g", "3", "d", "--copy-lock", "governance"],
+            "--copy-lock go with --copy-to",
+        ),
+        (
+            &[
+                "-d",
+                "3",
+                "--copy-to",
+                "us-east-1",
+                "--copy-lock",
+                "governance",
+            ],
+            "--copy-lock locks for as long as the rules are sure",
         ),
     ] {
         let mut all = vec!["-t", "Name", "db1", "-u"];
@@ -292,4 +312,71 @@ fn the_backup_role_locks_and_deletes_nothing_with_no_delete() {
         "{r:?}"
     );
     assert!(snapshot_ids(&lab.snapshots()).contains(old));
+}
+
+/// `--copy-lock`: a copy in another region gets its own lock from the copies' rule, and never the
+/// source's lock tag.
+#[test]
+fn copies_get_their_own_lock_in_their_region() {
+    const DR: &str = "us-east-1";
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}]}]}));
+    let base = "-t Name db1 -o -g 10 d --lock governance -u";
+    let base: Vec<&str> = base.split(' ').collect();
+    lab.pin_clock("2026-11-20T12:00:00Z");
+    let r = lab.run(&base);
+    assert_eq!(r.code, 0, "{r:?}");
+    let source = lab.snapshots()[0].clone();
+    let sid = source["id"].as_str().unwrap();
+    assert!(source["tags"]["ec2snap:locked-until"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-30"));
+    // Three days later: the catch-up copies it, and the copy is locked for the copies' 10 days
+    // from now, in compliance mode with its cool-off.
+    lab.pin_clock("2026-11-23T12:00:00Z");
+    let (path, arg) = report(&lab);
+    let mut args = base.clone();
+    args.extend_from_slice(&[
+        "--copy-to",
+        DR,
+        "--copy-lock",
+        "compliance",
+        "--lock-cool-off",
+        "2",
+        "--report",
+        &arg,
+    ]);
+    let r = lab.run(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    let copies = lab.snapshots_in(DR);
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    let cid = copies[0]["id"].as_str().unwrap();
+    assert_eq!(copies[0]["tags"]["ec2snap:source-snapshot"], sid);
+    let until = copies[0]["tags"]["ec2snap:locked-until"].as_str().unwrap();
+    assert!(
+        until.starts_with("2026-12-03T12:0"),
+        "its own lock, not the source's: {until}"
+    );
+    let sent: Vec<Value> = lab
+        .requests("LockSnapshot")
+        .into_iter()
+        .filter(|r| r["SnapshotId"] == cid)
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        lock_params(&sent[0]),
+        (Some("compliance"), Some("2"), Some("10"))
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "[INFO] Locking snapshot {cid} in {DR} for 10 days, until 2026-12-03T12:0"
+        )),
+        "{r:?}"
+    );
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let locked = report["instances"][0]["locked"].as_array().unwrap();
+    let entry = locked.iter().find(|l| l["region"] == DR).unwrap();
+    assert_eq!(entry["mode"], "compliance");
+    assert_eq!(entry["days"], 10);
 }

@@ -5,17 +5,6 @@
 
 mod common;
 use common::*;
-use serde_json::json;
-
-/// DescribeSnapshots answers after the first (retention's listing) show `state` instead of
-/// completed, `times` times (-1: always).
-fn after_listing(lab: &Lab, state: &str, times: i64) {
-    lab.faults(
-        json!([{"action": "DescribeSnapshots", "skip": 1, "times": times,
-        "rewrite": [["<status>completed</status>", format!("<status>{state}</status>")],
-                    ["<progress>100%</progress>", "<progress>40%</progress>"]]}]),
-    );
-}
 
 const RUN: [&str; 11] = [
     "-t",

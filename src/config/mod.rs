@@ -244,27 +244,39 @@ fn archive_after(cli: &Cli, rule: &Rule) -> Result<Option<i64>> {
 
 /// `--lock`, `--lock-max`, `--lock-cool-off`.
 fn lock_policy(cli: &Cli, rule: &Rule) -> Result<Option<crate::retention::lock::LockPolicy>> {
-    use crate::retention::lock::{LockPolicy, Mode};
-    let Some(mode) = cli.lock else {
+    if cli.lock.is_none() && cli.copy_lock.is_none() {
         if cli.lock_max.is_some() || cli.lock_cool_off.is_some() {
-            bail!("--lock-max and --lock-cool-off go with --lock");
+            bail!("--lock-max and --lock-cool-off go with --lock or --copy-lock");
         }
         return Ok(None);
-    };
+    }
+    let compliance = |m: Option<crate::cli::LockMode>| m == Some(crate::cli::LockMode::Compliance);
+    if cli.lock_cool_off.is_some() && !compliance(cli.lock) && !compliance(cli.copy_lock) {
+        bail!("--lock-cool-off goes with --lock compliance or --copy-lock compliance");
+    }
+    cli.lock
+        .map(|mode| lock_mode(cli, mode, rule, "--lock"))
+        .transpose()
+}
+
+/// One lock flag's policy (`flag`: `--lock` or `--copy-lock`) over the rule its snapshots are
+/// kept by.
+fn lock_mode(
+    cli: &Cli,
+    mode: crate::cli::LockMode,
+    rule: &Rule,
+    flag: &str,
+) -> Result<crate::retention::lock::LockPolicy> {
+    use crate::retention::lock::{LockPolicy, Mode};
     if rule.max_age_secs.is_none() && !rule.keep.has_calendar() {
-        bail!("--lock locks for as long as the rules are sure to keep a snapshot: give -g or a --keep-hourly/daily/weekly/monthly/yearly rule (-d counts snapshots, not time)");
+        bail!("{flag} locks for as long as the rules are sure to keep a snapshot: give -g or a --keep-hourly/daily/weekly/monthly/yearly rule (-d counts snapshots, not time)");
     }
     let max_days = cli.lock_max.unwrap_or(400);
     if !(1..=36_500).contains(&max_days) {
         bail!("--lock-max must be from 1 to 36500 days (here {max_days})");
     }
     let mode = match mode {
-        crate::cli::LockMode::Governance => {
-            if cli.lock_cool_off.is_some() {
-                bail!("--lock-cool-off goes with --lock compliance");
-            }
-            Mode::Governance
-        }
+        crate::cli::LockMode::Governance => Mode::Governance,
         crate::cli::LockMode::Compliance => {
             let hours = cli.lock_cool_off.unwrap_or(24);
             if !(1..=72).contains(&hours) {
@@ -275,7 +287,7 @@ fn lock_policy(cli: &Cli, rule: &Rule) -> Result<Option<crate::retention::lock::
             }
         }
     };
-    Ok(Some(LockPolicy { mode, max_days }))
+    Ok(LockPolicy { mode, max_days })
 }
 
 /// The most seconds a hook may run, and the freeze last.
@@ -449,6 +461,7 @@ fn list_flags(cli: &Cli) -> Result<()> {
         (cli.post_snapshot.is_some(), "--post-snapshot"),
         (cli.freeze.is_some(), "--freeze"),
         (cli.lock.is_some(), "--lock"),
+        (cli.copy_lock.is_some(), "--copy-lock"),
         (!cli.archive_after.is_empty(), "--archive-after"),
     ];
     refuse(&clashes, "list only reads")
@@ -472,6 +485,8 @@ pub struct CopyPolicy {
     pub kms_key: Option<String>,
     /// `--copy-max-age`/`--copy-keep`, each defaulting to `-g`/`-d`.
     pub rule: Rule,
+    /// `--copy-lock`: lock the copies for as long as `rule` is sure to keep them.
+    pub lock: Option<crate::retention::lock::LockPolicy>,
 }
 
 /// A region name as AWS writes them: lower-case letters, digits and dashes, e.g. `eu-west-1`.
@@ -489,8 +504,12 @@ fn region_name(name: &str) -> Result<String> {
 
 fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
     if cli.copy_to.is_empty() {
-        if cli.copy_kms_key.is_some() || !cli.copy_max_age.is_empty() || cli.copy_keep.is_some() {
-            bail!("--copy-kms-key, --copy-max-age and --copy-keep go with --copy-to");
+        if cli.copy_kms_key.is_some()
+            || !cli.copy_max_age.is_empty()
+            || cli.copy_keep.is_some()
+            || cli.copy_lock.is_some()
+        {
+            bail!("--copy-kms-key, --copy-max-age, --copy-keep and --copy-lock go with --copy-to");
         }
         return Ok(None);
     }
@@ -507,18 +526,24 @@ fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
         Some(n) if n < 0 => bail!("--copy-keep cannot be negative (here {n})"),
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
     };
+    // The calendar rules and their time zone are the source's.
+    let rule = Rule {
+        max_age_secs,
+        keep: Keep {
+            last: keep_last,
+            ..source.keep
+        },
+        zone: source.zone,
+    };
+    let lock = cli
+        .copy_lock
+        .map(|mode| lock_mode(cli, mode, &rule, "--copy-lock"))
+        .transpose()?;
     Ok(Some(CopyPolicy {
         regions,
         kms_key: cli.copy_kms_key.clone(),
-        // The calendar rules and their time zone are the source's.
-        rule: Rule {
-            max_age_secs,
-            keep: Keep {
-                last: keep_last,
-                ..source.keep
-            },
-            zone: source.zone,
-        },
+        rule,
+        lock,
     }))
 }
 

@@ -2,7 +2,9 @@
 //! the copy's tags, and which copies a destination region lets go.
 
 use crate::model::{Snapshot, SnapshotState, Tags, SET_TAG};
-use crate::retention::decide::{self as retention, Rule};
+use crate::retention::archive::ARCHIVED_TAG;
+use crate::retention::decide::{self as retention, Decision, Rule};
+use crate::retention::lock::LOCK_TAG;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -49,10 +51,14 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
         (SOURCE_REGION_TAG.to_string(), source_region.to_string()),
     ]
     .into();
+    // The source's lock and tier are its own, not the copy's.
+    let not_copied = [LOCK_TAG, ARCHIVED_TAG];
     let mut tags: Tags = source
         .tags
         .iter()
-        .filter(|(k, _)| !k.starts_with("aws:") && !ours.contains_key(*k))
+        .filter(|(k, _)| {
+            !k.starts_with("aws:") && !ours.contains_key(*k) && !not_copied.contains(&k.as_str())
+        })
         .take(MAX_TAGS - ours.len())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -60,17 +66,18 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
     tags
 }
 
-/// The copies of one source volume in one region that go, oldest first: the rule (`-g`/`-d`, or
-/// `--copy-max-age`/`--copy-keep`) over them, never a copy made by this run (`protected`), and
-/// never the copies of the volume's newest completed snapshot (`newest_source`); when that one
-/// has no copy yet, the newest copy stays instead, so a deferred copy cannot empty the region.
-pub fn copies_to_delete<'a>(
+/// Retention of the copies of one source volume in one region: the rule (`-g`/`-d`, or
+/// `--copy-max-age`/`--copy-keep`) over them, never deleting a copy made by this run
+/// (`protected`) nor the copies of the volume's newest completed snapshot (`newest_source`);
+/// when that one has no copy yet, the newest copy stays instead, so a deferred copy cannot empty
+/// the region.
+pub fn decide<'a>(
     copies: &'a [Snapshot],
     rule: Rule,
     now: DateTime<Utc>,
     protected: &HashSet<String>,
     newest_source: Option<&str>,
-) -> Vec<&'a Snapshot> {
+) -> Decision<'a, Snapshot> {
     let mut keep = protected.clone();
     let of_newest: Vec<&Snapshot> = copies
         .iter()
@@ -92,7 +99,7 @@ pub fn copies_to_delete<'a>(
     } else {
         keep.extend(of_newest.iter().map(|c| c.id.clone()));
     }
-    retention::to_delete(copies, rule, now, &keep)
+    retention::decide_snapshots(copies, &rule, now, &keep)
 }
 
 #[cfg(test)]
@@ -167,6 +174,8 @@ mod tests {
         let mut many: Vec<(String, String)> =
             (0..50).map(|i| (format!("k{i:02}"), "v".into())).collect();
         many.push(("aws:x".into(), "y".into()));
+        many.insert(0, (LOCK_TAG.into(), "2027-01-01T00:00:00Z".into()));
+        many.insert(1, (ARCHIVED_TAG.into(), "2026-01-01T00:00:00Z".into()));
         let pairs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let source = snap("snap-1", 0, "completed", OURS, &pairs);
         let tags = copy_tags(&source, "eu-west-1");
@@ -185,6 +194,10 @@ mod tests {
         );
         assert!(
             !tags.contains_key("aws:x") && tags.contains_key("k46") && !tags.contains_key("k47")
+        );
+        assert!(
+            !tags.contains_key(LOCK_TAG) && !tags.contains_key(ARCHIVED_TAG),
+            "a copy has its own lock and tier"
         );
     }
 
@@ -257,7 +270,8 @@ mod tests {
             ),
         ];
         for (name, list, rule, protected, newest, want) in cases {
-            let got: Vec<&str> = copies_to_delete(list, rule, now(), &protected, newest)
+            let got: Vec<&str> = decide(list, rule, now(), &protected, newest)
+                .delete
                 .iter()
                 .map(|s| s.id.as_str())
                 .collect();

@@ -526,7 +526,8 @@ fn copy_verdicts(input: &Input) -> HashMap<String, Verdict> {
                 .collect();
             let newest = copies::newest_completed(&of_volume).map(|s| s.id.as_str());
             let gone: HashSet<&str> =
-                copies::copies_to_delete(group, rule, input.now, &HashSet::new(), newest)
+                copies::decide(group, rule, input.now, &HashSet::new(), newest)
+                    .delete
                     .into_iter()
                     .map(|c| c.id.as_str())
                     .collect();

@@ -42,6 +42,9 @@ pub struct CopyEntry {
     pub volume: String,
     pub device: String,
     pub region: String,
+    /// `--wait`: the recovery point lag, from this run's snapshot call to its copy call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_point_lag_ms: Option<u64>,
 }
 
 /// A snapshot that retention looked at and kept, with the rules that keep it.
@@ -281,6 +284,9 @@ pub struct LockedEntry {
     pub days: u32,
     /// RFC 3339, UTC: when the lock ends (the snapshot's `ec2snap:locked-until` tag).
     pub until: String,
+    /// `--copy-lock`: the region of the copy locked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// An instance's hooks: the consistency of its snapshots and how each hook ended.

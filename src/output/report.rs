@@ -647,6 +647,7 @@ mod tests {
                 volume: "vol-1".into(),
                 device: "/dev/sdb".into(),
                 region: "us-east-1".into(),
+                recovery_point_lag_ms: None,
             }],
             kept: vec![],
             restored: vec![],

@@ -137,20 +137,30 @@ async fn lock_kept(
     }
     let dry = ctx.cfg.mode.is_dry();
     let rule = &ctx.cfg.retention;
-    let jobs: Vec<(Snapshot, u32, bool)> = kept
+    let jobs: Vec<(Snapshot, u32, bool)> = lock::to_lock(kept, rule, &policy, now)
         .into_iter()
-        .filter_map(|(s, why)| {
-            let current = lock::locked_until(s);
-            let days = lock::wanted(rule, &policy, s.start_time, why, current, now)?;
-            Some((s.clone(), days, dry && protected.contains(&s.id)))
-        })
+        .map(|(s, days)| (s.clone(), days, dry && protected.contains(&s.id)))
         .collect();
     let instance_id = instance.id.clone();
     ctx.calls(
         jobs,
         move |ctx, (s, days, planned): (Snapshot, u32, bool)| {
             let instance_id = instance_id.clone();
-            async move { lock_one(&ctx, &instance_id, &s, days, planned, policy, now).await }
+            async move {
+                let shown = if planned {
+                    format!("(new) of {}", s.volume_id)
+                } else {
+                    s.id.clone()
+                };
+                let ec2 = Arc::clone(&ctx.ec2);
+                let lock = Lock {
+                    days,
+                    policy,
+                    now,
+                    planned,
+                };
+                lock_one(&ctx, &ec2, &instance_id, &s, shown, lock).await
+            }
         },
     )
     .await;
@@ -202,7 +212,16 @@ async fn archive_one(
         volume: s.volume_id.clone(),
         size_bytes: s.size_bytes,
     };
-    match change_snapshot(ctx, instance_id, &change, &s.id, msg::archive_error).await {
+    match change_snapshot(
+        ctx,
+        &ctx.ec2,
+        instance_id,
+        &change,
+        &s.id,
+        msg::archive_error,
+    )
+    .await
+    {
         Sent::Dry => return ctx.record.archived(instance_id, entry),
         Sent::Not => return,
         Sent::Made => ctx.record.archived(instance_id, entry),
@@ -224,10 +243,12 @@ enum Sent {
     Not,
 }
 
-/// Sends `change` to snapshot `id` (a dry run checks its permission instead), raced with the
-/// signal; a refusal is recorded under the instance with the line `error_line` gives.
+/// Sends `change` to snapshot `id` in `ec2`'s region (a dry run checks its permission instead),
+/// raced with the signal; a refusal is recorded under the instance with the line `error_line`
+/// gives.
 async fn change_snapshot(
     ctx: &Ctx,
+    ec2: &Ec2,
     instance_id: &str,
     change: &Change<'_>,
     id: &str,
@@ -235,41 +256,61 @@ async fn change_snapshot(
 ) -> Sent {
     if ctx.cfg.mode.is_dry() {
         if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, change, id).await;
+            permissions::check(ctx, ec2, change, id).await;
         }
         return Sent::Dry;
     }
-    match ctx.shutdown.race(ctx.ec2.apply(change)).await {
+    match ctx.shutdown.race(ec2.apply(change)).await {
         Ok(Ok(())) => Sent::Made,
         Ok(Err(e)) => {
             let line = error_line(id, &e.to_string());
             let failure = Failure::aws(Level::Error, line, change.action(), id, &e);
-            ctx.record.failed(Some(instance_id), failure);
+            ctx.record
+                .failed(Some(instance_id), located(ctx, ec2, failure));
             Sent::Not
         }
         Err(_) => Sent::Not,
     }
 }
 
-/// Locks one snapshot for `days`, then tags it with the lock's end. A dry run says it (`planned`:
-/// of the snapshot it would make, which has no id yet) and checks the permission.
-async fn lock_one(
+/// A failure in `ec2`'s region, named so when it is not the run's.
+fn located(ctx: &Ctx, ec2: &Ec2, failure: Failure) -> Failure {
+    if ec2.region() == ctx.ec2.region() {
+        failure
+    } else {
+        failure.in_region(ec2.region())
+    }
+}
+
+/// One lock to set: for how many days, in which mode, from when; `planned`: on the snapshot (or
+/// copy) a dry run would make, which has no id yet.
+#[derive(Clone, Copy)]
+pub struct Lock {
+    pub days: u32,
+    pub policy: LockPolicy,
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub planned: bool,
+}
+
+/// Locks one snapshot (`shown` so in the log) in `ec2`'s region, then tags it with the lock's
+/// end. A dry run says it and checks the permission.
+pub async fn lock_one(
     ctx: &Ctx,
+    ec2: &Ec2,
     instance_id: &str,
     s: &Snapshot,
-    days: u32,
-    planned: bool,
-    policy: LockPolicy,
-    now: chrono::DateTime<chrono::Utc>,
+    shown: String,
+    lock: Lock,
 ) {
+    let Lock {
+        days,
+        policy,
+        now,
+        planned,
+    } = lock;
     let until = (now + chrono::Duration::days(i64::from(days)))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mode = policy.mode.name();
-    let shown = if planned {
-        format!("(new) of {}", s.volume_id)
-    } else {
-        s.id.clone()
-    };
     info!("{}", msg::locking(&shown, days, &until, mode));
     let cool_off_hours = match policy.mode {
         // The cool-off is the first lock's: an extension keeps the lock as it is.
@@ -285,31 +326,33 @@ async fn lock_one(
         cool_off_hours,
     };
     let entry = LockedEntry {
-        id: shown.clone(),
+        id: shown,
         volume: s.volume_id.clone(),
         mode: mode.to_string(),
         days,
         until: until.clone(),
+        region: (ec2.region() != ctx.ec2.region()).then(|| ec2.region().to_string()),
     };
     if ctx.cfg.mode.is_dry() && planned {
         // The snapshot a dry run would make has no id to check a permission on.
         return ctx.record.locked(instance_id, entry);
     }
-    match change_snapshot(ctx, instance_id, &change, &s.id, msg::lock_error).await {
+    match change_snapshot(ctx, ec2, instance_id, &change, &s.id, msg::lock_error).await {
         Sent::Dry => return ctx.record.locked(instance_id, entry),
         Sent::Not => return,
         Sent::Made => {}
     }
     let tagged = ctx
         .shutdown
-        .race(ctx.ec2.tag_snapshot(&s.id, lock::LOCK_TAG, &until));
+        .race(ec2.tag_snapshot(&s.id, lock::LOCK_TAG, &until));
     match tagged.await {
         Ok(Ok(())) => ctx.record.locked(instance_id, entry),
         Ok(Err(e)) => {
             // Locked, but the next runs do not know it: their deletions of it fail, counted.
             let line = msg::lock_tag_error(&s.id, &e.to_string());
             let failure = Failure::aws(Level::Error, line, "CreateTags", &s.id, &e);
-            ctx.record.failed(Some(instance_id), failure);
+            ctx.record
+                .failed(Some(instance_id), located(ctx, ec2, failure));
         }
         Err(_) => {}
     }

@@ -214,6 +214,7 @@ pub fn decide_snapshots<'a>(
 }
 
 /// The snapshots of one volume to delete, oldest first.
+#[cfg(test)]
 pub fn to_delete<'a>(
     snapshots: &'a [Snapshot],
     rule: Rule,

@@ -147,6 +147,21 @@ pub fn wanted(
     }
 }
 
+/// The kept snapshots to lock, or to lock longer, each with its days (see `wanted`).
+pub fn to_lock<'a>(
+    kept: impl IntoIterator<Item = (&'a Snapshot, &'a [Reason])>,
+    rule: &Rule,
+    policy: &LockPolicy,
+    now: DateTime<Utc>,
+) -> Vec<(&'a Snapshot, u32)> {
+    kept.into_iter()
+        .filter_map(|(s, why)| {
+            let days = wanted(rule, policy, s.start_time, why, locked_until(s), now)?;
+            Some((s, days))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

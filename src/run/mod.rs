@@ -10,10 +10,10 @@ use crate::aws::Ec2;
 use crate::cold::cycle as cold;
 use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
-use crate::copies::apply as replicate;
+use crate::copies::apply::{self as replicate, Replicas};
 use crate::hooks;
 use crate::hooks::policy::{Consistency, CONSISTENCY_TAG};
-use crate::model::{Instance, Snapshot};
+use crate::model::{Disk, Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
@@ -107,9 +107,10 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         tokio::spawn(poll.in_current_span())
     });
     // Before retention can delete a snapshot that is to be copied.
-    if let Some(policy) = &cfg.copy {
-        replicate::replicate(&ctx, policy, processed, &for_copies).await;
-    }
+    let replicas = match &cfg.copy {
+        Some(policy) => Some(replicate::replicate(&ctx, policy, processed, for_copies).await),
+        None => None,
+    };
     if let Some(max_age) = cfg.prune_orphans_after {
         let known = processed
             .iter()
@@ -135,7 +136,14 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         let own = shares.next().unwrap_or_default();
         let own_sets = sets.remove(&instance.id).unwrap_or_default();
         // In the current span: a target's log lines keep its prefix.
-        tasks.spawn(work(Arc::clone(&ctx), instance.clone(), own, own_sets).in_current_span());
+        let work = work(
+            Arc::clone(&ctx),
+            instance.clone(),
+            own,
+            own_sets,
+            replicas.clone(),
+        );
+        tasks.spawn(work.in_current_span());
     }
     drain(&mut tasks, 0, &ctx.record).await;
     if let Some(p) = poller {
@@ -146,63 +154,133 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
 
 /// `--wait`: until this instance's new snapshots are completed. One that ends in `error`, or is
 /// still pending at the timeout, is counted and its volume keeps its old snapshots (for a set,
-/// the instance keeps its old sets).
-async fn wait_for(ctx: &Ctx, instance: &Instance, done: &mut Done, timeout: std::time::Duration) {
+/// the instance keeps its old sets). With `--copy-to`, each is copied as soon as it is completed
+/// (a set once all its members are); a dry run plans the copies of the snapshots it plans. The
+/// new snapshots completed (or planned), by volume.
+async fn wait_for(
+    ctx: &Arc<Ctx>,
+    instance: &Instance,
+    done: &mut Done,
+    timeout: std::time::Duration,
+    replicas: Option<&Arc<Replicas>>,
+) -> HashMap<String, String> {
     let device = |vol: &str| instance.device_of(vol).unwrap_or("?").to_string();
-    let snapshots: Vec<(String, String)> = done
-        .created
-        .values()
-        .map(|s| {
-            (
-                s.id.clone(),
-                format!("{}|{}", s.volume_id, device(&s.volume_id)),
-            )
-        })
-        .collect();
-    if snapshots.is_empty() {
-        return;
-    }
-    let ended = ctx.waiter.wait(snapshots, timeout).await;
-    let by_id: HashMap<String, String> = done
-        .created
-        .values()
-        .map(|s| (s.id.clone(), s.volume_id.clone()))
-        .collect();
-    for (id, end) in ended {
-        let vol = by_id.get(&id).cloned().unwrap_or_default();
-        let what = msg::snapshot_of(&id, &vol, &device(&vol));
-        let action = if done.set.is_some() {
-            "CreateSnapshots"
-        } else {
-            "CreateSnapshot"
-        };
-        let failure = match end {
-            Ended::Completed | Ended::Interrupted => continue,
-            Ended::Error => Failure::other(
-                Level::Error,
-                msg::snapshot_ended_in_error(&what),
-                action,
-                &id,
-                Kind::State,
-                "the snapshot ended in state error".into(),
-            ),
-            Ended::TimedOut => Failure::other(
-                Level::Warning,
-                msg::snapshot_still_pending(&what, timeout.as_secs()),
-                action,
-                &id,
-                Kind::Timeout,
-                format!(
-                    "still pending after {} s (--wait-timeout)",
-                    timeout.as_secs()
-                ),
-            ),
-        };
-        ctx.record.failed(Some(&instance.id), failure);
-        done.failed.insert(vol);
-        if done.set.is_some() {
-            done.set_failed = true;
+    let disk = |s: &Snapshot| Disk {
+        volume_id: s.volume_id.clone(),
+        device: device(&s.volume_id),
+    };
+    let mut completed: HashMap<String, String> = HashMap::new();
+    let mut copying = JoinSet::new();
+    let mut copy = |sources: Vec<(Snapshot, Disk)>| {
+        if let Some(r) = replicas {
+            let task = replicate::copy_new(Arc::clone(ctx), Arc::clone(r), sources);
+            copying.spawn(task.in_current_span());
         }
+    };
+    let by_id: HashMap<String, Snapshot> = done
+        .created
+        .values()
+        .map(|s| (s.id.clone(), s.clone()))
+        .collect();
+    if ctx.cfg.mode.is_dry() {
+        // Planned snapshots: the real run would wait for them, then copy them.
+        let mut planned: Vec<&Snapshot> = by_id.values().collect();
+        planned.sort_by(|a, b| a.volume_id.cmp(&b.volume_id));
+        copy(planned.iter().map(|s| ((*s).clone(), disk(s))).collect());
+        completed.extend(planned.iter().map(|s| (s.volume_id.clone(), s.id.clone())));
+    } else if !by_id.is_empty() {
+        let snapshots: Vec<(String, String)> = by_id
+            .values()
+            .map(|s| {
+                let label = format!("{}|{}", s.volume_id, device(&s.volume_id));
+                (s.id.clone(), label)
+            })
+            .collect();
+        let mut ended = ctx.waiter.watch(snapshots, timeout);
+        while let Some((id, end)) = ended.recv().await {
+            let Some(snap) = by_id.get(&id) else {
+                continue;
+            };
+            match end {
+                Ended::Completed => {
+                    completed.insert(snap.volume_id.clone(), id.clone());
+                    if done.set.is_none() {
+                        copy(vec![(snap.clone(), disk(snap))]);
+                    }
+                }
+                Ended::Interrupted => {}
+                Ended::Error | Ended::TimedOut => failed_wait(
+                    ctx,
+                    instance,
+                    done,
+                    snap,
+                    end,
+                    timeout,
+                    &device(&snap.volume_id),
+                ),
+            }
+        }
+        if done.set.is_some() && !done.set_failed && completed.len() == by_id.len() {
+            let mut members: Vec<&Snapshot> = by_id.values().collect();
+            members.sort_by(|a, b| a.volume_id.cmp(&b.volume_id));
+            copy(members.into_iter().map(|s| (s.clone(), disk(s))).collect());
+        }
+    }
+    while let Some(joined) = copying.join_next().await {
+        if let Err(e) = joined {
+            if e.is_panic() {
+                // As for any call of the instance's work: it ends abnormally, recorded.
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
+    completed
+}
+
+/// A new snapshot that ended in `error` or was still pending at the timeout: counted, and its
+/// volume (or, for a set, the instance) keeps its old snapshots.
+fn failed_wait(
+    ctx: &Ctx,
+    instance: &Instance,
+    done: &mut Done,
+    snap: &Snapshot,
+    end: Ended,
+    timeout: std::time::Duration,
+    device: &str,
+) {
+    let (id, vol) = (&snap.id, &snap.volume_id);
+    let what = msg::snapshot_of(id, vol, device);
+    let action = if done.set.is_some() {
+        "CreateSnapshots"
+    } else {
+        "CreateSnapshot"
+    };
+    let failure = if end == Ended::Error {
+        Failure::other(
+            Level::Error,
+            msg::snapshot_ended_in_error(&what),
+            action,
+            id,
+            Kind::State,
+            "the snapshot ended in state error".into(),
+        )
+    } else {
+        Failure::other(
+            Level::Warning,
+            msg::snapshot_still_pending(&what, timeout.as_secs()),
+            action,
+            id,
+            Kind::Timeout,
+            format!(
+                "still pending after {} s (--wait-timeout)",
+                timeout.as_secs()
+            ),
+        )
+    };
+    ctx.record.failed(Some(&instance.id), failure);
+    done.failed.insert(vol.clone());
+    if done.set.is_some() {
+        done.set_failed = true;
     }
 }
 
@@ -240,6 +318,7 @@ async fn work(
     instance: Instance,
     snapshots: HashMap<String, Vec<Snapshot>>,
     sets: Vec<Set>,
+    replicas: Option<Arc<Replicas>>,
 ) {
     info!("{}", msg::working_on(&instance));
     ctx.record.instance(&instance, ctx.cfg.cold());
@@ -293,8 +372,19 @@ async fn work(
         Some(Done::default())
     };
     let done = match (done, ctx.cfg.wait) {
-        (Some(mut done), Some(policy)) if !ctx.cfg.mode.is_dry() => {
-            wait_for(&ctx, &instance, &mut done, policy.timeout).await;
+        (Some(mut done), Some(policy)) => {
+            let new = wait_for(
+                &ctx,
+                &instance,
+                &mut done,
+                policy.timeout,
+                replicas.as_ref(),
+            )
+            .await;
+            // The copies' retention, once the new snapshots' copy calls have returned.
+            if let (Some(r), false) = (&replicas, ctx.shutdown.is_set()) {
+                replicate::after_wait(&ctx, r, &instance, &new).await;
+            }
             (!ctx.shutdown.is_set()).then_some(done)
         }
         (done, _) => done,

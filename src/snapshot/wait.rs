@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -30,7 +30,7 @@ struct Pending {
     /// `vol-..|/dev/..`, for the log.
     label: String,
     deadline: Instant,
-    tell: oneshot::Sender<Ended>,
+    tell: mpsc::UnboundedSender<(String, Ended)>,
 }
 
 /// How the snapshots of one bar ended, for its last frame and the line it leaves.
@@ -64,35 +64,31 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    /// Waits for these snapshots (`(id, label)`) until `timeout`; how each ended.
-    pub async fn wait(
+    /// Waits for these snapshots (`(id, label)`) until `timeout`: how each ended, as each ends.
+    /// The stream closes once every one of them has ended.
+    pub fn watch(
         &self,
         snapshots: Vec<(String, String)>,
         timeout: Duration,
-    ) -> HashMap<String, Ended> {
+    ) -> mpsc::UnboundedReceiver<(String, Ended)> {
         let deadline = Instant::now() + timeout;
-        let mut answers = Vec::new();
+        let (tell, answers) = mpsc::unbounded_channel();
         self.grow_bar(snapshots.len() as u64);
         if let Ok(mut pending) = self.pending.lock() {
             for (id, label) in snapshots {
-                let (tell, answer) = oneshot::channel();
+                let tell = tell.clone();
                 pending.insert(
-                    id.clone(),
+                    id,
                     Pending {
                         label,
                         deadline,
                         tell,
                     },
                 );
-                answers.push((id, answer));
             }
         }
         self.added.notify_one();
-        let mut out = HashMap::new();
-        for (id, answer) in answers {
-            out.insert(id, answer.await.unwrap_or(Ended::Interrupted));
-        }
-        out
+        answers
     }
 
     /// A bar on a terminal only; `len` more snapshots to wait for.
@@ -157,7 +153,7 @@ impl Waiter {
                     None => info!("{}", msg::snapshot_completed(id, &p.label)),
                 }
             }
-            let _ = p.tell.send(ended);
+            let _ = p.tell.send((id.to_string(), ended));
         }
     }
 

@@ -633,6 +633,16 @@ pub fn web_lab_with_old_snapshot() -> (Lab, Value) {
     (lab, seeded)
 }
 
+/// DescribeSnapshots answers after the first (retention's listing) show `state` instead of
+/// completed, `times` times (-1: always).
+pub fn after_listing(lab: &Lab, state: &str, times: i64) {
+    lab.faults(
+        json!([{"action": "DescribeSnapshots", "skip": 1, "times": times,
+        "rewrite": [["<status>completed</status>", format!("<status>{state}</status>")],
+                    ["<progress>100%</progress>", "<progress>40%</progress>"]]}]),
+    );
+}
+
 /// The lab's snapshots that are not among `old`.
 pub fn new_snapshots(lab: &Lab, old: &[String]) -> Vec<Value> {
     lab.snapshots()

@@ -9,7 +9,10 @@ unless a rule says otherwise. Control endpoints (JSON):
     POST   /__faults   a list of rules, appended; DELETE /__faults clears them
     GET    /__requests the parameters of every request that changes something (not Describe*, not
                        DryRun), in order, with the time it arrived:
-                       [{"Action": ..., "Param.1": ..., "_time": 1764740000.123}]; DELETE clears them
+                       [{"Action": ..., "Param.1": ..., "_time": 1764740000.123}], and each
+                       DescribeSnapshots answer's states as the client saw them, when it went out:
+                       {"Action": "DescribeSnapshots", "_states": {"snap-1": "pending"}, "_time": ..};
+                       DELETE clears them
     GET    /__stats    {"counts": {Action: n}, "total": n, "signers": {"KEYID/region": n},
                         "max_in_flight": n, "max_writes_in_flight": n};
            DELETE /__stats resets the counts
@@ -187,6 +190,21 @@ LIST_ELEMENT = {
     "DescribeVolumes": "volumeSet",
     "DescribeInstances": "reservationSet",
 }
+
+
+def record_states(answer):
+    """A DescribeSnapshots answer's snapshot states, as sent, in the request log."""
+    try:
+        root = ET.fromstring(answer)
+    except ET.ParseError:
+        return
+    states = {}
+    for item in root.iter():
+        sid, status = item.find("{*}snapshotId"), item.find("{*}status")
+        if sid is not None and status is not None:
+            states[sid.text] = status.text
+    with LOCK:
+        REQUESTS.append({"Action": "DescribeSnapshots", "_states": states, "_time": time.time()})
 
 
 def take_rule(action, body=b""):
@@ -426,6 +444,8 @@ class Handler(BaseHTTPRequestHandler):
             answer = answer.replace(old.encode(), new.encode())
         for pattern, new in rule.get("rewrite_re", []):
             answer = re.sub(pattern.encode(), new.encode(), answer, flags=re.DOTALL)
+        if action == "DescribeSnapshots" and status == 200:
+            record_states(answer)
         dropped = ("content-length", "transfer-encoding", "connection", "date", "server")
         return status, [(k, v) for k, v in headers if k.lower() not in dropped], answer
 
