@@ -315,7 +315,8 @@ fn with_wait_this_runs_snapshot_is_copied_once_completed() {
 
     // The new snapshot pending for the copies' listing in DR and two polls.
     after_listing(&lab, "pending", 3);
-    let (r, report) = wait_and_copy(&lab, "web1", &[]);
+    let metrics = lab.dir.path().join("ec2snap.prom");
+    let (r, report) = wait_and_copy(&lab, "web1", &["--metrics-file", metrics.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     let new = made_by(&report);
     assert_eq!(new.len(), 1, "{report}");
@@ -350,6 +351,10 @@ fn with_wait_this_runs_snapshot_is_copied_once_completed() {
     };
     assert!(lag(&new[0]).is_some_and(|ms| ms >= 1_000), "{report}");
     assert_eq!(lag(&old), None, "{report}");
+    // And in the metrics, per region: the longest one.
+    let samples = parse_metrics(&metrics);
+    let seconds = metric(&samples, "ec2snap_copy_recovery_point_lag_seconds");
+    assert!(seconds >= 1.0, "{samples:?}");
     // The order of the log: completed, then copied, then the source's retention.
     let lines = r.lines();
     let at = |text: &str| lines.iter().position(|l| l.contains(text));

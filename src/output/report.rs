@@ -207,7 +207,7 @@ pub struct Sample {
     pub exit_code: u8,
     pub totals: (usize, usize, usize, usize),
     /// `--copy-to`: per destination region, the copies made and deleted.
-    pub copies: Vec<(String, usize, usize)>,
+    pub copies: Vec<RegionCopies>,
     /// `drill`: per instance drilled by a real drill.
     pub drills: Vec<Drilled>,
     /// A run over many targets: the counted totals of each.
@@ -279,23 +279,49 @@ pub fn drills(report: &Report) -> Vec<Drilled> {
         .collect()
 }
 
+/// What a real run did in one destination region (`--copy-to`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegionCopies {
+    pub region: String,
+    pub made: usize,
+    pub deleted: usize,
+    /// `--wait`: the largest recovery point lag (snapshot call to copy call) of this run's own
+    /// snapshots copied there, in seconds.
+    pub max_lag_seconds: Option<f64>,
+}
+
 /// The copies made and deleted by a real run, per destination region (in name order).
-pub fn copies_by_region(report: &Report) -> Vec<(String, usize, usize)> {
-    let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+pub fn copies_by_region(report: &Report) -> Vec<RegionCopies> {
+    let mut by: std::collections::BTreeMap<String, RegionCopies> = Default::default();
     if report.dry_run {
         return Vec::new();
     }
+    fn at<'a>(
+        by: &'a mut std::collections::BTreeMap<String, RegionCopies>,
+        region: &str,
+    ) -> &'a mut RegionCopies {
+        by.entry(region.to_string())
+            .or_insert_with(|| RegionCopies {
+                region: region.to_string(),
+                ..RegionCopies::default()
+            })
+    }
     for i in report.all_instances() {
         for c in i.copies.iter().filter(|c| c.id.is_some()) {
-            by.entry(c.region.clone()).or_default().0 += 1;
+            let entry = at(&mut by, &c.region);
+            entry.made += 1;
+            if let Some(ms) = c.recovery_point_lag_ms {
+                let secs = ms as f64 / 1000.0;
+                entry.max_lag_seconds = Some(entry.max_lag_seconds.map_or(secs, |m| m.max(secs)));
+            }
         }
         for d in &i.deleted {
             if let Some(region) = &d.region {
-                by.entry(region.clone()).or_default().1 += 1;
+                at(&mut by, region).deleted += 1;
             }
         }
     }
-    by.into_iter().map(|(r, (m, d))| (r, m, d)).collect()
+    by.into_values().collect()
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the exposition format wants.
@@ -368,30 +394,34 @@ pub fn metrics(job: &str, s: &Sample) -> String {
         }
     }
     if !s.copies.is_empty() {
-        type Series = (
-            &'static str,
-            &'static str,
-            fn(&(String, usize, usize)) -> usize,
-        );
-        let series: [Series; 2] = [
+        type Series = (&'static str, &'static str, fn(&RegionCopies) -> Option<f64>);
+        let series: [Series; 3] = [
             (
                 "ec2snap_copies_created",
                 "Copies made in another region by the last run.",
-                |c| c.1,
+                |c| Some(c.made as f64),
             ),
             (
                 "ec2snap_copies_deleted",
                 "Copies deleted in another region by the last run (also counted in ec2snap_snapshots_deleted).",
-                |c| c.2,
+                |c| Some(c.deleted as f64),
+            ),
+            (
+                "ec2snap_copy_recovery_point_lag_seconds",
+                "With --wait: the longest time from a snapshot call of the last run to its copy call.",
+                |c| c.max_lag_seconds,
             ),
         ];
         for (name, help, value) in series {
+            if s.copies.iter().all(|c| value(c).is_none()) {
+                continue;
+            }
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
             for c in &s.copies {
-                let region = label(&c.0);
+                let Some(v) = value(c) else { continue };
+                let region = label(&c.region);
                 out.push_str(&format!(
-                    "{name}{{job=\"{job}\",region=\"{region}\"}} {}\n",
-                    value(c)
+                    "{name}{{job=\"{job}\",region=\"{region}\"}} {v}\n"
                 ));
             }
         }
@@ -563,7 +593,20 @@ mod tests {
             duration: 12.25,
             exit_code: 2,
             totals: (3, 1, 4, 0),
-            copies: vec![("us-east-1".into(), 2, 1)],
+            copies: vec![
+                RegionCopies {
+                    region: "us-east-1".into(),
+                    made: 2,
+                    deleted: 1,
+                    max_lag_seconds: Some(181.5),
+                },
+                RegionCopies {
+                    region: "eu-west-1".into(),
+                    made: 1,
+                    deleted: 0,
+                    max_lag_seconds: None,
+                },
+            ],
             drills: vec![],
             targets: vec![],
         };
@@ -575,7 +618,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ec2snap_last_success_timestamp_seconds{job=\"Name=front*\"} 0\n"));
-        assert_eq!(text.matches("# HELP ").count(), 10);
+        assert_eq!(text.matches("# HELP ").count(), 11);
+        let lag = "ec2snap_copy_recovery_point_lag_seconds{job=\"Name=front*\",region=";
+        assert!(
+            text.contains(&format!("{lag}\"us-east-1\"}} 181.5\n")),
+            "{text}"
+        );
+        assert!(!text.contains(&format!("{lag}\"eu-west-1\"")), "{text}");
         assert!(
             text.contains("ec2snap_copies_created{job=\"Name=front*\",region=\"us-east-1\"} 2\n")
         );
@@ -647,7 +696,7 @@ mod tests {
                 volume: "vol-1".into(),
                 device: "/dev/sdb".into(),
                 region: "us-east-1".into(),
-                recovery_point_lag_ms: None,
+                recovery_point_lag_ms: Some(2_500),
             }],
             kept: vec![],
             restored: vec![],
@@ -682,7 +731,15 @@ mod tests {
                 copies_made: 1,
             }
         );
-        assert_eq!(copies_by_region(&r), vec![("us-east-1".to_string(), 1, 0)]);
+        assert_eq!(
+            copies_by_region(&r),
+            vec![RegionCopies {
+                region: "us-east-1".into(),
+                made: 1,
+                deleted: 0,
+                max_lag_seconds: Some(2.5),
+            }]
+        );
         assert_eq!(r.started, "2026-11-26T02:30:00.000Z");
         let dry = build(true, t, t, 0, taken(vec![inst], vec![]));
         assert_eq!(dry.totals.deleted, 0);
