@@ -378,6 +378,13 @@ fn orphans_older_than_the_limit_are_pruned() {
         .iter()
         .all(|d| d["reason"] == "orphan" && d["volume"] == gone.as_str()));
     assert_eq!(rep["totals"]["deleted"], 2);
+    // With --consistent, the run's own listing of every snapshot serves for the orphans too.
+    lab.reset_stats();
+    let mut sets = real.to_vec();
+    sets.extend(["--consistent", "-d", "5"]);
+    let r = lab.run(&sets);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lab.stats().get("DescribeSnapshots"), Some(&1), "{r:?}");
     // What is left is still an orphan for `list`; `list` refuses the flag (it only reads).
     let r = lab.run(&["list", "-t", "Name", "web1", "--json"]);
     let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));

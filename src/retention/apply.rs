@@ -407,10 +407,19 @@ fn entry(
 /// `--prune-orphans-after`: this tool's snapshots of volumes that no longer exist (not those of
 /// `known`, the selected instances' volumes), older than `max_age_secs`, are deleted (in a dry
 /// run, announced and their permission checked) within the run's `--parallel` permits. Reads
-/// every snapshot the account owns in the region, and describes the volumes they name.
-pub async fn prune_orphans(ctx: &Arc<Ctx>, max_age_secs: i64, known: HashSet<&str>) {
+/// every snapshot the account owns in the region (unless the run `listed` them already), and
+/// describes the volumes they name.
+pub async fn prune_orphans(
+    ctx: &Arc<Ctx>,
+    max_age_secs: i64,
+    known: HashSet<&str>,
+    listed: Option<Vec<Snapshot>>,
+) {
     let read = async {
-        let snapshots = ctx.ec2.own_snapshots().await?;
+        let snapshots = match listed {
+            Some(all) => all,
+            None => ctx.ec2.own_snapshots().await?,
+        };
         let mut existing: HashSet<String> = known.iter().map(|v| v.to_string()).collect();
         let to_check = orphans::volumes_to_check(&snapshots, &known);
         existing.extend(ctx.ec2.volumes(&to_check).await?.into_keys());

@@ -97,6 +97,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         by_volume,
         mut sets,
         for_copies,
+        own,
     } = listed;
     let shares = retention::share_out(processed, by_volume);
     let ctx = Arc::new(Ctx::new(cfg.clone(), ec2, shutdown, volume_tags, record));
@@ -116,7 +117,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
             .iter()
             .flat_map(|i| i.disks.iter().map(|d| d.volume_id.as_str()))
             .collect();
-        prune::prune_orphans(&ctx, max_age, known).await;
+        prune::prune_orphans(&ctx, max_age, known, own).await;
     }
     // At most `--parallel` instances in flight; with 1, each one ends before the next starts,
     // which gives the original's log order.

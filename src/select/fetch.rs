@@ -23,6 +23,9 @@ pub struct Listed {
     /// `--copy-to`: every listed snapshot of each processed volume that passes `--snap-filter`,
     /// set members included.
     pub for_copies: HashMap<String, Vec<Snapshot>>,
+    /// `--consistent` with `--prune-orphans-after`: every snapshot this account owns, as listed
+    /// (the orphans are looked for in it instead of a second listing).
+    pub own: Option<Vec<Snapshot>>,
 }
 
 /// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
@@ -40,6 +43,9 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
     } else {
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
     };
+    if cfg.sets() && cfg.prune_orphans_after.is_some() {
+        listed.own = Some(all.clone());
+    }
     let volumes: HashSet<String> = volumes.into_iter().collect();
     if cfg.copy.is_some() {
         for snap in &all {
