@@ -69,8 +69,11 @@ fn one_run_snapshots_and_prunes_three_accounts_in_two_regions() {
     args.extend(roles.iter().map(String::as_str));
     args.extend(["--report", report.to_str().unwrap()]);
     args.extend(["--metrics-file", metrics.to_str().unwrap()]);
+    lab.reset_stats();
     let r = lab.run(&args);
     assert_eq!(r.code, 0, "{r:?}");
+    // One role session per account, shared by its two regions' targets.
+    assert_eq!(lab.stats().get("AssumeRole"), Some(&3), "{:?}", lab.stats());
     let lines = r.lines();
     assert_eq!(
         lines[0], "[INFO] Working on 6 targets (3 accounts), at most 4 at once",

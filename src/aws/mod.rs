@@ -16,7 +16,10 @@ use anyhow::Result;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_sdk_ec2::config::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_ec2::Client;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// What the AWS client is built from.
@@ -32,7 +35,7 @@ pub struct AwsSettings {
 }
 
 /// An IAM role to assume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Role {
     pub arn: String,
     pub external_id: Option<String>,
@@ -85,25 +88,71 @@ pub struct Ec2 {
     ssm: aws_sdk_ssm::Client,
     region: String,
 }
+/// A role's session, shared by every client of this process that works as that role (the
+/// targets of one account, one per region): asked of STS once, then renewed by one cache before
+/// it expires, instead of one AssumeRole per target. A refusal is kept too, as its text.
+type Session = Arc<tokio::sync::OnceCell<Result<SharedCredentialsProvider, String>>>;
+
+/// The sessions by role and endpoint.
+type Sessions = Mutex<HashMap<(Role, Option<String>), Session>>;
+static SESSIONS: OnceLock<Sessions> = OnceLock::new();
+
+/// The one credentials cache of the role sessions: a session's provider is its partition.
+static SESSION_CACHE: OnceLock<aws_sdk_ec2::config::SharedIdentityCache> = OnceLock::new();
+
 /// `sdk` with the credentials of `role`, asked of STS with the base credentials of `sdk` (and its
-/// endpoint URL, as the SDKs use `AWS_ENDPOINT_URL` for STS too). They are asked for once here,
-/// so that a refused role is one clear error; the client's cache renews them before they expire.
-async fn assumed(sdk: aws_config::SdkConfig, role: &Role) -> Result<aws_config::SdkConfig> {
-    use aws_sdk_ec2::config::{ProvideCredentials, SharedCredentialsProvider};
-    let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
-        .session_name(role.session_name.clone())
-        .configure(&sdk);
-    if let Some(id) = &role.external_id {
-        builder = builder.external_id(id.clone());
-    }
-    let provider = builder.build().await;
-    if let Err(e) = provider.provide_credentials().await {
-        let why = AwsError::describe(&e);
-        anyhow::bail!("Cannot assume role {}: {why}", role.arn);
-    }
+/// endpoint URL, as the SDKs use `AWS_ENDPOINT_URL` for STS too). They are asked for once per
+/// process and role, so that a refused role is one clear error; the shared cache renews them
+/// before they expire.
+async fn assumed(
+    sdk: aws_config::SdkConfig,
+    role: &Role,
+    endpoint: Option<&str>,
+) -> Result<aws_config::SdkConfig> {
+    let session = {
+        let sessions = SESSIONS.get_or_init(Default::default);
+        // A panic elsewhere while holding the lock leaves the map as it was: still usable.
+        let mut sessions = sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (role.clone(), endpoint.map(String::from));
+        Arc::clone(sessions.entry(key).or_default())
+    };
+    let provider = session
+        .get_or_init(|| async {
+            let mut builder = aws_config::sts::AssumeRoleProvider::builder(role.arn.clone())
+                .session_name(role.session_name.clone())
+                .configure(&sdk);
+            if let Some(id) = &role.external_id {
+                builder = builder.external_id(id.clone());
+            }
+            let provider = Arc::new(builder.build().await);
+            let first = match provider.provide_credentials().await {
+                Ok(credentials) => Mutex::new(Some(credentials)),
+                Err(e) => return Err(AwsError::describe(&e)),
+            };
+            // The cache's first ask gets these, not a second session; later ones a new one.
+            let renewing = aws_credential_types::credential_fn::provide_credentials_fn(move || {
+                let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let provider = Arc::clone(&provider);
+                async move {
+                    match first {
+                        Some(credentials) => Ok(credentials),
+                        None => provider.provide_credentials().await,
+                    }
+                }
+            });
+            Ok(SharedCredentialsProvider::new(renewing))
+        })
+        .await
+        .clone();
+    let provider = match provider {
+        Ok(p) => p,
+        Err(why) => anyhow::bail!("Cannot assume role {}: {why}", role.arn),
+    };
+    let cache = SESSION_CACHE.get_or_init(|| aws_config::identity::IdentityCache::lazy().build());
     Ok(sdk
         .into_builder()
-        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .identity_cache(cache.clone())
+        .credentials_provider(provider)
         .build())
 }
 
@@ -152,7 +201,7 @@ impl Ec2 {
             );
         };
         if let Some(role) = &cfg.role {
-            sdk = assumed(sdk, role).await?;
+            sdk = assumed(sdk, role, cfg.endpoint_url.as_deref()).await?;
         }
         Ok(Ec2 {
             client: Client::new(&sdk),
