@@ -311,3 +311,72 @@ fn help_and_man_page_come_in_sections() {
         .collect();
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "{headings:?}");
 }
+
+/// The original's long flags (its README): every other flag any `--help` shows is new, and the
+/// README's differences table names each new one, so that the table cannot fall behind.
+const ORIGINAL_FLAGS: [&str; 23] = [
+    "--access_key",
+    "--add_tags",
+    "--cold_snap",
+    "--credentials",
+    "--dry_run",
+    "--file_output",
+    "--help",
+    "--ignore-in-use-snapshot",
+    "--instance",
+    "--keep_last_snapshots",
+    "--key_id",
+    "--limit",
+    "--max_age",
+    "--no_root_device",
+    "--no_snap",
+    "--profile",
+    "--region",
+    "--snap-filter",
+    "--stdout",
+    "--tags",
+    "--timeout",
+    "--verbosity",
+    "--version",
+];
+
+#[test]
+fn the_differences_table_names_every_new_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| new flags |"))
+        .expect("the differences table's row of new flags");
+    let mut missing = Vec::new();
+    for command in ["", "list", "restore", "drill"] {
+        let mut cmd = bare_cmd(dir.path());
+        if !command.is_empty() {
+            cmd.arg(command);
+            assert!(row.contains(&format!("`{command}`")), "{command}: {row}");
+        }
+        let help = run_cmd(cmd.arg("--help"));
+        assert_eq!(help.code, 0, "{help:?}");
+        // A flag's own line: `  -d, --keep_last_snapshots <N>` or `      --wait`; its description
+        // is indented further.
+        for line in help.stdout.lines() {
+            let own = if line.starts_with("  -") && !line.starts_with("  --") {
+                line.split([' ', ',']).filter(|w| !w.is_empty()).nth(1)
+            } else if line.starts_with("      --") {
+                line.split_whitespace().next()
+            } else {
+                None
+            };
+            let Some(name) = own.filter(|w| w.starts_with("--")) else {
+                continue;
+            };
+            if !ORIGINAL_FLAGS.contains(&name) && !row.contains(&format!("`{name}`")) {
+                missing.push(format!("{command} {name}"));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(missing.is_empty(), "not in the table: {missing:?}");
+}
