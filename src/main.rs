@@ -309,6 +309,7 @@ fn write_outputs(
             copies: report::copies_by_region(&report),
             drills: report::drills(&report),
             targets: report::target_totals(&report),
+            storage: report::storage(&report),
         };
         if let Err(e) = report::write_atomic(path, &report::metrics(job, &sample)) {
             critical!(

@@ -111,13 +111,19 @@ fn kept_snapshots_that_stay_90_days_more_go_to_the_archive() {
     // The next run has nothing more to archive; `list` shows the tier.
     lab.reset_stats();
     let mut again = rules.to_vec();
-    again.extend_from_slice(&["--archive-after", "30", "d", "-u"]);
+    let metrics = lab.dir.path().join("ec2snap.prom");
+    again.extend_from_slice(&["--archive-after", "30", "d", "-u", "--metrics-file"]);
+    again.push(metrics.to_str().unwrap());
     let r = lab.run(&again);
     assert_eq!(
         (r.code, lab.stats().get("ModifySnapshotTier")),
         (0, None),
         "{r:?}"
     );
+    // The kept snapshots' size and monthly estimate, for a dashboard (see `list` below).
+    let samples = parse_metrics(&metrics);
+    assert_eq!(metric(&samples, "ec2snap_kept_snapshot_bytes"), 144e9);
+    assert_eq!(metric(&samples, "ec2snap_kept_storage_monthly_usd"), 5.1);
     let l = lab.run(&["list", "-t", "Name", "db1", "--json"]);
     let listed: Value = serde_json::from_str(&l.stdout).unwrap();
     let in_archive = listed["instances"][0]["volumes"]

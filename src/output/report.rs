@@ -212,6 +212,15 @@ pub struct Sample {
     pub drills: Vec<Drilled>,
     /// A run over many targets: the counted totals of each.
     pub targets: Vec<TargetCounts>,
+    /// What the snapshots retention kept add up to, when EC2 gave their sizes: bytes, and the
+    /// monthly estimate in dollars (the report's `storage.total`).
+    pub storage: Option<(i64, f64)>,
+}
+
+/// The kept snapshots' size and monthly estimate, for the metrics.
+pub fn storage(report: &Report) -> Option<(i64, f64)> {
+    let total = &report.storage.total;
+    (!total.is_empty()).then(|| (total.kept_bytes, total.monthly_micros as f64 / 1_000_000.0))
 }
 
 /// One target's counted totals, for its labelled metrics.
@@ -426,6 +435,23 @@ pub fn metrics(job: &str, s: &Sample) -> String {
             }
         }
     }
+    if let Some((bytes, usd)) = s.storage {
+        for (name, help, v) in [
+            (
+                "ec2snap_kept_snapshot_bytes",
+                "Full size of the snapshots retention kept in the last run (an upper bound of what is billed).",
+                bytes as f64,
+            ),
+            (
+                "ec2snap_kept_storage_monthly_usd",
+                "Monthly storage estimate of the snapshots retention kept, at us-east-1 prices.",
+                usd,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+            out.push_str(&format!("{name}{{job=\"{job}\"}} {v}\n"));
+        }
+    }
     if !s.drills.is_empty() {
         type Series = (&'static str, &'static str, fn(&Drilled) -> Option<f64>);
         let series: [Series; 3] = [
@@ -609,6 +635,7 @@ mod tests {
             ],
             drills: vec![],
             targets: vec![],
+            storage: Some((3 * 1024 * 1024 * 1024, 0.15)),
         };
         let text = metrics("Name=front*", &s);
         assert!(
@@ -618,7 +645,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ec2snap_last_success_timestamp_seconds{job=\"Name=front*\"} 0\n"));
-        assert_eq!(text.matches("# HELP ").count(), 11);
+        assert_eq!(text.matches("# HELP ").count(), 13);
+        assert!(text.contains("ec2snap_kept_snapshot_bytes{job=\"Name=front*\"} 3221225472\n"));
+        assert!(text.contains("ec2snap_kept_storage_monthly_usd{job=\"Name=front*\"} 0.15\n"));
         let lag = "ec2snap_copy_recovery_point_lag_seconds{job=\"Name=front*\",region=";
         assert!(
             text.contains(&format!("{lag}\"us-east-1\"}} 181.5\n")),
