@@ -119,7 +119,7 @@ pub async fn replicate(
 }
 
 /// `--wait`: each instance copies its new snapshots once completed and prunes its copies then.
-pub fn per_instance(ctx: &Ctx) -> bool {
+fn per_instance(ctx: &Ctx) -> bool {
     ctx.cfg.wait.is_some()
 }
 

@@ -131,6 +131,8 @@ impl Waiter {
                 let outcome = msg::wait_outcome(tally.error, tally.timed_out, tally.interrupted);
                 bar.set_message(outcome.clone());
                 // Past the terminal's refresh limit (20 a second), so that this frame is drawn.
+                // Not an await: the waiting tasks have their answers already, and the run, which
+                // aborts this poller once they end, must not cut the last frame and line short.
                 std::thread::sleep(Duration::from_millis(60));
                 bar.tick();
                 crate::output::log::set_progress_bar(None);
