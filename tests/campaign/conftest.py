@@ -1,0 +1,5 @@
+"""pytest: the campaign's modules import each other by name."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,75 @@
+"""What the campaign found: each defect's shrunk steps, replayed against the real binary.
+
+Each replay must break its promise while the defect is there (it is then reported as xfailed); one
+that keeps it fails the suite, so that nobody forgets it. The fix of a defect turns its replay green: move it to test_regressions.py (where it
+must pass) and take its promise out of known.KNOWN when no replay of it is left here.
+"""
+import pytest
+
+import campaign
+from promises import Broken
+
+def flags(**over):
+    """A backup's flags as the campaign draws them: every knob off, then `over`."""
+    f = {"real": True, "g": None, "d": None, "keep": {}, "consistent": False, "no_root": False, "no_snap": False,
+         "copy": False, "copy_keep": None, "copy_max_age": None, "lock": None, "copy_lock": None,
+         "archive_after": None, "freeze": False, "wait": False, "parallel": 1, "orphans": None, "huge": False,
+         "fleet": None, "fleet_pick": ["111111111111"]}
+    f.update(over)
+    return f
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lab():
+    yield campaign.lab()
+    campaign.LAB.close()
+    campaign.LAB = None
+
+
+def _panic(s):
+    # Issue 34 item 8: a count the flags accept panics inside retention's lock (seed 1, and 11).
+    s.first_instances(n=1, extra=0)
+    s.backup(f=flags(real=False, keep={"weekly": 1}, wait=True, huge=True), fault=None, sig=None, twice=1)
+
+
+def _hand_restore(s):
+    # Issue 33 item 6: restore uses a snapshot made by hand, not by this tool (seed 1).
+    s.first_instances(n=1, extra=0)
+    s.snapshot_by_hand(pick=6)
+    s.restore(ami=1, pick=28)
+
+
+def _root_application(s):
+    # Issue 33 item 2: --freeze ssm on a root-only instance ("nothing to freeze") tags its root
+    # snapshot application (seed 11).
+    s.first_instances(n=1, extra=0)
+    s.backup(f=flags(freeze=True, freeze_timeout=1, hook_timeout=1, wait=True), fault=None, sig=None, twice=1)
+
+
+REPLAYS = {
+    "34.8 panic: --keep-daily 999999999 with --lock": ("34.8", "no-panic", _panic),
+    "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
+    "33.2 application claimed for a root volume never frozen": ("33.2", "application", _root_application),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPLAYS))
+def test_found(name):
+    issue, promise, steps = REPLAYS[name]
+    replay_and_expect_fix(promise, steps, issue)
+
+
+def replay_and_expect_fix(promise, steps, issue):
+    """Fails (xfail) while the defect is there."""
+    state = campaign.Campaign()
+    state.strict = True
+    try:
+        steps(state)
+        state.teardown()
+    except Broken as b:
+        if b.promise != promise:
+            raise
+        pytest.xfail(f"issue {issue}: still broken: {b}")
+    finally:
+        campaign.lab().clear_faults()
+    pytest.fail(f"issue {issue}: the replay keeps its promise now: move it to test_regressions.py")
