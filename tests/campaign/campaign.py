@@ -371,14 +371,14 @@ class Campaign(RuleBasedStateMachine):
             accounts = f["fleet_pick"]
             path = self.lab.dir / f"accounts-{time.time_ns()}.yml"
             lines = ["accounts:"]
-            for a in accounts:
-                lines += [f"- account_id: '{a}'", f"  name: acct{a[:3]}", f"  role: {role_arn(a)}"]
+            for k, a in enumerate(accounts):
+                lines += [f"- account_id: '{a}'", f"  name: acct{a[:3]}-{k}", f"  role: {role_arn(a)}"]
             path.write_text("\n".join(lines) + "\n")
             extra = ["--accounts", str(path)]
             if f["fleet"] == "all":
                 extra += ["-r", "all"]
                 return extra, "all", sorted({(a, r) for a in accounts for r in (REGION, OTHER)})
-            return extra, None, sorted({(a, REGION) for a in accounts})
+            return extra, REGION, sorted({(a, REGION) for a in accounts})
         return [], REGION, [(BASE_ACCOUNT, REGION)]
 
     @rule(f=run_flags(), fault=FAULT, sig=SIGNAL, twice=st.integers(0, 7))
@@ -413,6 +413,15 @@ class Campaign(RuleBasedStateMachine):
                 if any(sid in (q.get("_made") or []) for q in self.my_requests(r.key)):
                     self.origin[sid] = f"run:{r.key}"
         killed = sig is not None and sig[0] == "KILL"
+        if f["fleet"] in ("accounts", "all") and len(set(f["fleet_pick"])) < len(f["fleet_pick"]):
+            # The same account twice: bad input, refused before any request.
+            for r in results:
+                self.outputs(r)
+                if r.code != 1 or self.my_requests(r.key):
+                    self.fail("bad-input", f"an accounts file naming {f['fleet_pick']} was not refused: {r!r}")
+                else:
+                    self.check_bad_input(r)
+            return
         for r in results:
             self.outputs(r)
             self.check_bad_input(r)
@@ -431,13 +440,15 @@ class Campaign(RuleBasedStateMachine):
             scoped = fault is None or fault[0] == "refuse-account"
             if scoped and sig is None and not f["no_snap"]:
                 self.check_isolation(f, results, before, after, targeted, fault)
-            if clean and len(results) == 1 and results[0].code != 0:
+            if clean and targeted and len(results) == 1 and results[0].code != 0:
                 self.fail("no-false-alarm", f"{results[0]!r}")
             if predicted is not None and len(results) == 1:
                 self.check_predicted(predicted, results[0])
         elif fault is None and sig is None and results[0].code not in (0,):
             self.fail("no-false-alarm", f"a dry run without fault: {results[0]!r}")
         if f["freeze"]:
+            if not killed:
+                self.check_thaw_sent(results)
             self.check_freeze(f, results, after)
         self.killed = killed
 
@@ -573,7 +584,7 @@ class Campaign(RuleBasedStateMachine):
             args = base + ["-g", "1", "d", "--archive-after", "300000000", "y"]
         else:
             args = base + ["--parallel", "256", "--parallel-targets", "100"]
-        r = self.lab.run(args, extra_env=env, timeout=30, connect=endpoint)
+        r = self.lab.run(args, extra_env=env, timeout=15, connect=endpoint)
         self.outputs(r)
         self.check_bad_input(r)
 
@@ -695,6 +706,20 @@ class Campaign(RuleBasedStateMachine):
         if predicted["list"] is not None and predicted["list"] != deleted:
             self.fail("predicted", f"list marked {sorted(predicted['list'])} DELETE, the run deleted {sorted(deleted)}: "
                                    f"{predicted['listed']!r}\n{r!r}")
+
+    def check_thaw_sent(self, results):
+        for r in results:
+            sent = [q for q in self.my_requests(r.key) if q["Action"] == "SendCommand"]
+            for q in sent:
+                script = json.dumps(q.get("Parameters", ""))
+                if "fsfreeze -f" not in script or "DRY=1" in script:
+                    continue
+                iid = (q.get("InstanceIds") or [""])[0]
+                thawed = any(t["_time"] >= q["_time"] and (t.get("InstanceIds") or [""])[0] == iid
+                             and "fsfreeze -u" in json.dumps(t.get("Parameters", ""))
+                             and "fsfreeze -f" not in json.dumps(t.get("Parameters", "")) for t in sent)
+                if not thawed:
+                    self.fail("thaw-sent", f"{iid} was sent a freeze and no thaw: {r!r}")
 
     def check_freeze(self, f, results, after):
         bound = f["freeze_timeout"] + 3

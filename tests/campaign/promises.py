@@ -15,6 +15,8 @@ PROMISES = {
                     "after a run that was not killed, every instance the campaign made running is running"),
     "thawed": ("nothing stays frozen past --freeze-timeout, whatever happens",
                "every fsfreeze -f on the fake root is thawed within --freeze-timeout + 3 s"),
+    "thaw-sent": ("the thaw is sent in every case: after a failure, a timeout, SIGTERM or SIGINT",
+                  "each instance a run (not SIGKILLed) sent a freeze to was sent a thaw by that run, after it"),
     "application": ("a snapshot tagged ec2snap:consistency=application was taken with its filesystems frozen",
                     "each such snapshot's volume has a mounted writable filesystem, all of them frozen while its CreateSnapshot(s) call was answered"),
     "report": ("the report, the summary and the exit code say what happened",

@@ -46,10 +46,42 @@ def _root_application(s):
     s.backup(f=flags(freeze=True, freeze_timeout=1, hook_timeout=1, wait=True), fault=None, sig=None, twice=1)
 
 
+def _no_copy_series(s):
+    # Issue 34 item 5: a run with --copy-to that copied nothing has no ec2snap_copies_created
+    # series for that region, so "no copy tonight" cannot alert (seed 21, shrunk).
+    s.first_instances(n=1, extra=0)
+    s.backup(f=flags(no_root=True, no_snap=True, copy=True, wait=True, huge=True), fault=None, sig=None, twice=0)
+
+
+def _two_drills(s):
+    # Issue 33 item 7: the second of two drills at once deletes the first one's live volume
+    # (seed 23, shrunk; the odd input's run is the backup the drills restore).
+    s.first_instances(n=1, extra=0)
+    s.odd_input(odd="env-endpoint-empty")
+    s.drill(sig=None, twice=True)
+
+
+def _empty_endpoint(s):
+    # Issue 34 item 9: --endpoint-url '' panics in the SDK (seed 31, shrunk).
+    s.first_instances(n=1, extra=0)
+    s.odd_input(odd="endpoint-empty")
+
+
+def _fifo_accounts(s):
+    # Issue 34 item 10: --accounts naming a FIFO blocks for ever (seed 31, shrunk; the step before
+    # it, an empty AWS_ENDPOINT_URL, taken out by hand: it plays no part).
+    s.first_instances(n=1, extra=0)
+    s.odd_input(odd="accounts-fifo")
+
+
 REPLAYS = {
     "34.8 panic: --keep-daily 999999999 with --lock": ("34.8", "no-panic", _panic),
     "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
     "33.2 application claimed for a root volume never frozen": ("33.2", "application", _root_application),
+    "34.5 no copies series when nothing was copied": ("34.5", "report", _no_copy_series),
+    "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
+    "34.9 panic: --endpoint-url ''": ("34.9", "no-panic", _empty_endpoint),
+    "34.10 hang: --accounts naming a FIFO": ("34.10", "no-panic", _fifo_accounts),
 }
 
 
