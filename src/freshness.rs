@@ -243,12 +243,17 @@ pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)
                 .await
                 .map(|found| (found, Vec::new()));
         }
-        let targets = crate::run::fleet::targets(cfg).await?;
+        let (targets, unreachable) = crate::run::fleet::targets(cfg).await?;
         let at_once = cfg.fleet.parallel_targets;
-        let results = crate::run::fleet::each(targets, at_once, |t| async move {
+        let mut results = crate::run::fleet::each(targets, at_once, |t| async move {
             (t.id.label(), gather(&t.config, now, false).await)
         })
         .await;
+        results.extend(
+            unreachable
+                .into_iter()
+                .map(|u| (u.id.label(), Err(u.error))),
+        );
         let mut found = (Vec::new(), Vec::new());
         let mut failed = Vec::new();
         for (label, result) in results {

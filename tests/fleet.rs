@@ -344,6 +344,50 @@ fn an_accounts_file_in_c7n_orgs_shape_with_tag_selection() {
 }
 
 #[test]
+fn with_r_all_an_account_whose_regions_cannot_be_read_is_one_failed_target() {
+    // Issue 33 item 10 (found by the fault campaign): one refused role stopped every account's
+    // backup with exit 1.
+    let lab = Lab::start();
+    let (ok, refused) = (role(ACCOUNTS[0]), role(ACCOUNTS[1]));
+    seed_web(&lab, &ok, "sa-east-1");
+    seed_web(&lab, &refused, "sa-east-1");
+    lab.faults(
+        json!([{"action": "AssumeRole", "match": ACCOUNTS[1], "times": -1, "status": 403,
+        "code": "AccessDenied", "message": "not authorized to perform sts:AssumeRole"}]),
+    );
+    let report = lab.dir.path().join("report.json");
+    let mut cmd = bare_cmd(lab.dir.path());
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .args(["--endpoint-url", &lab.endpoint(), "-r", "all"])
+        .args(["--assume-role", &ok, "--assume-role", &refused])
+        .args(["-t", "Name", "web", "-u", "--parallel-targets", "16"])
+        .args(["--report", report.to_str().unwrap()]);
+    let r = run_cmd(&mut cmd);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(ids_in(&lab, &ok, "sa-east-1").len(), 3, "{r:?}");
+    let line = format!(
+        "[ERROR] [{0}/all] Target {0}/all failed: Cannot list the regions of account {0} (-r all)",
+        ACCOUNTS[1]
+    );
+    assert!(
+        r.lines().iter().any(|l| l.starts_with(&line)),
+        "no {line:?}: {r:?}"
+    );
+    assert!(r.stdout.contains(&error_summary(1, 0)), "{r:?}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let failed = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["account"] == ACCOUNTS[1])
+        .unwrap_or_else(|| panic!("no section of the refused account: {doc}"));
+    assert_eq!(failed["errors"][0]["kind"], "target", "{failed}");
+    assert_eq!(doc["totals"]["snapshots_made"], 2, "{doc}");
+}
+
+#[test]
 fn every_enabled_region_with_r_all() {
     let lab = Lab::start();
     let arn = role(ACCOUNTS[0]);

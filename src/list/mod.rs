@@ -24,7 +24,7 @@ pub struct TargetListing {
 /// `list` over many accounts and regions: each target's listing (at most `--parallel-targets`
 /// read at once), in account then region order. `Err` before any read: a bad region.
 pub async fn fleet(cfg: &Config, record: &std::sync::Arc<Record>) -> Result<Vec<TargetListing>> {
-    let targets = crate::run::fleet::targets(cfg).await?;
+    let (targets, unreachable) = crate::run::fleet::targets(cfg).await?;
     let at_once = cfg.fleet.parallel_targets;
     let listed = crate::run::fleet::each(targets, at_once, |t| {
         let record = record.target(t.id.clone());
@@ -39,7 +39,16 @@ pub async fn fleet(cfg: &Config, record: &std::sync::Arc<Record>) -> Result<Vec<
             TargetListing { id: t.id, listing }
         }
     });
-    Ok(listed.await)
+    let mut all = listed.await;
+    for u in unreachable {
+        let line = crate::output::messages::target_failed(&u.id.label(), &u.error);
+        tracing::error!("{line}");
+        all.push(TargetListing {
+            id: u.id,
+            listing: Err(u.error),
+        });
+    }
+    Ok(all)
 }
 
 /// The listing of the selected instances. Instances given with `-i` that do not exist are

@@ -21,9 +21,16 @@ pub struct Target {
     pub config: Config,
 }
 
-/// The targets of `cfg`, in account order then region order. `Err` before any change: a region
-/// AWS does not know, the regions of `-r all` that cannot be read, no base region.
-pub async fn targets(cfg: &Config) -> Result<Vec<Target>> {
+/// An account whose regions (`-r all`) could not be read: one failed target, the others go on.
+pub struct Unreachable {
+    pub id: TargetId,
+    pub error: anyhow::Error,
+}
+
+/// The targets of `cfg`, in account order then region order, and the accounts of `-r all` whose
+/// regions could not be read (their role refused, DescribeRegions refused). `Err` before any
+/// change: a region AWS does not know, no base region.
+pub async fn targets(cfg: &Config) -> Result<(Vec<Target>, Vec<Unreachable>)> {
     let named = fleet::named_regions(&cfg.fleet);
     // Where the base credentials have no region, the regions are asked of a named one, or of
     // us-east-1, which every account of the standard partition has.
@@ -52,6 +59,7 @@ pub async fn targets(cfg: &Config) -> Result<Vec<Target>> {
         }
     }
     let mut enabled = Vec::new();
+    let mut unreachable = Vec::new();
     for account in &cfg.fleet.accounts {
         enabled.push(match (&cfg.fleet.regions, &account.regions) {
             (Regions::All, None) => {
@@ -61,14 +69,25 @@ pub async fn targets(cfg: &Config) -> Result<Vec<Target>> {
                 settings.role = account.role.clone();
                 let regions = async { Ec2::connect(&settings).await?.regions(false).await }
                     .await
-                    .with_context(|| format!("Cannot list the regions of {label} (-r all)"))?;
-                Some(regions)
+                    .with_context(|| format!("Cannot list the regions of {label} (-r all)"));
+                match regions {
+                    Ok(regions) => Some(regions),
+                    Err(error) => {
+                        // That account has no target this run; the others' go on.
+                        let id = TargetId {
+                            account: account.name.clone(),
+                            region: "all".to_string(),
+                        };
+                        unreachable.push(Unreachable { id, error });
+                        Some(Vec::new())
+                    }
+                }
             }
             _ => None,
         });
     }
     let list = fleet::targets(&cfg.fleet, default.as_deref(), &enabled)?;
-    Ok(list
+    let targets = list
         .into_iter()
         .filter_map(|(n, region)| {
             let account = cfg.fleet.accounts.get(n)?;
@@ -80,7 +99,8 @@ pub async fn targets(cfg: &Config) -> Result<Vec<Target>> {
                 config: cfg.for_target(account, &region),
             })
         })
-        .collect())
+        .collect();
+    Ok((targets, unreachable))
 }
 
 /// `work` for each target, at most `at_once` at once, each in a span that prefixes its log lines
@@ -116,6 +136,15 @@ where
     out.into_iter().map(|(_, t)| t).collect()
 }
 
+/// A target that failed as a whole: one counted ERROR naming it, in its own record.
+fn failed_target(record: &Record, id: &TargetId, e: &anyhow::Error) {
+    let label = id.label();
+    let line = msg::target_failed(&label, e);
+    let message = format!("{e:#}");
+    let failure = Failure::other(Level::Error, line, "Target", &label, Kind::Target, message);
+    record.failed(None, failure);
+}
+
 fn account_label(name: &str) -> String {
     if name.is_empty() {
         "the base account".to_string()
@@ -130,13 +159,18 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     if cfg.fleet.is_single() {
         return super::run(cfg, shutdown, record).await;
     }
-    let targets = match shutdown.race(targets(cfg)).await {
+    let (targets, unreachable) = match shutdown.race(targets(cfg)).await {
         Ok(found) => found?,
         Err(sig) => {
             error!("{}", msg::interrupted(sig.name()));
             return Ok(Some(sig));
         }
     };
+    for Unreachable { id, error } in unreachable {
+        // Its line has the target's prefix, as a target's own lines do.
+        let span = tracing::info_span!(target: "ec2snap", "target", prefix = %id.label());
+        span.in_scope(|| failed_target(&record.target(id.clone()), &id, &error));
+    }
     // Several targets' bars would draw over each other: their log lines say the progress.
     crate::output::log::without_progress_bars();
     info!(
@@ -158,12 +192,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
                     return;
                 }
                 if let Err(e) = super::run(&config, shutdown, Arc::clone(&record)).await {
-                    let label = id.label();
-                    let line = msg::target_failed(&label, &e);
-                    let message = format!("{e:#}");
-                    let failure =
-                        Failure::other(Level::Error, line, "Target", &label, Kind::Target, message);
-                    record.failed(None, failure);
+                    failed_target(&record, &id, &e);
                 }
             }
         },
