@@ -388,6 +388,67 @@ fn with_r_all_an_account_whose_regions_cannot_be_read_is_one_failed_target() {
 }
 
 #[test]
+fn two_regions_copy_to_each_other() {
+    // Issue 33 item 11 (found by the fault campaign): --copy-to us-east-1 with -r us-east-1 among
+    // the regions failed that target on every run, its instances never backed up.
+    let lab = Lab::start();
+    for region in [REGION, OTHER] {
+        lab.seed_as(
+            None,
+            region,
+            json!({"instances": [{"name": "web", "volumes": [{"device": "/dev/sdb"}],
+            "snapshots": [{"device": "/dev/sdb", "age": 86_400}]}]}),
+        );
+    }
+    let r = without_r(
+        &lab,
+        &["-r", REGION, "-r", OTHER, "-t", "Name", "web", "-o", "-u"],
+    );
+    let r2 = without_r(
+        &lab,
+        &[
+            "-r",
+            REGION,
+            "-r",
+            OTHER,
+            "-t",
+            "Name",
+            "web",
+            "-o",
+            "-u",
+            "--copy-to",
+            OTHER,
+            "--copy-to",
+            REGION,
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r2.code, 0, "{r2:?}");
+    for (region, there) in [(REGION, OTHER), (OTHER, REGION)] {
+        assert!(
+            r2.has(&format!(
+                "[INFO] [{region}] No copy to {region}: this target's snapshots are in {region} already (--copy-to {region})"
+            )),
+            "{r2:?}"
+        );
+        // Each region's instance was backed up, twice (one snapshot per run, -o).
+        let own: Vec<Value> = lab
+            .snapshots_as(None, region)
+            .into_iter()
+            .filter(|s| s["tags"]["ec2snap:source-snapshot"].is_null())
+            .collect();
+        assert_eq!(own.len(), 3, "{region}: {own:?}");
+        // Its newest completed backup went to the other region.
+        let copies: Vec<Value> = lab
+            .snapshots_as(None, there)
+            .into_iter()
+            .filter(|s| s["tags"]["ec2snap:source-region"] == region)
+            .collect();
+        assert_eq!(copies.len(), 1, "{region} -> {there}: {copies:?} {r2:?}");
+    }
+}
+
+#[test]
 fn every_enabled_region_with_r_all() {
     let lab = Lab::start();
     let arn = role(ACCOUNTS[0]);

@@ -793,7 +793,9 @@ impl Config {
                 region = Some(own.clone());
             }
         }
-        if let (Some(policy), Some(region)) = (&copy, &region) {
+        // One target: a copy to its own region is a usage error. In a fleet, a target in a
+        // --copy-to region copies to the others (run::run says so).
+        if let (Some(policy), Some(region), true) = (&copy, &region, fleet.is_single()) {
             policy.check_source_region(region)?;
         }
         Ok(Config {

@@ -196,6 +196,13 @@ pub fn target_failed(label: &str, error: &anyhow::Error) -> String {
     format!("Target {label} failed: {error:#}")
 }
 
+/// In a fleet, a target in one of the `--copy-to` regions: its own snapshots are there already.
+pub fn copy_to_own_region(region: &str) -> String {
+    format!(
+        "No copy to {region}: this target's snapshots are in {region} already (--copy-to {region})"
+    )
+}
+
 /// With `--parallel` above 1, lines whose original text names no instance get its id appended, so
 /// that interleaved lines can still be told apart.
 pub fn for_instance(line: &str, instance_id: &str, parallel: usize) -> String {

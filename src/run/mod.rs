@@ -43,6 +43,22 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         Err(sig) => return Ok(interrupted(sig)),
     };
     record.region(ec2.region());
+    // In a fleet, each region may copy to the others (-r A -r B --copy-to A --copy-to B): a
+    // target copies to the destinations that are not its own region.
+    let without_own;
+    let cfg = match &cfg.copy {
+        Some(policy) if cfg.in_fleet && policy.regions.iter().any(|r| r == ec2.region()) => {
+            info!("{}", msg::copy_to_own_region(ec2.region()));
+            let mut own = cfg.clone();
+            own.copy = own.copy.take().and_then(|mut p| {
+                p.regions.retain(|r| r != ec2.region());
+                (!p.regions.is_empty()).then_some(p)
+            });
+            without_own = own;
+            &without_own
+        }
+        _ => cfg,
+    };
     if let Some(policy) = &cfg.copy {
         policy.check_source_region(ec2.region())?;
     }
