@@ -7,6 +7,7 @@ fake Linux roots (fakeroot.py).
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -107,6 +108,7 @@ class Lab:
         for p in (self.moto, self.proxy):
             p.kill()
             p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- the emulator's state -------------------------------------------------------------
     def reset(self):
@@ -226,6 +228,19 @@ class Lab:
 
     def run(self, args, region=REGION, extra_env=None, report=True, timeout=240, connect=True):
         return self.finish(self.start(args, region, extra_env, report, connect), timeout)
+
+    def wait_line(self, live, text, timeout=30):
+        """Waits until the running binary's standard error holds `text` (True), or it ended or
+        `timeout` passed (False)."""
+        deadline = time.time() + timeout
+        fd = live["err"].fileno()
+        while time.time() < deadline:
+            if text.encode() in os.pread(fd, 1 << 22, 0):
+                return True
+            if live["proc"].poll() is not None:
+                return False
+            time.sleep(0.02)
+        return False
 
     def signal(self, live, sig):
         live["proc"].send_signal(sig)

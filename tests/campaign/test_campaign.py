@@ -12,8 +12,9 @@ from hypothesis.stateful import run_state_machine_as_test
 
 import campaign
 
-# The fixed seeds of the suite: each one a reproducible schedule of steps.
-SEEDS = [1, 2, 3]
+# The fixed seeds of the suite: each one a reproducible schedule of steps (about 6 minutes in all
+# on a 2-core machine). A seed that finds a defect stays here once it is fixed.
+SEEDS = [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def seeds():
@@ -22,7 +23,7 @@ def seeds():
 
 
 def budget():
-    return (int(os.environ.get("CAMPAIGN_EXAMPLES", "3")), int(os.environ.get("CAMPAIGN_STEPS", "12")))
+    return (int(os.environ.get("CAMPAIGN_EXAMPLES", "6")), int(os.environ.get("CAMPAIGN_STEPS", "15")))
 
 
 @pytest.fixture(scope="module", autouse=True)

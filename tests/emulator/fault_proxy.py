@@ -46,6 +46,8 @@ A request with DryRun=true (a permission check) is counted and matched as "DryRu
 Requests are counted by Action whatever the rules do.
 
 Where moto differs from AWS, the proxy makes the answers AWS's:
+- Control characters in moto's XML (a tag value with an ESC) go out as character references
+  (&#x1B;), as AWS sends them, not raw (which no XML parser takes).
 - An injected error of an STS action (AssumeRole) has STS's shape (ErrorResponse), not EC2's, and
   one of SSM (a JSON-protocol service, whose action is in X-Amz-Target) SSM's JSON shape.
 - CreateSnapshots with CopyTagsFromSource=volume: each new snapshot gets its volume's tags (moto
@@ -99,6 +101,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # proxy's own parsing carries each as a private-use character and gives it back raw.
 RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CARRIED = re.compile("[\ue000-\ue07f]")
+CONTROL_REF = re.compile(rb"&#x(0?[0-8BCEF]|1[0-9A-F]|7F);", re.IGNORECASE)
 
 
 def xml_in(body):
@@ -677,10 +680,15 @@ class Handler(BaseHTTPRequestHandler):
             MAX_WRITES_IN_FLIGHT = max(MAX_WRITES_IN_FLIGHT, WRITES_IN_FLIGHT)
         try:
             status, headers, answer = self.proxy(body, params, action)
+            if action not in SSM_ACTIONS:
+                # moto writes control characters (a tag value with an ESC) raw into its XML, which
+                # no XML parser takes; AWS sends them as character references (&#x1B;), which the
+                # SDKs decode: so does this proxy.
+                answer = RAW_CONTROL.sub(lambda m: b"&#x%02X;" % m.group()[0], answer)
             if self.headers.get("X-Campaign-Reader"):
-                # The fault campaign's own reads (boto3): moto answers control characters raw, which
-                # no XML parser of Python takes; the campaign sees them as "?" (the binary, raw).
-                answer = re.sub(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", b"?", answer)
+                # The fault campaign's own reads (boto3, whose parser refuses those references):
+                # it sees each such character as "?" (the binary sees the character itself).
+                answer = CONTROL_REF.sub(b"?", answer)
         finally:
             # Before the answer goes out: once the client has it, it may send its next request,
             # which must not find this one still counted.
