@@ -537,11 +537,27 @@ fn bad_fleet_input_is_exit_1_before_any_change() {
         ),
     )
     .unwrap();
+    // Issue 33 item 12 (found by the fault campaign): one account under two names ran two targets
+    // on the same servers at once.
+    let twice = lab.dir.path().join("twice.yml");
+    std::fs::write(
+        &twice,
+        format!(
+            "accounts:\n- account_id: '{0}'\n  name: prod\n  role: {1}\n- account_id: '{0}'\n  name: prod-again\n  role: {1}\n",
+            ACCOUNTS[0],
+            role(ACCOUNTS[0]),
+        ),
+    )
+    .unwrap();
     let arn = role(ACCOUNTS[0]);
     for (args, want) in [
         (
             vec!["--accounts", file.to_str().unwrap()],
             "line 7: accounts[1].role: \"arn:aws:iam::222222222222:user/ec2snap\" is not an IAM role ARN",
+        ),
+        (
+            vec!["--accounts", twice.to_str().unwrap()],
+            "account 111111111111 is given twice (\"prod\" and \"prod-again\")",
         ),
         (vec!["-r", "eu-moon-1", "--assume-role", &arn, "--assume-role", "arn:aws:iam::222222222222:role/x"], "Unknown region \"eu-moon-1\""),
         (vec!["--assume-role", "arn:aws:iam::12:role/x"], "--assume-role \"arn:aws:iam::12:role/x\" is not an IAM role ARN"),

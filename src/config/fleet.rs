@@ -341,6 +341,20 @@ pub fn fleet(cli: &Cli) -> Result<Fleet> {
     if let Some(twice) = accounts.iter().find(|a| !names.insert(a.name.as_str())) {
         bail!("account {:?} is given twice", twice.name);
     }
+    // One account under two names (two entries with one account_id, or an entry and
+    // --assume-role) would be two targets working on the same servers at once.
+    let mut ids: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for a in &accounts {
+        let Some(id) = a.role.as_ref().and_then(|r| role_account(&r.arn)) else {
+            continue;
+        };
+        if let Some(first) = ids.insert(id, a.name.as_str()) {
+            bail!(
+                "account {id} is given twice ({first:?} and {:?}): one entry per account",
+                a.name
+            );
+        }
+    }
     let parallel_targets = cli.parallel_targets.unwrap_or(4);
     if !(1..=MAX_PARALLEL_TARGETS).contains(&parallel_targets) {
         bail!(

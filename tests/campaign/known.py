@@ -10,7 +10,6 @@ KNOWN = {
     "report",       # issue 34 item 5
     "no-false-alarm",  # issue 33 item 11
     "isolation",    # issue 33 item 10 (fixed); other targets' faults may still break it
-    "bad-input",    # issue 33 item 12
     "escaped",      # issue 34 item 11
     "thawed",       # issue 33 item 1
 }

@@ -67,15 +67,6 @@ def _fifo_accounts(s):
     s.odd_input(odd="accounts-fifo")
 
 
-def _same_account_twice(s):
-    # Issue 33 item 12: an accounts file with two entries for one account_id runs two targets on
-    # the same servers instead of refusing it (seeds 1 and 3 of the suite's campaign; these steps
-    # cut down by hand from seed 3's case).
-    s.first_instances(n=1, extra=0)
-    s.backup(f=flags(fleet="accounts", fleet_pick=["222222222222", "111111111111", "222222222222"]),
-             fault=None, sig=None, twice=1)
-
-
 def _thaw_during_a_slow_freeze(s):
     # Issue 33 item 1: SIGTERM while the freeze script still syncs: ec2snap sends the thaw at once,
     # which stops the watchdog and removes its state; the freeze then completes, and the
@@ -105,7 +96,6 @@ REPLAYS = {
     "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
     "34.9 panic: --endpoint-url ''": ("34.9", "no-panic", _empty_endpoint),
     "34.10 hang: --accounts naming a FIFO": ("34.10", "no-panic", _fifo_accounts),
-    "33.12 the same account twice in an accounts file": ("33.12", "bad-input", _same_account_twice),
     "33.1 frozen for good: a thaw during a slow freeze": ("33.1", "thawed", _thaw_during_a_slow_freeze),
     "34.11 list prints the set tag raw": ("34.11", "escaped", _raw_set_tag_in_list),
 }

@@ -32,9 +32,19 @@ def _refused_account_with_r_all(s):
     s.fleet_backup(f=flags(), all_regions=True, refuse="222222222222")
 
 
+def _same_account_twice(s):
+    # Issue 33 item 12: an accounts file with two entries for one account_id runs two targets on
+    # the same servers instead of refusing it (seeds 1 and 3 of the suite's campaign; these steps
+    # cut down by hand from seed 3's case).
+    s.first_instances(n=1, extra=0)
+    s.backup(f=flags(fleet="accounts", fleet_pick=["222222222222", "111111111111", "222222222222"]),
+             fault=None, sig=None, twice=1)
+
+
 REPLAYS = {
     "33.11 --copy-to a region that is also -r": ("33.11", "no-false-alarm", _copy_to_own_region),
     "33.10 one refused account with -r all": ("33.10", "isolation", _refused_account_with_r_all),
+    "33.12 the same account twice in an accounts file": ("33.12", "bad-input", _same_account_twice),
 }
 
 
