@@ -75,7 +75,7 @@ def run_flags(draw):
     return f
 
 
-def to_args(f, lab_dir):
+def to_args(f):
     a = ["-t", "Name", "c*"]
     if f["real"]:
         a.append("-u")
@@ -128,7 +128,7 @@ def to_args(f, lab_dir):
 def floor_of(f):
     """How many newest usable snapshots of each volume the run promises to keep."""
     n = f["d"] or 0
-    if f["keep"] or f["huge"] and f["keep"]:
+    if f["keep"]:
         n = max(n, 1)
     return n
 
@@ -389,7 +389,7 @@ class Campaign(RuleBasedStateMachine):
     def backup(self, f, fault, sig, twice):
         self.steps += 1
         extra, region, cells = self.fleet_args(f)
-        args = to_args(f, self.lab.dir) + extra
+        args = to_args(f) + extra
         if region == "all":
             region = None
         targeted = [i for i in self.instances.values() if (i["account"], i["region"]) in cells]
@@ -523,12 +523,10 @@ class Campaign(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50), ami=st.integers(0, 4))
     def restore(self, pick, ami):
         inst = self.pick_instance(pick)
-        if inst["name"] != f"c{sorted(self.instances).index(inst['id']) + 1}" and not inst["name"].startswith("c"):
-            return
         args = ["restore", "-t", "Name", inst["name"], "-u"]
         if ami == 0:
             args += ["--ami", f"restored-{time.time_ns()}"]
-        r = self.lab.run(args, region=inst["region"] if inst["account"] == BASE_ACCOUNT else inst["region"])
+        r = self.lab.run(args, region=inst["region"])
         self.outputs(r)
         used = [q.get("SnapshotId") for q in self.my_requests(r.key) if q.get("Action") == "CreateVolume"]
         if ami == 0:

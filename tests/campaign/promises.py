@@ -103,19 +103,19 @@ def instances_of(report):
     return out
 
 
-def errors_of(report):
-    out = list(report.get("errors", []))
+def gathered(report, key):
+    """The `key` list of a report at every level: top, each target, each instance."""
+    out = list(report.get(key, []))
     for t in report.get("targets", []):
-        out.extend(t.get("errors", []))
+        out.extend(t.get(key, []))
     for i in instances_of(report):
-        out.extend(i.get("errors", []))
+        out.extend(i.get(key, []))
     return out
+
+
+def errors_of(report):
+    return gathered(report, "errors")
 
 
 def deleted_of(report):
-    out = list(report.get("deleted", []))
-    for t in report.get("targets", []):
-        out.extend(t.get("deleted", []))
-    for i in instances_of(report):
-        out.extend(i.get("deleted", []))
-    return out
+    return gathered(report, "deleted")

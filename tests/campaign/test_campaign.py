@@ -26,13 +26,6 @@ def budget():
     return (int(os.environ.get("CAMPAIGN_EXAMPLES", "6")), int(os.environ.get("CAMPAIGN_STEPS", "15")))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lab():
-    yield campaign.lab()
-    campaign.LAB.close()
-    campaign.LAB = None
-
-
 @pytest.mark.parametrize("seed", seeds())
 def test_campaign(seed):
     examples, steps = budget()

@@ -7,16 +7,8 @@ known.KNOWN when no replay of it is left here.
 """
 import pytest
 
-import campaign
 import replays
 from replays import flags
-
-
-@pytest.fixture(scope="module", autouse=True)
-def lab():
-    yield campaign.lab()
-    campaign.LAB.close()
-    campaign.LAB = None
 
 
 def _panic(s):

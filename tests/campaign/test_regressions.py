@@ -8,13 +8,6 @@ import replays
 from replays import flags
 
 
-@pytest.fixture(scope="module", autouse=True)
-def lab():
-    yield campaign.lab()
-    campaign.LAB.close()
-    campaign.LAB = None
-
-
 def _copy_to_own_region(s):
     # Issue 33 item 11: --copy-to us-east-1 with -r us-east-1 among the regions: that target fails
     # on every run and its instances are never backed up (seed 42, shrunk).
