@@ -125,6 +125,8 @@ pub struct Machine {
     pub ena: Option<bool>,
     /// Its private IPv4 address: what a hook connects to.
     pub private_ip: Option<String>,
+    /// `windows` for a Windows instance (EC2's `Platform`), else none.
+    pub platform: Option<String>,
 }
 
 /// A volume as DescribeVolumes gives it.

@@ -46,11 +46,24 @@ fn invocations_say(lab: &Lab, status: &str, times: i64) {
     );
 }
 
+/// db1 as a fake Linux machine whose SSM agent the proxy plays: its root volume on `/`, its data
+/// volume on `/data`. The root's path.
+fn db1_machine(lab: &Lab, seeded: &Value) -> std::path::PathBuf {
+    let id = id_of(seeded, "db1");
+    let disks = json!([
+        {"volume_id": vol_of(seeded, "db1", "/dev/sda1"), "device": "/dev/sda1", "root": true, "mounts": ["/"]},
+        {"volume_id": vol_of(seeded, "db1", "/dev/sdb"), "device": "/dev/sdb", "root": false, "mounts": ["/data"]},
+    ]);
+    lab.machine(&id, disks, json!({}))
+}
+
 #[test]
 fn the_freeze_is_reported_before_the_snapshot_call_and_the_thaw_sent_right_after() {
     let lab = Lab::start();
     let seeded = db1(&lab);
     let id = id_of(&seeded, "db1");
+    let data = vol_of(&seeded, "db1", "/dev/sdb");
+    let root = db1_machine(&lab, &seeded);
     // SSM says InProgress twice before Success: ec2snap waits for the freeze to be reported.
     invocations_say(&lab, "InProgress", 2);
     let report = lab.dir.path().join("report.json");
@@ -68,14 +81,18 @@ fn the_freeze_is_reported_before_the_snapshot_call_and_the_thaw_sent_right_after
     assert_eq!(sent.len(), 2, "{sent:?}");
     let (freeze, thaw) = (&sent[0], &sent[1]);
     // The watchdog is in the command, armed before the freeze, with --freeze-timeout.
-    let armed = freeze.0.find("$DETACH sh -c").unwrap();
+    let armed = freeze.0.find(r#"$DETACH sh "$S/watchdog.sh""#).unwrap();
     assert!(
-        armed < freeze.0.find("fsfreeze -f").unwrap(),
+        armed < freeze.0.find("if fsfreeze -f").unwrap(),
         "{}",
         freeze.0
     );
     assert!(freeze.0.contains("THAW_AFTER=7\n"), "{}", freeze.0);
-    assert!(thaw.0.contains("fsfreeze -u"), "{}", thaw.0);
+    assert!(thaw.0.contains(r#": > "$S/thaw""#), "{}", thaw.0);
+    // Every command is dropped if no agent takes it soon, not after SSM's default hour.
+    for r in lab.requests("SendCommand") {
+        assert_eq!(r["TimeoutSeconds"], 30, "{r}");
+    }
     let snapshot_calls = lab.requests("CreateSnapshot");
     assert_eq!(snapshot_calls.len(), 2);
     let polls = lab.stats()["GetCommandInvocation"];
@@ -87,13 +104,30 @@ fn the_freeze_is_reported_before_the_snapshot_call_and_the_thaw_sent_right_after
         let at = c["_time"].as_f64().unwrap();
         assert!(freeze.1 < at && at < thaw.1, "{freeze:?} {at} {thaw:?}");
     }
-    for s in lab
+    // Only the data volume's filesystem was frozen: its snapshot is application-consistent,
+    // the root's (never frozen) crash-consistent; the tag is raised after the thaw was sent.
+    let made: Vec<Value> = lab
         .snapshots()
-        .iter()
+        .into_iter()
         .filter(|s| s["tags"]["ec2snap:consistency"].is_string())
-    {
-        assert_eq!(s["tags"]["ec2snap:consistency"], "application", "{s}");
+        .collect();
+    assert_eq!(made.len(), 2, "{made:?}");
+    for s in &made {
+        let want = if s["volume"] == data.as_str() {
+            "application"
+        } else {
+            "crash"
+        };
+        assert_eq!(s["tags"]["ec2snap:consistency"], want, "{s}");
     }
+    let raised = lab.requests("CreateTags");
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert!(raised[0]["_time"].as_f64().unwrap() > thaw.1);
+    // Frozen once, thawed by the thaw (not the watchdog: 7 s had not passed).
+    let frozen = lab.fake_root(&root, "intervals");
+    assert_eq!(frozen.as_array().unwrap().len(), 1, "{frozen}");
+    assert_eq!(frozen[0]["mnt"], "/data");
+    assert!(frozen[0]["end"].as_f64().unwrap() - frozen[0]["start"].as_f64().unwrap() < 6.0);
     assert!(
         r.has(&format!("[INFO] Running the freeze hook of {id}")),
         "{r:?}"
@@ -103,8 +137,15 @@ fn the_freeze_is_reported_before_the_snapshot_call_and_the_thaw_sent_right_after
         "{r:?}"
     );
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(doc["instances"][0]["hooks"]["consistency"], "application");
-    assert!(doc["instances"][0]["hooks"]["held_ms"].is_u64());
+    let hooks = &doc["instances"][0]["hooks"];
+    assert_eq!(hooks["consistency"], "mixed", "{hooks}");
+    assert_eq!(hooks["application"], json!([data]), "{hooks}");
+    assert!(hooks["held_ms"].is_u64());
+    assert!(hooks["frozen_ms"].is_u64(), "{hooks}");
+    assert!(
+        r.stderr.contains(&format!("Hooks of {id} done: snapshots of {data} application-consistent, the others crash-consistent, held ")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -279,10 +320,15 @@ impl Machine {
         text.lines().map(String::from).collect()
     }
 
-    fn state(&self, instance: &str) -> std::path::PathBuf {
-        self.dir
-            .path()
-            .join(format!("run/ec2snap-freeze-{instance}"))
+    /// The state directories of the freezes of `instance` (one per run).
+    fn states(&self, instance: &str) -> Vec<std::path::PathBuf> {
+        let prefix = format!("ec2snap-freeze-{instance}.");
+        std::fs::read_dir(self.dir.path().join("run"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
     }
 }
 
@@ -321,12 +367,20 @@ fn the_scripts_freeze_the_snapshotted_filesystems_behind_a_watchdog_and_thaw_the
     // The mounted, writable, non-root filesystems of the snapshotted volume, and only those.
     assert_eq!(m.log(), ["-f /data", "-f /logs"], "{out}");
     assert!(out.contains("watchdog armed"), "{out}");
-    assert!(m.state(&id).exists());
-    // The thaw thaws them and stops the watchdog.
+    assert!(
+        out.contains("frozen ") && out.contains("froze in "),
+        "{out}"
+    );
+    assert_eq!(m.states(&id).len(), 1);
+    // The thaw has the watchdog thaw them at once, and says for how long they were frozen.
     let (code, out) = m.run(&thaw, "");
     assert_eq!(code, 0, "{out}");
     assert_eq!(m.log()[2..], ["-u /data", "-u /logs"], "{out}");
-    assert!(!m.state(&id).exists());
+    assert!(
+        out.contains("watchdog: thawed (asked to)") && out.contains("held "),
+        "{out}"
+    );
+    assert!(m.states(&id).is_empty());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         m.log().len(),
@@ -358,6 +412,10 @@ fn the_watchdog_thaws_by_itself_and_a_failed_freeze_thaws_at_once() {
     let (code, out) = m.run(&freeze, "/logs");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cannot freeze /logs"), "{out}");
+    assert!(
+        out.contains("watchdog: thawed (the freeze ended early)"),
+        "{out}"
+    );
     assert_eq!(m.log()[..2], ["-f /data", "-f /logs"]);
     assert!(
         m.log()[2..].contains(&"-u /data".to_string()),
@@ -380,4 +438,148 @@ fn the_watchdog_thaws_by_itself_and_a_failed_freeze_thaws_at_once() {
             .count(),
         0
     );
+}
+
+/// db1 on a fake machine whose data volume is mounted on each of `mounts`; a real run with
+/// `--freeze ssm`. The run, the data volume's new snapshot's tags, and the root's freezes.
+fn frozen_with_mounts(mounts: &[&str], extra: &[&str]) -> (Run, Value, Value, std::path::PathBuf) {
+    let lab = Lab::start();
+    let seeded = db1(&lab);
+    let id = id_of(&seeded, "db1");
+    let data = vol_of(&seeded, "db1", "/dev/sdb");
+    let disks = json!([
+        {"volume_id": vol_of(&seeded, "db1", "/dev/sda1"), "device": "/dev/sda1", "root": true, "mounts": ["/"]},
+        {"volume_id": data, "device": "/dev/sdb", "root": false, "mounts": mounts},
+    ]);
+    let root = lab.machine(&id, disks, json!({}));
+    let r = frozen_run(&lab, extra);
+    let tags = lab
+        .snapshots()
+        .into_iter()
+        .find(|s| s["volume"] == data.as_str() && s["tags"]["ec2snap:consistency"].is_string())
+        .map(|s| s["tags"].clone())
+        .unwrap_or(Value::Null);
+    let intervals = lab.fake_root(&root, "intervals");
+    (r, tags, intervals, root)
+}
+
+#[test]
+fn odd_mount_points_are_frozen_by_their_real_path_never_run_and_a_bind_mount_once() {
+    // A space (\040 in /proc/mounts): frozen by its real path.
+    let (r, tags, frozen, _) = frozen_with_mounts(&["/srv/my data"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(tags["ec2snap:consistency"], "application", "{r:?}");
+    assert_eq!(frozen[0]["mnt"], "/srv/my data", "{frozen}");
+    // A name a shell would run: frozen as it is, and nothing ran.
+    let (r, tags, frozen, root) = frozen_with_mounts(&["/srv/$(touch pwned)x"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(tags["ec2snap:consistency"], "application", "{r:?}");
+    assert_eq!(frozen[0]["mnt"], "/srv/$(touch pwned)x", "{frozen}");
+    assert!(!root.join("pwned").exists() && !std::path::Path::new("pwned").exists());
+    // A bind mount of the same filesystem: frozen once (a second freeze would be EBUSY).
+    let (r, tags, frozen, _) = frozen_with_mounts(&["/data", "/bind"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(tags["ec2snap:consistency"], "application", "{r:?}");
+    assert_eq!(frozen.as_array().unwrap().len(), 1, "{frozen}");
+}
+
+#[test]
+fn a_snapshot_answered_after_the_watchdog_could_thaw_is_crash_consistent() {
+    // The snapshot call is held 3 s; the watchdog thaws 1 s after the freeze.
+    let lab = Lab::start();
+    let seeded = db1(&lab);
+    let id = id_of(&seeded, "db1");
+    let root = db1_machine(&lab, &seeded);
+    lab.faults(json!([{"action": "CreateSnapshot", "times": -1, "delay": 3}]));
+    let r = frozen_run(&lab, &["--freeze-timeout", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "[WARNING] The snapshot calls of {id} were answered after its watchdog may have thawed"
+        )),
+        "{r:?}"
+    );
+    for s in lab
+        .snapshots()
+        .iter()
+        .filter(|s| s["tags"]["ec2snap:consistency"].is_string())
+    {
+        assert_eq!(s["tags"]["ec2snap:consistency"], "crash", "{s}");
+    }
+    assert!(lab.requests("CreateTags").is_empty());
+    // The watchdog did thaw it, after about a second.
+    let frozen = lab.fake_root(&root, "intervals");
+    let held = frozen[0]["end"].as_f64().unwrap() - frozen[0]["start"].as_f64().unwrap();
+    assert!((0.8..3.0).contains(&held), "{frozen}");
+}
+
+#[test]
+fn a_second_freeze_thaws_nothing_of_the_first_and_no_process_is_killed() {
+    let lab = Lab::start();
+    let seeded = db1(&lab);
+    let id = id_of(&seeded, "db1");
+    let root = db1_machine(&lab, &seeded);
+    // Another run froze /data (still within its own window) and left a state file of the old
+    // shape naming a pid that is now someone else's process.
+    let bystander = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(
+        root.join(format!("run/ec2snap-freeze-{id}")),
+        format!("{} /data\n", bystander.id()),
+    )
+    .unwrap();
+    let freeze = Command::new(root.join("bin/fsfreeze"))
+        .args(["-f", "/data"])
+        .status()
+        .unwrap();
+    assert!(freeze.success());
+    let r = frozen_run(&lab, &["--on-hook-failure", "crash-consistent"]);
+    // Its freeze got EBUSY: crash-consistent snapshots, a warning, and the other freeze kept.
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains(&format!("[WARNING] The freeze hook of {id}")),
+        "{r:?}"
+    );
+    let now = lab.fake_root(&root, "frozen_now");
+    assert!(
+        now.get("/data").is_some(),
+        "the other run's freeze was thawed: {now}"
+    );
+    let alive = std::fs::read_to_string(format!("/proc/{}/stat", bystander.id())).is_ok();
+    let mut bystander = bystander;
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert!(alive, "the thaw killed an unrelated process");
+}
+
+#[test]
+fn a_dry_run_thaws_nothing_and_an_instance_without_the_agent_is_no_error() {
+    let lab = Lab::start();
+    let seeded = db1(&lab);
+    let id = id_of(&seeded, "db1");
+    db1_machine(&lab, &seeded);
+    // --hook-dry-run: one script that only says what it would freeze; no thaw.
+    let r = lab.run(&["-t", "Name", "db1", "--freeze", "ssm", "--hook-dry-run"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let sent = commands(&lab);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].0.contains("DRY=1\n"));
+    // No SSM agent: SendCommand says InvalidInstanceId. A WARNING, crash-consistent snapshots,
+    // no thaw sent, exit 0 (whatever --on-hook-failure says: no later run would do better).
+    let body = json!({ id.as_str(): {"root": "/nonexistent", "agent": false} });
+    lab.machines(body);
+    let r = frozen_run(&lab, &["--on-hook-failure", "skip"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("[WARNING] The freeze hook of {id} cannot run on this instance: SendCommand: InvalidInstanceId")),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("[ERROR]"), "{r:?}");
+    assert_eq!(commands(&lab).len(), 2, "no thaw: {:?}", commands(&lab));
+    let crash = lab
+        .snapshots()
+        .into_iter()
+        .filter(|s| s["tags"]["ec2snap:consistency"] == "crash")
+        .count();
+    assert_eq!(crash, 2);
 }

@@ -469,6 +469,22 @@ impl Ec2 {
         self.send(change, false).await.map(|_| ())
     }
 
+    /// Sets one tag on snapshots (at most 1,000 at once: one instance's).
+    pub async fn tag_snapshots(
+        &self,
+        ids: &[String],
+        key: &str,
+        value: &str,
+    ) -> Result<(), AwsError> {
+        self.client
+            .create_tags()
+            .set_resources(Some(ids.to_vec()))
+            .tags(Tag::builder().key(key).value(value).build())
+            .send()
+            .await?;
+        Ok(())
+    }
+
     /// Sets one tag on a snapshot (the end of its lock).
     pub async fn tag_snapshot(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
         self.tag_resource(id, key, value).await

@@ -52,6 +52,7 @@ pub(super) fn instance_of(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> 
             boot_mode: i.boot_mode().map(|b| b.as_str().to_string()),
             ena: i.ena_support(),
             private_ip: i.private_ip_address().map(String::from),
+            platform: i.platform().map(|p| p.as_str().to_string()),
         },
     })
 }

@@ -16,7 +16,9 @@ pub struct Invocation {
 }
 
 impl Ec2 {
-    /// Sends `script` to run as root on `instance_id`; the command's id.
+    /// Sends `script` to run as root on `instance_id`; the command's id. It runs at most
+    /// `timeout_secs`, and is dropped when no agent took it within as long (30 s at least, SSM's
+    /// least), not SSM's default hour: a freeze delivered late would freeze with no one waiting.
     pub async fn send_shell(
         &self,
         instance_id: &str,
@@ -31,6 +33,7 @@ impl Ec2 {
             .instance_ids(instance_id)
             .parameters("commands", vec![script.to_string()])
             .parameters("executionTimeout", vec![timeout_secs.to_string()])
+            .timeout_seconds(i32::try_from(timeout_secs.max(30)).unwrap_or(i32::MAX))
             .comment(comment)
             .send()
             .await
@@ -42,6 +45,22 @@ impl Ec2 {
                 code: None,
                 message: "SendCommand answered without a command id".into(),
             })
+    }
+
+    /// Cancels the command on the instance (the agent kills its processes).
+    pub async fn cancel_command(
+        &self,
+        command_id: &str,
+        instance_id: &str,
+    ) -> Result<(), AwsError> {
+        self.ssm
+            .cancel_command()
+            .command_id(command_id)
+            .instance_ids(instance_id)
+            .send()
+            .await
+            .map_err(AwsError::from)?;
+        Ok(())
     }
 
     /// How the command is going on the instance.

@@ -3,7 +3,7 @@
 //! pre hook started (after a refused call, a timeout, a signal) before the instance's work ends.
 
 use crate::hooks::local::{self, Ran};
-use crate::hooks::policy::{self, Consistency, Freeze, Hooks, Outcome, Then};
+use crate::hooks::policy::{self, Consistency, Freeze, Hooks, Outcome, Then, CONSISTENCY_TAG};
 use crate::hooks::{script, ssm};
 use crate::model::{Instance, SnapshotKind};
 use crate::output::log::Level;
@@ -14,7 +14,7 @@ use crate::run::ctx::Ctx;
 use crate::snapshot::make as snapshot;
 use crate::snapshot::plan::{self, Plan};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 /// How one hook runs: a local command, or a script sent to the instance through SSM.
@@ -57,7 +57,9 @@ impl Runner<'_> {
     }
 }
 
-/// The pre and post hooks of an instance: the commands given, or `--freeze`'s scripts.
+/// The pre and post hooks of an instance: the commands given, or `--freeze`'s scripts (in a dry
+/// run, a freeze that only says what it would freeze, and no thaw: nothing on the instance
+/// changes).
 fn runners<'a>(
     hooks: &'a Hooks,
     instance: &Instance,
@@ -65,16 +67,23 @@ fn runners<'a>(
     dry: bool,
 ) -> (Option<Runner<'a>>, Option<Runner<'a>>) {
     match hooks.freeze {
-        Some(Freeze::Ssm { thaw_after }) => (
-            Some(Runner::Ssm {
-                stage: "freeze",
-                script: script::freeze(&instance.id, disks, thaw_after.as_secs(), dry),
-            }),
-            Some(Runner::Ssm {
-                stage: "thaw",
-                script: script::thaw(&instance.id),
-            }),
-        ),
+        Some(Freeze::Ssm { thaw_after }) => {
+            let run_id = crate::clock::run_id();
+            let (limit, thaw_after) = (hooks.timeout.as_secs(), thaw_after.as_secs());
+            let freeze = script::freeze(&instance.id, run_id, disks, thaw_after, limit, dry);
+            // The thaw waits for the watchdog within its own bound, with room to answer.
+            let thaw = script::thaw(&instance.id, run_id, limit.saturating_sub(2).max(1));
+            (
+                Some(Runner::Ssm {
+                    stage: "freeze",
+                    script: freeze,
+                }),
+                (!dry).then_some(Runner::Ssm {
+                    stage: "thaw",
+                    script: thaw,
+                }),
+            )
+        }
         None => (
             hooks.pre.as_deref().map(|command| Runner::Local {
                 stage: "pre-snapshot",
@@ -86,6 +95,18 @@ fn runners<'a>(
             }),
         ),
     }
+}
+
+/// A windows instance cannot run `--freeze ssm`'s shell scripts: why, without sending anything.
+fn cannot_freeze(hooks: &Hooks, instance: &Instance) -> Option<String> {
+    let windows = instance
+        .machine
+        .platform
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("windows"));
+    (hooks.freeze.is_some() && windows).then(|| {
+        "a Windows instance has no fsfreeze (AWS-RunShellScript is for Linux): use --pre-snapshot/--post-snapshot with VSS".to_string()
+    })
 }
 
 /// Logs how a hook ran at DEBUG, its output included, one line.
@@ -113,34 +134,67 @@ pub async fn snapshot(
     let env = |stage: &str, result: Option<&str>| {
         policy::environment(instance, &disks, dry, stage, result)
     };
-    let (pre_hook, post_hook) = runners(hooks, instance, &disks, dry);
+    let (pre_hook, mut post_hook) = runners(hooks, instance, &disks, dry);
     let pre_stage = pre_hook
         .as_ref()
         .map(Runner::stage)
         .unwrap_or("pre-snapshot");
-    let pre = match &pre_hook {
-        Some(hook) => {
+    let pre_started = Instant::now();
+    let pre = match (&pre_hook, cannot_freeze(hooks, instance)) {
+        (Some(_), Some(why)) => Some(Ran {
+            outcome: Outcome::Unreachable(why),
+            output: String::new(),
+            took: Duration::ZERO,
+        }),
+        (Some(hook), None) => {
             let env = env("pre", None);
             Some(
                 hook.run(ctx, instance, &env, hooks.timeout, Some(&ctx.shutdown))
                     .await,
             )
         }
-        None => None,
+        (None, _) => None,
     };
     let held = Instant::now();
     let pre_outcome = pre.as_ref().map(|r| &r.outcome);
+    if matches!(pre_outcome, Some(Outcome::Unreachable(_))) {
+        // Nothing reached the instance: nothing to thaw.
+        post_hook = None;
+    }
     let then = policy::after_pre(pre_outcome, hooks.on_failure);
     let what = |o: &Outcome| o.describe(hooks.timeout);
+    // The volumes whose snapshots are application-consistent, when that is checked per volume.
+    let mut pending_claim: Option<(bool, script::Froze, bool)> = None;
     match (then, pre_outcome) {
         (Then::Snapshot(c), outcome) => {
-            if let (Consistency::Crash, Some(o)) = (c, outcome) {
-                let why = what(o);
-                let output = pre.as_ref().map(|r| r.output.as_str()).unwrap_or("");
-                let line = msg::hook_crash_consistent(pre_stage, &instance.id, &why, output);
-                warn!("{line}");
+            let output = pre.as_ref().map(|r| r.output.as_str()).unwrap_or("");
+            match (c, outcome) {
+                (Consistency::Crash, Some(o @ Outcome::Unreachable(_))) => {
+                    let line = msg::hook_unreachable(pre_stage, &instance.id, &what(o));
+                    warn!("{line}");
+                }
+                (Consistency::Crash, Some(o)) => {
+                    let line =
+                        msg::hook_crash_consistent(pre_stage, &instance.id, &what(o), output);
+                    warn!("{line}");
+                }
+                _ => {}
             }
-            snapshot::make(ctx, kind, instance, &plan_for(c), None, done).await;
+            match hooks.freeze {
+                // A freeze's claim is checked once the calls returned: every snapshot is made
+                // `crash`, then those of the volumes it froze for the whole call are raised.
+                Some(Freeze::Ssm { thaw_after }) => {
+                    let plan = plan_for(Consistency::Crash);
+                    snapshot::make(ctx, kind, instance, &plan, None, done).await;
+                    // Whether every call was answered before the watchdog could thaw; the tag
+                    // is raised after the thaw, which must not wait for it.
+                    let froze = script::froze(output, &disks);
+                    let in_time =
+                        Instant::now() < watchdog_deadline(pre_started, &froze, thaw_after);
+                    pending_claim = Some((c == Consistency::Application, froze, in_time));
+                }
+                None => snapshot::make(ctx, kind, instance, &plan_for(c), None, done).await,
+            }
         }
         (Then::Skip, Some(Outcome::Interrupted)) => {
             // A signal: the run stops; nothing is made, the post hook still runs.
@@ -194,23 +248,105 @@ pub async fn snapshot(
         }
         None => None,
     };
-    let consistency = match then {
-        Then::Snapshot(c) if !done.created.is_empty() => c.tag_value(),
-        _ => "none",
+    let claimed = match pending_claim {
+        Some((true, froze, in_time)) => Some(claim(ctx, instance, &froze, in_time, done).await),
+        Some((false, ..)) => Some(Vec::new()),
+        None => None,
     };
+    let made: Vec<&String> = done.created.keys().collect();
+    let application: Vec<String> = match (&claimed, then) {
+        (Some(volumes), _) => volumes.clone(),
+        (None, Then::Snapshot(Consistency::Application)) => {
+            made.iter().map(|v| v.to_string()).collect()
+        }
+        (None, _) => Vec::new(),
+    };
+    let consistency = if made.is_empty() {
+        "none"
+    } else if application.len() >= made.len() {
+        "application"
+    } else if application.is_empty() {
+        "crash"
+    } else {
+        "mixed"
+    };
+    let frozen_ms = post.as_ref().and_then(|r| script::held_ms(&r.output));
+    let mut application = application;
+    application.sort();
     info!(
         "{}",
-        msg::hooks_done(&instance.id, consistency, held_for.as_millis())
+        msg::hooks_done(
+            &instance.id,
+            consistency,
+            &application,
+            held_for.as_millis(),
+            frozen_ms
+        )
     );
     ctx.record.hooks(
         &instance.id,
         HookEntry {
             consistency: consistency.to_string(),
+            application,
             pre: pre.map(|r| what(&r.outcome)),
             post: post.map(|r| what(&r.outcome)),
             held_ms: u64::try_from(held_for.as_millis()).unwrap_or(u64::MAX),
+            frozen_ms,
         },
     );
+}
+
+/// How long before the watchdog may thaw, seen from here: it thaws `thaw_after` after the freeze
+/// script's last freeze, which was at least `took` (the instance's own measure) after the
+/// command was sent. Less a second, for the two clocks' grain.
+fn watchdog_deadline(sent: Instant, froze: &script::Froze, thaw_after: Duration) -> Instant {
+    let took = Duration::from_millis(froze.took_ms.unwrap_or(0));
+    (sent + took + thaw_after)
+        .checked_sub(Duration::from_secs(1))
+        .unwrap_or(sent)
+}
+
+/// The volumes whose new snapshot is application-consistent: their filesystems were frozen
+/// (the freeze said so) and every snapshot call of the instance was answered before the watchdog
+/// could thaw. Those snapshots' tag is raised to `application`; the others stay `crash`.
+async fn claim(
+    ctx: &Ctx,
+    instance: &Instance,
+    froze: &script::Froze,
+    in_time: bool,
+    done: &Done,
+) -> Vec<String> {
+    if ctx.cfg.mode.is_dry() || froze.volumes.is_empty() {
+        return Vec::new();
+    }
+    if !in_time {
+        warn!("{}", msg::freeze_too_short(&instance.id));
+        return Vec::new();
+    }
+    let (mut volumes, mut ids) = (Vec::new(), Vec::new());
+    for v in &froze.volumes {
+        if let Some(s) = done.created.get(v) {
+            volumes.push(v.clone());
+            ids.push(s.id.clone());
+        }
+    }
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    match ctx
+        .ec2
+        .tag_snapshots(&ids, CONSISTENCY_TAG, "application")
+        .await
+    {
+        Ok(()) => volumes,
+        Err(e) => {
+            warn!(
+                "{}",
+                msg::consistency_not_tagged(&instance.id, &ids, &e.to_string())
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// No snapshot this time: every volume of the plan keeps its old snapshots (a set, its sets).

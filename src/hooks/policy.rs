@@ -61,6 +61,10 @@ pub enum Outcome {
     Remote { status: String, code: Option<i32> },
     /// `--freeze ssm`: its end could not be learnt (an SSM error, no end within the timeout).
     Lost(String),
+    /// `--freeze ssm`: the instance cannot run it (no SSM agent, a Windows instance): nothing was
+    /// sent, so there is nothing to thaw; its snapshots are crash-consistent, whatever
+    /// `--on-hook-failure` says, since no later run would do better.
+    Unreachable(String),
 }
 
 impl Outcome {
@@ -85,6 +89,7 @@ impl Outcome {
                 None => format!("ended with SSM status {status}"),
             },
             Outcome::Lost(why) => format!("could not be followed: {why}"),
+            Outcome::Unreachable(why) => format!("cannot run on this instance: {why}"),
         }
     }
 }
@@ -117,7 +122,7 @@ impl Consistency {
 /// crash-consistent, and no warning.
 pub fn after_pre(pre: Option<&Outcome>, on_failure: OnFailure) -> Then {
     match pre {
-        None => Then::Snapshot(Consistency::Crash),
+        None | Some(Outcome::Unreachable(_)) => Then::Snapshot(Consistency::Crash),
         Some(Outcome::Ok) => Then::Snapshot(Consistency::Application),
         // A signal stops the run: nothing new is started.
         Some(Outcome::Interrupted) => Then::Skip,
@@ -218,6 +223,11 @@ mod tests {
                 Then::Skip,
             ),
             (Some(Outcome::Lost("x".into())), Skip, Then::Skip),
+            (
+                Some(Outcome::Unreachable("x".into())),
+                Skip,
+                Then::Snapshot(Crash),
+            ),
         ];
         for (pre, policy, want) in cases {
             assert_eq!(after_pre(pre.as_ref(), policy), want, "{pre:?} {policy:?}");

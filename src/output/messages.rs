@@ -173,13 +173,48 @@ pub fn post_hook_failed(stage: &str, instance_id: &str, why: &str, output: &str)
 }
 
 /// An instance's hooks are done: its snapshots' consistency and how long it was held.
-pub fn hooks_done(instance_id: &str, consistency: &str, held_ms: u128) -> String {
+pub fn hooks_done(
+    instance_id: &str,
+    consistency: &str,
+    application: &[String],
+    held_ms: u128,
+    frozen_ms: Option<u64>,
+) -> String {
+    let what = match consistency {
+        "none" => "no snapshot".to_string(),
+        "mixed" => format!(
+            "snapshots of {} application-consistent, the others crash-consistent",
+            application.join(", ")
+        ),
+        c => format!("snapshots {c}-consistent"),
+    };
+    let frozen = frozen_ms
+        .map(|ms| format!(" (frozen {}.{:03} s on the instance)", ms / 1000, ms % 1000))
+        .unwrap_or_default();
     format!(
-        "Hooks of {instance_id} done: snapshots {consistency}-consistent, held {}.{:03} s",
+        "Hooks of {instance_id} done: {what}, held {}.{:03} s{frozen}",
         held_ms / 1000,
         held_ms % 1000
     )
-    .replace("snapshots none-consistent", "no snapshot")
+}
+
+/// `--freeze ssm` cannot run on an instance (no SSM agent, Windows): nothing was frozen.
+pub fn hook_unreachable(stage: &str, instance_id: &str, why: &str) -> String {
+    format!("The {stage} hook of {instance_id} {why}: snapshots made crash-consistent")
+}
+
+/// `--freeze ssm`: the snapshot calls were answered too late to be sure the watchdog had not
+/// thawed yet.
+pub fn freeze_too_short(instance_id: &str) -> String {
+    format!("The snapshot calls of {instance_id} were answered after its watchdog may have thawed (--freeze-timeout): snapshots left crash-consistent")
+}
+
+/// `--freeze ssm`: the tag saying a snapshot is application-consistent was refused.
+pub fn consistency_not_tagged(instance_id: &str, snapshot_ids: &[String], why: &str) -> String {
+    format!(
+        "Cannot tag {} of {instance_id} ec2snap:consistency=application ({why}): left crash-consistent",
+        snapshot_ids.join(", ")
+    )
 }
 
 /// A dry run does not run the hooks unless asked.

@@ -292,9 +292,12 @@ pub struct LockedEntry {
 /// An instance's hooks: the consistency of its snapshots and how each hook ended.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct HookEntry {
-    /// `application` or `crash` (the tag `ec2snap:consistency` of its snapshots); `none` when
-    /// no snapshot was made.
+    /// `application` or `crash` (the tag `ec2snap:consistency` of its snapshots), `mixed` when
+    /// some are application-consistent and some not (`--freeze ssm`: the root volume is never
+    /// frozen); `none` when no snapshot was made.
     pub consistency: String,
+    /// The volumes whose new snapshot is application-consistent.
+    pub application: Vec<String>,
     /// `succeeded`, `exited with status 1`, ...; absent without that hook.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pre: Option<String>,
@@ -303,6 +306,10 @@ pub struct HookEntry {
     /// From the end of the pre hook to the start of the post hook, in milliseconds: how long
     /// the application was held.
     pub held_ms: u64,
+    /// `--freeze ssm`: how long the filesystems were frozen, from the last freeze to the thaw, on
+    /// the instance's own clock (as its thaw said).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen_ms: Option<u64>,
 }
 
 impl InstanceEntry {

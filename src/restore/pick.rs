@@ -374,6 +374,7 @@ mod tests {
                 boot_mode: Some("uefi".into()),
                 ena: Some(true),
                 private_ip: None,
+                platform: None,
             },
         }
     }

@@ -740,16 +740,18 @@ class Campaign(RuleBasedStateMachine):
             sent = [q for q in self.my_requests(r.key) if q["Action"] == "SendCommand"]
             for q in sent:
                 script = json.dumps(q.get("Parameters", ""))
-                if "fsfreeze -f" not in script or "DRY=1" in script:
+                # A freeze no agent took (refused: no agent, no permission) has nothing to thaw.
+                if q.get("Comment") != "ec2snap freeze" or "DRY=1" in script or q.get("_error"):
                     continue
                 iid = (q.get("InstanceIds") or [""])[0]
                 thawed = any(t["_time"] >= q["_time"] and (t.get("InstanceIds") or [""])[0] == iid
-                             and "fsfreeze -u" in json.dumps(t.get("Parameters", ""))
-                             and "fsfreeze -f" not in json.dumps(t.get("Parameters", "")) for t in sent)
+                             and t.get("Comment") == "ec2snap thaw" for t in sent)
                 if not thawed:
                     self.fail("thaw-sent", f"{iid} was sent a freeze and no thaw: {r!r}")
 
     def check_freeze(self, f, results, after):
+        if (self.root_base / "pwned").exists():
+            self.fail("inert", f"a mount point's name was run as code: {results!r}")
         bound = f["freeze_timeout"] + 3
         # Let every watchdog fire (or not) before judging.
         deadline = time.time() + bound + max(f["hook_timeout"], 1) + 1
@@ -760,9 +762,12 @@ class Campaign(RuleBasedStateMachine):
         for inst in self.instances.values():
             if not inst["agent"]:
                 continue
-            for iv in fakeroot.intervals(inst["root_dir"]):
+            ivs = fakeroot.intervals(inst["root_dir"])
+            for iv in ivs:
                 end = iv["end"] if iv["end"] is not None else time.time()
-                if end - iv["start"] > bound:
+                # The watchdog counts from the last freeze of the script that froze it.
+                last = max(o["start"] for o in ivs if o["ppid"] == iv["ppid"])
+                if end - last > bound:
                     self.fail("thawed", f"{inst['id']} {iv['mnt']} frozen {end - iv['start']:.1f} s "
                                         f"(--freeze-timeout {f['freeze_timeout']}){' and still is' if iv['end'] is None else ''}: {results!r}")
         calls = {}
@@ -786,7 +791,8 @@ class Campaign(RuleBasedStateMachine):
                 continue
             ivs = fakeroot.intervals(inst["root_dir"])
             for m in mounts:
-                held = any(iv["mnt"] == m and iv["start"] <= t0 and (iv["end"] is None or iv["end"] >= t1) for iv in ivs)
+                dev = fakeroot.device_of(inst["root_dir"], m)
+                held = any(iv["dev"] == dev and iv["start"] <= t0 and (iv["end"] is None or iv["end"] >= t1) for iv in ivs)
                 if not held:
                     self.fail("application", f"{sid} of {vol['id']} tagged application, but {m} was not frozen "
                                              f"during its call ({t0:.3f}-{t1:.3f}); freezes {[iv for iv in ivs if iv['mnt'] == m]}: {results!r}")

@@ -115,14 +115,20 @@ def make_root(path, instance_id, disks, slow=None):
 
 
 def mount_points(root):
-    """The mount points of the root's mounts file, as paths."""
-    out = set()
+    """The mount points of the root's mounts file, as paths: {mount point: its device}."""
+    out = {}
     with open(os.path.join(root, "mounts")) as f:
         for line in f:
             fields = line.split()
             if len(fields) >= 2:
-                out.add(unescape(fields[1]))
+                out[unescape(fields[1])] = fields[0]
     return out
+
+
+def device_of(root, mnt):
+    """The filesystem (its device) mounted on `mnt`: what the kernel freezes, whichever of its
+    mount points (a bind mount) is named."""
+    return mount_points(str(root)).get(mnt, mnt)
 
 
 def locked(root):
@@ -168,9 +174,9 @@ def settle(root, state):
     changed = False
     for mnt, fs in state.items():
         if fs["state"] == "freezing" and not alive(fs["pid"]) and time.time() >= fs["until"]:
-            state[mnt] = {"state": "frozen", "since": fs["until"]}
-            append_log(root, {"t": fs["until"], "op": "-f", "mnt": mnt, "ok": True, "error": None,
-                              "pid": fs["pid"], "ppid": fs["ppid"]})
+            state[mnt] = {"state": "frozen", "since": fs["until"], "mnt": fs.get("mnt", mnt)}
+            append_log(root, {"t": fs["until"], "op": "-f", "mnt": fs.get("mnt", mnt), "dev": mnt, "ok": True,
+                              "error": None, "pid": fs["pid"], "ppid": fs["ppid"]})
             changed = True
     return changed
 
@@ -181,9 +187,12 @@ def fsfreeze(root, args):
         print("Usage: fsfreeze [options] <mountpoint>", file=sys.stderr)
         return 1
     op, mnt = args
+    # The kernel freezes a filesystem (a superblock), whichever of its mount points is named:
+    # the state is kept per device.
+    dev = None
 
     def done(ok, error, t=None):
-        append_log(root, {"t": t or time.time(), "op": op, "mnt": mnt, "ok": ok, "error": error,
+        append_log(root, {"t": t or time.time(), "op": op, "mnt": mnt, "dev": dev, "ok": ok, "error": error,
                           "pid": os.getpid(), "ppid": os.getppid()})
         if error:
             print(f"fsfreeze: {error}", file=sys.stderr)
@@ -193,13 +202,15 @@ def fsfreeze(root, args):
         state = read_state(root)
         if settle(root, state):
             write_state(root, state)
-        if mnt not in mount_points(root):
+        points = mount_points(root)
+        if mnt not in points:
             return done(False, f"cannot open {mnt}: No such file or directory")
-        fs = state.get(mnt)
+        dev = points[mnt]
+        fs = state.get(dev)
         if op == "-u":
             if not fs or fs["state"] != "frozen":
                 return done(False, f"{mnt}: unfreeze failed: Invalid argument")
-            del state[mnt]
+            del state[dev]
             write_state(root, state)
             return done(True, None)
         if fs:
@@ -210,15 +221,16 @@ def fsfreeze(root, args):
         except (FileNotFoundError, ValueError):
             sync = 0.0
         t = time.time()
-        state[mnt] = {"state": "freezing", "since": t, "pid": os.getpid(), "ppid": os.getppid(), "until": t + sync}
+        state[dev] = {"state": "freezing", "since": t, "pid": os.getpid(), "ppid": os.getppid(), "until": t + sync,
+                      "mnt": mnt}
         write_state(root, state)
     # The sync, the lock released: a thaw meanwhile finds it not frozen, a freeze finds it busy.
     time.sleep(sync)
     with locked(root):
         state = read_state(root)
-        state[mnt] = {"state": "frozen", "since": time.time()}
+        state[dev] = {"state": "frozen", "since": time.time(), "mnt": mnt}
         write_state(root, state)
-        return done(True, None, state[mnt]["since"])
+        return done(True, None, state[dev]["since"])
 
 
 def log(root):
@@ -241,21 +253,24 @@ def settled(root):
 
 
 def frozen_now(root):
-    """{mount point: since when it is frozen (epoch seconds)} for each filesystem frozen now."""
-    return {mnt: fs["since"] for mnt, fs in settled(root).items() if fs["state"] == "frozen"}
+    """{mount point: since when it is frozen (epoch seconds)} for each filesystem frozen now (the
+    mount point its freeze named)."""
+    return {fs.get("mnt", dev): fs["since"] for dev, fs in settled(root).items() if fs["state"] == "frozen"}
 
 
 def intervals(root):
-    """Each time a filesystem was frozen, from the log: {"mnt", "start", "end"} (end None while
-    still frozen), in the order of their start."""
+    """Each time a filesystem was frozen, from the log: {"mnt", "dev", "start", "end", "ppid"}
+    (end None while still frozen; ppid: the process that ran fsfreeze -f, the freeze script), in
+    the order of their start."""
     settled(root)
     out, open_ = [], {}
     for entry in log(root):
         if not entry["ok"]:
             continue
+        dev = entry.get("dev") or entry["mnt"]
         if entry["op"] == "-f":
-            open_[entry["mnt"]] = {"mnt": entry["mnt"], "start": entry["t"], "end": None}
-            out.append(open_[entry["mnt"]])
-        elif entry["mnt"] in open_:
-            open_.pop(entry["mnt"])["end"] = entry["t"]
+            open_[dev] = {"mnt": entry["mnt"], "dev": dev, "start": entry["t"], "end": None, "ppid": entry.get("ppid")}
+            out.append(open_[dev])
+        elif dev in open_:
+            open_.pop(dev)["end"] = entry["t"]
     return sorted(out, key=lambda i: i["start"])

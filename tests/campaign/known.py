@@ -5,11 +5,9 @@
 KNOWN = {
     "no-panic",     # issue 34 item 8
     "one-point",    # issue 33 item 6
-    "application",  # issue 33 item 2
     "drill-own",    # issue 33 item 7
     "report",       # issue 34 item 5
     "no-false-alarm",  # issue 33 item 11
     "isolation",    # issue 33 item 10 (fixed); other targets' faults may still break it
     "escaped",      # issue 34 item 11
-    "thawed",       # issue 33 item 1
 }

@@ -24,13 +24,6 @@ def _hand_restore(s):
     s.restore(ami=1, pick=28)
 
 
-def _root_application(s):
-    # Issue 33 item 2: --freeze ssm on a root-only instance ("nothing to freeze") tags its root
-    # snapshot application (seed 11).
-    s.first_instances(n=1, extra=0)
-    s.backup(f=flags(freeze=True, freeze_timeout=1, hook_timeout=1, wait=True), fault=None, sig=None, twice=1)
-
-
 def _no_copy_series(s):
     # Issue 34 item 5: a run with --copy-to that copied nothing has no ec2snap_copies_created
     # series for that region, so "no copy tonight" cannot alert (seed 21, shrunk).
@@ -59,16 +52,6 @@ def _fifo_accounts(s):
     s.odd_input(odd="accounts-fifo")
 
 
-def _thaw_during_a_slow_freeze(s):
-    # Issue 33 item 1: SIGTERM while the freeze script still syncs: ec2snap sends the thaw at once,
-    # which stops the watchdog and removes its state; the freeze then completes, and the
-    # filesystem stays frozen for good. Found by the suite's campaign (seed 1, its
-    # interrupted_freeze rule, 3 instances with --parallel 8); these steps, cut down by hand, make
-    # the order certain with a filesystem whose freeze syncs for 3 s.
-    s.make_instances(n=1, extra=1, root_only=False, cell=0, agent=True, name="plain", mounts="plain", slow=3)
-    s.interrupted_freeze(f=flags(freeze_timeout=2, hook_timeout=5), held=False, sig="TERM")
-
-
 def _raw_set_tag_in_list(s):
     # Issue 34 item 11: list prints a snapshot's ec2snap:set tag raw: an ESC sequence and a newline
     # forge a row (seed 3 of the suite's campaign, shrunk; the odd input's run made the snapshot).
@@ -83,12 +66,10 @@ def _raw_set_tag_in_list(s):
 REPLAYS = {
     "34.8 panic: --keep-daily 999999999 with --lock": ("34.8", "no-panic", _panic),
     "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
-    "33.2 application claimed for a root volume never frozen": ("33.2", "application", _root_application),
     "34.5 no copies series when nothing was copied": ("34.5", "report", _no_copy_series),
     "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
     "34.9 panic: --endpoint-url ''": ("34.9", "no-panic", _empty_endpoint),
     "34.10 hang: --accounts naming a FIFO": ("34.10", "no-panic", _fifo_accounts),
-    "33.1 frozen for good: a thaw during a slow freeze": ("33.1", "thawed", _thaw_during_a_slow_freeze),
     "34.11 list prints the set tag raw": ("34.11", "escaped", _raw_set_tag_in_list),
 }
 

@@ -34,10 +34,55 @@ def _same_account_twice(s):
              fault=None, sig=None, twice=1)
 
 
+def _root_application(s):
+    # Issue 33 item 2: --freeze ssm on a root-only instance ("nothing to freeze") tags its root
+    # snapshot application (seed 11).
+    s.first_instances(n=1, extra=0)
+    s.backup(f=flags(freeze=True, freeze_timeout=1, hook_timeout=1, wait=True), fault=None, sig=None, twice=1)
+
+
+def _thaw_during_a_slow_freeze(s):
+    # Issue 33 item 1: SIGTERM while the freeze script still syncs: ec2snap sends the thaw at once,
+    # which stops the watchdog and removes its state; the freeze then completes, and the
+    # filesystem stays frozen for good. Found by the suite's campaign (seed 1, its
+    # interrupted_freeze rule, 3 instances with --parallel 8); these steps, cut down by hand, make
+    # the order certain with a filesystem whose freeze syncs for 3 s.
+    s.make_instances(n=1, extra=1, root_only=False, cell=0, agent=True, name="plain", mounts="plain", slow=3)
+    s.interrupted_freeze(f=flags(freeze_timeout=2, hook_timeout=5), held=False, sig="TERM")
+
+def _no_agent(s):
+    # Issue 33 item 4: --freeze ssm on an instance without the SSM agent: SendCommand says
+    # InvalidInstanceId; the thaw was sent anyway and its refusal made the night exit 2 (written
+    # with the campaign's rules; on c3fe040 it breaks no-false-alarm).
+    s.make_instances(n=1, extra=1, root_only=False, cell=0, agent=False, name="plain", mounts="plain", slow=0)
+    s.backup(f=flags(freeze=True, freeze_timeout=2, hook_timeout=3), fault=None, sig=None, twice=1)
+
+
+def _names_run_as_code(s):
+    # Issue 33 item 4: a mount point named /srv/$(touch ...) was run by the freeze's watchdog, as
+    # root (written with the campaign's rules; breaks inert on c3fe040).
+    s.make_instances(n=1, extra=1, root_only=False, cell=0, agent=True, name="plain", mounts="shell", slow=0)
+    s.backup(f=flags(freeze=True, freeze_timeout=2, hook_timeout=3, wait=True), fault=None, sig=None, twice=1)
+
+
+def _two_freezes_at_once(s):
+    # Issue 33 item 3: two runs at once freeze one instance; the second's freeze gets EBUSY and
+    # (on c3fe040) thawed the first's filesystems while its snapshot was being made, which was
+    # then tagged application.
+    s.make_instances(n=1, extra=1, root_only=False, cell=0, agent=True, name="plain", mounts="plain", slow=1)
+    s.backup(f=flags(freeze=True, freeze_timeout=3, hook_timeout=4), fault=("delay", "CreateSnapshot", 2.0, 1),
+             sig=None, twice=0)
+
+
 REPLAYS = {
     "33.11 --copy-to a region that is also -r": ("33.11", "no-false-alarm", _copy_to_own_region),
     "33.10 one refused account with -r all": ("33.10", "isolation", _refused_account_with_r_all),
     "33.12 the same account twice in an accounts file": ("33.12", "bad-input", _same_account_twice),
+    "33.2 application claimed for a root volume never frozen": ("33.2", "application", _root_application),
+    "33.1 frozen for good: a thaw during a slow freeze": ("33.1", "thawed", _thaw_during_a_slow_freeze),
+    "33.4 an instance without the SSM agent": ("33.4", "no-false-alarm", _no_agent),
+    "33.4 a mount point's name run as code": ("33.4", "inert", _names_run_as_code),
+    "33.3 a second freeze thaws the first's": ("33.3", "application", _two_freezes_at_once),
 }
 
 

@@ -417,6 +417,40 @@ impl Lab {
         all.as_array().unwrap().clone()
     }
 
+    /// Plays the SSM agent of `instance_id` on a fake Linux root (tests/campaign/fakeroot.py):
+    /// `disks` as make_root takes them (`[{"volume_id", "device", "root", "mounts"}]`), `slow`
+    /// `{mount point: seconds its freeze syncs}`. The root's path.
+    pub fn machine(&self, instance_id: &str, disks: Value, slow: Value) -> PathBuf {
+        let root = self.dir.path().join("roots").join(instance_id);
+        let code = "import json, sys; sys.path.insert(0, sys.argv[1]); import fakeroot; \
+                    fakeroot.make_root(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]), slow=json.loads(sys.argv[5]))";
+        let status = Command::new(python())
+            .args(["-c", code])
+            .arg(repo().join("tests/campaign"))
+            .arg(&root)
+            .args([instance_id, &disks.to_string(), &slow.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let body = json!({ instance_id: {"root": root.to_str().unwrap()} });
+        http(self.proxy_port, "POST", "/__machines", &body.to_string()).unwrap();
+        root
+    }
+
+    /// POST /__machines: the instances whose SSM agent the proxy plays (see fault_proxy.py).
+    pub fn machines(&self, body: Value) {
+        http(self.proxy_port, "POST", "/__machines", &body.to_string()).unwrap();
+    }
+
+    /// A fake root's `intervals` (each freeze: mnt, start, end) or `frozen_now`, from fakeroot.py.
+    pub fn fake_root(&self, root: &Path, what: &str) -> Value {
+        let code = format!(
+            "import json, sys; sys.path.insert(0, sys.argv[1]); import fakeroot; print(json.dumps(fakeroot.{what}(sys.argv[2])))"
+        );
+        let campaign = repo().join("tests/campaign");
+        python_json(&code, &[campaign.as_os_str(), root.as_os_str()])
+    }
+
     /// The parameters of every request the binary sent that changes something, in order.
     pub fn requests(&self, action: &str) -> Vec<Value> {
         let all: Value =
@@ -677,9 +711,17 @@ from prometheus_client.parser import text_string_to_metric_families\n\
 out = [{'name': s.name, 'labels': s.labels, 'value': s.value}\n\
        for f in text_string_to_metric_families(open(sys.argv[1]).read()) for s in f.samples]\n\
 print(json.dumps(out))\n";
+    python_json(script, &[path.as_os_str()])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// What a Python snippet run with the emulator's Python prints, as JSON.
+fn python_json(code: &str, args: &[&std::ffi::OsStr]) -> Value {
     let out = Command::new(python())
-        .args(["-c", script])
-        .arg(path)
+        .args(["-c", code])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -687,11 +729,7 @@ print(json.dumps(out))\n";
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The value of one metric in parsed samples.
