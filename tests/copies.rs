@@ -139,29 +139,38 @@ fn copy_step(lab: &Lab, extra: &[&str], run: bool) -> Run {
 
 #[test]
 fn copies_have_their_own_retention_and_the_source_is_untouched() {
-    // --copy-keep 1: the copy made by this run counts, the three older ones go.
+    // --copy-keep 1: the copy made by this run is still pending (on AWS, for minutes to hours), so
+    // it does not count toward the floor yet: the newest completed copy stays, the two older go.
     let (lab, _) = lab_with_copies();
     let source = snapshot_ids(&lab.snapshots());
     let before = snapshot_ids(&lab.snapshots_in(DR));
     let dry = copy_step(&lab, &["--copy-keep", "1"], false);
     let r = copy_step(&lab, &["--copy-keep", "1"], true);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.count("[INFO] Deleting copy"), 3, "{r:?}");
+    assert_eq!(r.count("[INFO] Deleting copy"), 2, "{r:?}");
     assert_eq!(
         dry.count("[INFO] Deleting copy"),
-        3,
+        2,
         "the dry run lists the same: {dry:?}"
     );
     let after = lab.snapshots_in(DR);
-    assert_eq!(after.len(), 1);
+    assert_eq!(after.len(), 2);
+    let new = newest(&after);
     assert!(
-        !before.contains(after[0]["id"].as_str().unwrap()),
+        !before.contains(new["id"].as_str().unwrap()),
         "the new copy stays"
     );
     assert_eq!(
         snapshot_ids(&lab.snapshots()),
         source,
         "no source snapshot deleted"
+    );
+    // Once it is completed (moto: at once), the next run keeps it alone.
+    let r = copy_step(&lab, &["--copy-keep", "1"], true);
+    assert_eq!(r.count("[INFO] Deleting copy"), 1, "{r:?}");
+    assert_eq!(
+        snapshot_ids(&lab.snapshots_in(DR)),
+        [new["id"].as_str().unwrap().to_string()].into()
     );
 
     // --copy-max-age 7 d: the 8-day-old copy goes; the 6- and 4-day-old ones and the new one stay.
@@ -173,7 +182,8 @@ fn copies_have_their_own_retention_and_the_source_is_untouched() {
     assert_eq!(lab.snapshots_in(DR).len(), 3);
     assert_eq!(snapshot_ids(&lab.snapshots()), source);
 
-    // -d 2 with no copy rule of its own: the source keeps 2, the copies keep 2.
+    // -d 2 with no copy rule of its own: the source keeps 2, the copies keep their 2 newest
+    // completed ones and the new one (pending until the next run sees it completed).
     let (lab, seeded) = lab_with_copies();
     let r = copy_step(&lab, &["-d", "2"], true);
     assert_eq!(r.code, 0, "{r:?}");
@@ -185,6 +195,9 @@ fn copies_have_their_own_retention_and_the_source_is_untouched() {
             .count(),
         2
     );
+    assert_eq!(lab.snapshots_in(DR).len(), 3);
+    let r = copy_step(&lab, &["-d", "2"], true);
+    assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(lab.snapshots_in(DR).len(), 2);
 }
 
@@ -425,4 +438,58 @@ fn with_wait_a_copy_limit_waits_for_the_next_run_and_without_wait_nothing_change
         2,
         "the refused one and this one"
     );
+}
+
+#[test]
+fn a_copy_in_error_is_no_copy_and_never_the_floor() {
+    // The newest backup's copy ends in `error`: the region's last usable copy must stay, the
+    // source is copied again, and list says so.
+    let (lab, _) = lab_with_copies();
+    let r = copy_step(&lab, &[], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    let copies = lab.snapshots_in(DR);
+    let failed = newest(&copies);
+    let source = failed["tags"]["ec2snap:source-snapshot"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let usable = copies
+        .iter()
+        .filter(|c| c["id"] != failed["id"])
+        .max_by_key(|c| c["start_time"].as_str().unwrap().to_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lab.states(json!({ failed["id"].as_str().unwrap(): "error" }));
+    let listed = lab.run(&[
+        "list",
+        "-t",
+        "Name",
+        "web1",
+        "-o",
+        "--copy-to",
+        DR,
+        "--copy-max-age",
+        "1",
+        "d",
+    ]);
+    assert!(
+        listed.stdout.contains(&format!(
+            "{} in {DR} (copy of {source}) is in state error",
+            failed["id"].as_str().unwrap()
+        )),
+        "{listed:?}"
+    );
+    let earlier = lab.requests("CopySnapshot").len();
+    let r = copy_step(&lab, &["--copy-max-age", "1", "d"], true);
+    assert_eq!(r.code, 0, "{r:?}");
+    let left = snapshot_ids(&lab.snapshots_in(DR));
+    assert!(
+        left.contains(&usable),
+        "the last usable copy was deleted: {r:?}"
+    );
+    let again = lab.requests("CopySnapshot")[earlier..].to_vec();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0]["SourceSnapshotId"], source.as_str());
 }

@@ -168,10 +168,7 @@ async fn catch_up(
     dest: &Arc<Ec2>,
     existing: &[Snapshot],
 ) -> Vec<(Snapshot, Disk)> {
-    let copied: HashSet<String> = existing
-        .iter()
-        .filter_map(|c| c.tags.get(SOURCE_SNAPSHOT_TAG).cloned())
-        .collect();
+    let copied = copies::copied_sources(existing);
     let empty = Vec::new();
     let at = &replicas.at;
     let jobs: Vec<(Snapshot, Disk)> = at

@@ -35,9 +35,18 @@ pub fn newest_completed(listed: &[Snapshot]) -> Option<&Snapshot> {
         })
 }
 
+/// The source snapshots that have a copy in a destination, from its copies' tags: a copy in
+/// `error` is no copy (its source is copied again); one `pending` is under way.
+pub fn copied_sources(existing: &[Snapshot]) -> HashSet<String> {
+    existing
+        .iter()
+        .filter(|c| c.state != SnapshotState::Error)
+        .filter_map(|c| c.tags.get(SOURCE_SNAPSHOT_TAG).cloned())
+        .collect()
+}
+
 /// What to copy for one volume: its newest completed snapshot, unless it has a copy already
-/// (`copied`: the source ids the destination's copies name). A snapshot still pending is copied
-/// by a later run.
+/// (`copied`: see [`copied_sources`]). A snapshot still pending is copied by a later run.
 pub fn to_copy<'a>(listed: &'a [Snapshot], copied: &HashSet<String>) -> Option<&'a Snapshot> {
     newest_completed(listed).filter(|s| !copied.contains(&s.id))
 }
@@ -68,9 +77,10 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
 
 /// Retention of the copies of one source volume in one region: the rule (`-g`/`-d`, or
 /// `--copy-max-age`/`--copy-keep`) over them, never deleting a copy made by this run
-/// (`protected`) nor the copies of the volume's newest completed snapshot (`newest_source`);
-/// when that one has no copy yet, the newest copy stays instead, so a deferred copy cannot empty
-/// the region.
+/// (`protected`), a copy of the volume's newest completed snapshot (`newest_source`) done or under
+/// way, nor the floor: the max(N, 1) newest *completed* copies (N: the rule's `-d`/`--copy-keep`),
+/// whatever else is there. A copy `pending` or in `error` is no usable backup: it never counts
+/// toward the floor, so the last usable copy of a volume in a region is never deleted.
 pub fn decide<'a>(
     copies: &'a [Snapshot],
     rule: Rule,
@@ -79,27 +89,36 @@ pub fn decide<'a>(
     newest_source: Option<&str>,
 ) -> Decision<'a, Snapshot> {
     let mut keep = protected.clone();
-    let of_newest: Vec<&Snapshot> = copies
-        .iter()
-        .filter(|c| {
-            newest_source.is_some()
-                && c.tags.get(SOURCE_SNAPSHOT_TAG).map(String::as_str) == newest_source
-        })
-        .collect();
-    if of_newest.is_empty() {
-        let newest = copies
+    keep.extend(
+        copies
             .iter()
-            .filter(|c| c.state != SnapshotState::Error)
-            .max_by(|a, b| {
-                a.start_time
-                    .cmp(&b.start_time)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
-        keep.extend(newest.map(|c| c.id.clone()));
-    } else {
-        keep.extend(of_newest.iter().map(|c| c.id.clone()));
-    }
-    retention::decide_snapshots(copies, &rule, now, &keep)
+            .filter(|c| {
+                c.state != SnapshotState::Error
+                    && newest_source.is_some()
+                    && c.tags.get(SOURCE_SNAPSHOT_TAG).map(String::as_str) == newest_source
+            })
+            .map(|c| c.id.clone()),
+    );
+    let mut usable: Vec<&Snapshot> = copies
+        .iter()
+        .filter(|c| c.state == SnapshotState::Completed)
+        .collect();
+    usable.sort_by(|a, b| {
+        b.start_time
+            .cmp(&a.start_time)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    let floor: HashSet<&str> = usable
+        .iter()
+        .take(rule.keep.floor().max(1))
+        .map(|c| c.id.as_str())
+        .collect();
+    let volume = copies
+        .first()
+        .and_then(|c| c.tags.get(SOURCE_VOLUME_TAG))
+        .map(String::as_str)
+        .unwrap_or("");
+    retention::decide_with_floor(copies, &rule, now, &keep, &floor, volume)
 }
 
 #[cfg(test)]
@@ -227,7 +246,33 @@ mod tests {
             Option<&'a str>,
             Vec<&'a str>,
         );
+        let mut failed = copies.clone();
+        failed.push(snap("c4", 0, "error", OURS, &[(SOURCE_SNAPSHOT_TAG, "s4")]));
+        let mut pending = copies.clone();
+        pending.push(snap(
+            "c4",
+            0,
+            "pending",
+            OURS,
+            &[(SOURCE_SNAPSHOT_TAG, "s4")],
+        ));
         let cases: Vec<Case> = vec![
+            (
+                "the newest source's copy in error: the last completed copy stays (and the failed one, younger than -g)",
+                &failed,
+                age(1),
+                HashSet::new(),
+                Some("s4"),
+                vec!["c1", "c2"],
+            ),
+            (
+                "a pending copy does not count toward keep 1: the last completed one stays",
+                &pending,
+                keep(1),
+                HashSet::new(),
+                Some("s4"),
+                vec!["c1", "c2"],
+            ),
             (
                 "keep 1 counts the new copy",
                 &with_new,

@@ -281,6 +281,7 @@ pub fn listing(input: &Input) -> Listing {
         })
         .collect();
     problems.extend(orphans(input));
+    problems.extend(failed_copies(input));
     problems.sort();
     problems.dedup();
     let mut storage = Storage::default();
@@ -578,6 +579,26 @@ fn volume_problems(
             detail: format!("{} of {at} is in state error", s.id),
         });
     }
+}
+
+/// Copies in state `error` in a `--copy-to` region: no backup there (their source is copied again).
+fn failed_copies(input: &Input) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (region, list) in input.copies {
+        for c in list.iter().filter(|c| c.state == SnapshotState::Error) {
+            let source = c
+                .tags
+                .get(SOURCE_SNAPSHOT_TAG)
+                .map(String::as_str)
+                .unwrap_or("?");
+            out.push(Problem {
+                kind: ProblemKind::Error,
+                resource: c.id.clone(),
+                detail: format!("{} in {region} (copy of {source}) is in state error", c.id),
+            });
+        }
+    }
+    out
 }
 
 /// This tool's snapshots of volumes that no longer exist.

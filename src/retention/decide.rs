@@ -196,17 +196,38 @@ pub fn candidates(
 /// snapshots in `protected` (made by this run) always stay and count for their periods;
 /// snapshots in state `error` fill no rule, so they go unless younger than `-g`. The floor
 /// (`Keep::floor`) holds by the rules themselves here: the N newest usable stay as `last N`.
+#[cfg(test)]
 pub fn decide_snapshots<'a>(
     snapshots: &'a [Snapshot],
     rule: &Rule,
     now: DateTime<Utc>,
     protected: &HashSet<String>,
 ) -> Decision<'a, Snapshot> {
+    decide_with_floor(snapshots, rule, now, protected, &HashSet::new(), "")
+}
+
+/// Retention over the snapshots of one volume, as `decide_snapshots` (tests) says, and the
+/// snapshots in `floor` stay whatever the rule says, with the reason "floor of `volume`" (copies:
+/// their floor counts completed copies only).
+pub fn decide_with_floor<'a>(
+    snapshots: &'a [Snapshot],
+    rule: &Rule,
+    now: DateTime<Utc>,
+    protected: &HashSet<String>,
+    floor: &HashSet<&str>,
+    volume: &str,
+) -> Decision<'a, Snapshot> {
     decide(
         snapshots,
         Vec::new(),
         |s| snapshot_item(s, protected),
-        |_| Vec::new(),
+        |s| {
+            if floor.contains(s.id.as_str()) {
+                vec![Reason::Floor(volume.to_string())]
+            } else {
+                Vec::new()
+            }
+        },
         lock::locked_until,
         rule,
         now,

@@ -302,7 +302,7 @@ class Campaign(RuleBasedStateMachine):
                 elif mounts == "space":
                     mnts = [f"/srv/my data{j}"]
                 elif mounts == "shell":
-                    mnts = [f"/srv/$(touch {self.root_base}/pwned){j}"]
+                    mnts = [f"/srv/$(touch${{IFS}}{self.root_base}/pwned){j}"]
                 elif mounts == "bind":
                     mnts = [f"/data{j}", f"/bind{j}"]
                 else:
@@ -750,8 +750,6 @@ class Campaign(RuleBasedStateMachine):
                     self.fail("thaw-sent", f"{iid} was sent a freeze and no thaw: {r!r}")
 
     def check_freeze(self, f, results, after):
-        if (self.root_base / "pwned").exists():
-            self.fail("inert", f"a mount point's name was run as code: {results!r}")
         bound = f["freeze_timeout"] + 3
         # Let every watchdog fire (or not) before judging.
         deadline = time.time() + bound + max(f["hook_timeout"], 1) + 1
@@ -759,6 +757,8 @@ class Campaign(RuleBasedStateMachine):
         # A freeze still syncing (its script still running) counts too: it may freeze later.
         while time.time() < deadline and any(fakeroot.settled(root) for root in roots):
             time.sleep(0.2)
+        if (self.root_base / "pwned").exists():
+            self.fail("inert", f"a mount point's name was run as code: {results!r}")
         for inst in self.instances.values():
             if not inst["agent"]:
                 continue

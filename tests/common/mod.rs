@@ -437,6 +437,12 @@ impl Lab {
         root
     }
 
+    /// POST /__states: the states DescribeSnapshots answers show for these snapshots, whatever
+    /// moto says (`{"snap-1": "error"}`).
+    pub fn states(&self, body: Value) {
+        http(self.proxy_port, "POST", "/__states", &body.to_string()).unwrap();
+    }
+
     /// POST /__machines: the instances whose SSM agent the proxy plays (see fault_proxy.py).
     pub fn machines(&self, body: Value) {
         http(self.proxy_port, "POST", "/__machines", &body.to_string()).unwrap();
