@@ -88,6 +88,10 @@ pub struct RestoreArgs {
     /// Restore from the copies in this region (--copy-to) instead of this region's snapshots
     #[arg(long = "from-region", value_name = "REGION")]
     pub from_region: Option<String>,
+    /// With --ami: register an image of a backup that lacks a volume (an incomplete set, a volume
+    /// with no snapshot of that run); refused otherwise
+    #[arg(long = "allow-partial")]
+    pub allow_partial: bool,
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq, Default)]

@@ -385,3 +385,94 @@ fn a_bar_on_a_terminal_while_the_volumes_are_made() {
     assert!(screen.contains("volumes available"), "a bar: {screen}");
     assert!(screen.contains("is available ("), "log lines too: {screen}");
 }
+
+#[test]
+fn a_restore_is_one_point_in_time_of_this_tools_backups() {
+    // db2: a set 40 days ago; before it, a run of both volumes (50 days) and one of the data
+    // volume alone (45 days); an hour ago, a snapshot of the data volume made by hand.
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "db2", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 3600, "description": "manual snapshot before the upgrade"}]}]}));
+    for (age, extra) in [(50, None), (45, Some("-o")), (40, Some("--consistent"))] {
+        lab.set_clock(-age * DAY);
+        let mut args = vec!["-t", "Name", "db2", "-u"];
+        args.extend(extra);
+        let r = lab.run(&args);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    lab.set_clock(0);
+    let set: Vec<String> = lab
+        .snapshots()
+        .into_iter()
+        .filter(|s| s["tags"]["ec2snap:set"].is_string())
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(set.len(), 2);
+    let r = lab.run(&["restore", "-t", "Name", "db2", "-u"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut from: Vec<String> = restored(&lab)
+        .iter()
+        .map(|v| {
+            v["tags"]["ec2snap:restored-from"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    from.sort();
+    let mut want = set.clone();
+    want.sort();
+    assert_eq!(from, want, "not the set, one point in time: {r:?}");
+    // The AMI is of the set too.
+    let r = lab.run(&[
+        "restore",
+        "-t",
+        "Name",
+        "db2",
+        "-u",
+        "--ami",
+        "db2-restored",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let sent = lab.requests("RegisterImage");
+    let mut imaged: Vec<String> = (1..=2)
+        .map(|n| {
+            sent[0][format!("BlockDeviceMapping.{n}.Ebs.SnapshotId")]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    imaged.sort();
+    assert_eq!(imaged, want, "{sent:?}");
+
+    // An incomplete set (its data member in error) and nothing else: volumes are restored as
+    // far as it goes (exit 2, saying what lacks), an AMI only with --allow-partial.
+    let lab = Lab::start();
+    let seeded =
+        lab.seed(json!({"instances": [{"name": "db3", "volumes": [{"device": "/dev/sdb"}]}]}));
+    let r = lab.run(&["-t", "Name", "db3", "-u", "--consistent"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let data = vol_of(&seeded, "db3", "/dev/sdb");
+    let member = lab
+        .snapshots()
+        .into_iter()
+        .find(|s| s["volume"] == data.as_str())
+        .unwrap();
+    lab.states(json!({ member["id"].as_str().unwrap(): "error" }));
+    let ami = [
+        "restore",
+        "-t",
+        "Name",
+        "db3",
+        "-u",
+        "--ami",
+        "db3-restored",
+    ];
+    let r = lab.run(&ami);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no AMI without --allow-partial"), "{r:?}");
+    assert!(lab.requests("RegisterImage").is_empty());
+    let r = lab.run(&[&ami[..], &["--allow-partial"]].concat());
+    assert_eq!(lab.requests("RegisterImage").len(), 1, "{r:?}");
+}

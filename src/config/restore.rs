@@ -29,6 +29,8 @@ pub struct RestoreOptions {
     pub ami: Option<String>,
     /// `--from-region`.
     pub from_region: Option<String>,
+    /// `--allow-partial`: `--ami` of a backup that lacks a volume.
+    pub allow_partial: bool,
     /// `drill`: the drill and its `--drill-check` command and `--drill-sample`.
     pub drill: Option<Drill>,
 }
@@ -140,6 +142,9 @@ fn restore(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions> {
             bail!("--ami: an AMI name has 3 to 128 characters");
         }
     }
+    if args.allow_partial && args.ami.is_none() {
+        bail!("--allow-partial goes with --ami (volumes of a partial backup are restored as far as it goes)");
+    }
     if args.from_region.is_some() && args.ami.is_none() && args.az.is_none() {
         bail!("--from-region needs --az: the source volumes' zones are in another region");
     }
@@ -152,6 +157,7 @@ fn restore(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions> {
         attach_to: args.attach_to.clone(),
         ami: args.ami.clone(),
         from_region: args.from_region.clone(),
+        allow_partial: args.allow_partial,
         drill: None,
     })
 }
@@ -173,6 +179,7 @@ fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
         attach_to: None,
         ami: None,
         from_region: None,
+        allow_partial: false,
         drill: Some(Drill {
             check: args.check.clone(),
             sample: args.sample,

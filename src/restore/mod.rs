@@ -555,7 +555,7 @@ pub async fn restore(
     let found = find(&ctx, &home, cfg, opts).await?;
     let sources = sources(&home, &found).await?;
     if let Some(name) = &opts.ami {
-        register(&ctx, &found, &sources, name).await;
+        register(&ctx, &found, &sources, name, opts.allow_partial).await;
         return Ok(ctx.shutdown.signal());
     }
     // --attach-to: its zone is the volumes' zone, and no member may take a device it uses.
@@ -673,7 +673,13 @@ async fn attach(ctx: &Ctx, owner: Option<&str>, target: &Instance, made: &[Made]
 }
 
 /// `--ami NAME`: one AMI of the one backup found.
-async fn register(ctx: &Ctx, found: &[Found], sources: &HashMap<String, Volume>, name: &str) {
+async fn register(
+    ctx: &Ctx,
+    found: &[Found],
+    sources: &HashMap<String, Volume>,
+    name: &str,
+    allow_partial: bool,
+) {
     let [one] = found else {
         if found.len() > 1 {
             let line = format!(
@@ -699,6 +705,15 @@ async fn register(ctx: &Ctx, found: &[Found], sources: &HashMap<String, Volume>,
         );
         return;
     };
+    if !one.backup.missing.is_empty() && !allow_partial {
+        let why = "the backup lacks a volume (see above): no AMI without --allow-partial";
+        let line = msg::register_failed(name, why);
+        ctx.record.failed(
+            owner,
+            failure(line, "RegisterImage", name, Kind::Setup, why),
+        );
+        return;
+    }
     let image = match pick::image(&one.backup, instance, sources, name) {
         Ok(image) => image,
         Err(why) => {

@@ -3,7 +3,7 @@
 //! size, performance, tags), the AMI a set becomes, the devices a target already uses, and the
 //! instances a drill samples.
 
-use crate::copies::policy::SOURCE_VOLUME_TAG;
+use crate::copies::policy::{is_ours, SOURCE_VOLUME_TAG};
 use crate::model::{
     matches_all, Disk, ImageSpec, Instance, Snapshot, SnapshotState, TagPattern, Tags, Volume,
     VolumeSpec, SET_TAG,
@@ -114,10 +114,18 @@ pub fn set_backup(set: &Set, instance: Option<&Instance>) -> Backup {
     }
 }
 
-/// The backup to restore of an instance: among its completed snapshots that pass `--snap-filter`
-/// and were taken at or before `at`, its newest complete set, unless its volumes' own newest
-/// snapshots are newer (then those, one per volume: a volume without one is missing); with no
-/// complete set and no own snapshot, its newest incomplete set. `None`: nothing to restore.
+/// How far apart one run's snapshots of one instance may be: its volumes' snapshot calls follow
+/// each other within seconds (a cold cycle's, once the instance is stopped), so snapshots of its
+/// volumes further apart than this were not taken together.
+pub const ONE_RUN_SECS: i64 = 600;
+
+/// The backup to restore of an instance: **one point in time** of this tool's backups (made by
+/// ec2snap: its description or set tag; a snapshot made by hand is restored only when named with
+/// `--snapshot`), among its completed snapshots that pass `--snap-filter` and were taken at or
+/// before `at`: its newest complete set, or, when newer, the newest point where every volume has
+/// a snapshot of one run (within [`ONE_RUN_SECS`] of each other). With neither, the newest
+/// partial backup (an incomplete set, or the volumes one run has), its missing volumes named.
+/// `None`: nothing to restore.
 pub fn instance_backup(
     instance: &Instance,
     snapshots: &[Snapshot],
@@ -128,7 +136,7 @@ pub fn instance_backup(
     let usable: Vec<Snapshot> = snapshots
         .iter()
         .filter(before)
-        .filter(|s| matches_all(snap_filter, &s.tags))
+        .filter(|s| is_ours(s) && matches_all(snap_filter, &s.tags))
         .filter(|s| {
             s.state == SnapshotState::Completed
                 || (s.tags.contains_key(SET_TAG) && s.state == SnapshotState::Error)
@@ -142,34 +150,56 @@ pub fn instance_backup(
         .collect();
     own_sets.sort_by_key(|s| s.time());
     let complete = own_sets.iter().rev().find(|s| s.is_complete());
-    let mut members = Vec::new();
-    let mut missing = Vec::new();
-    let mut newest_loose: Option<DateTime<Utc>> = None;
-    for disk in &instance.disks {
-        let newest = loose
-            .iter()
-            .filter(|s| s.volume_id == disk.volume_id && s.state == SnapshotState::Completed)
-            .max_by_key(|s| (s.start_time, s.id.clone()));
-        match newest {
-            Some(s) => {
-                newest_loose = newest_loose.max(Some(s.start_time));
-                members.push(member(s, Some(instance)));
-            }
-            None => missing.push(disk.clone()),
-        }
-    }
-    let volumes = Backup {
-        instance_id: Some(instance.id.clone()),
-        set: None,
-        members,
-        missing,
-    };
-    match (complete, newest_loose) {
-        (Some(set), Some(loose_time)) if set.time() < Some(loose_time) => Some(volumes),
+    let volumes = one_run(instance, &loose);
+    match (complete, volumes) {
+        (Some(set), Some((b, t))) if b.missing.is_empty() && set.time() < Some(t) => Some(b),
         (Some(set), _) => Some(set_backup(set, Some(instance))),
-        (None, Some(_)) => Some(volumes),
+        (None, Some((b, t))) => match own_sets.last() {
+            Some(set) if b.missing.len() > set.gaps().missing.len() && set.time() > Some(t) => {
+                Some(set_backup(set, Some(instance)))
+            }
+            _ => Some(b),
+        },
         (None, None) => own_sets.last().map(|set| set_backup(set, Some(instance))),
     }
+}
+
+/// The instance's volumes as one run left them: at the newest point `t` (a snapshot's time) where
+/// every volume has a completed snapshot within [`ONE_RUN_SECS`] before it, each volume's newest
+/// there; with no such point, the newest point's, the others missing. With the point's time.
+fn one_run(instance: &Instance, loose: &[Snapshot]) -> Option<(Backup, DateTime<Utc>)> {
+    let own: Vec<&Snapshot> = loose
+        .iter()
+        .filter(|s| s.state == SnapshotState::Completed)
+        .filter(|s| instance.disks.iter().any(|d| d.volume_id == s.volume_id))
+        .collect();
+    let mut points: Vec<DateTime<Utc>> = own.iter().map(|s| s.start_time).collect();
+    points.sort_unstable_by(|a, b| b.cmp(a));
+    points.dedup();
+    let at = |t: DateTime<Utc>| {
+        let from = t - chrono::Duration::seconds(ONE_RUN_SECS);
+        let mut backup = Backup {
+            instance_id: Some(instance.id.clone()),
+            ..Backup::default()
+        };
+        for disk in &instance.disks {
+            let newest = own
+                .iter()
+                .filter(|s| s.volume_id == disk.volume_id)
+                .filter(|s| s.start_time >= from && s.start_time <= t)
+                .max_by_key(|s| (s.start_time, s.id.clone()));
+            match newest {
+                Some(s) => backup.members.push(member(s, Some(instance))),
+                None => backup.missing.push(disk.clone()),
+            }
+        }
+        (backup, t)
+    };
+    points
+        .iter()
+        .map(|t| at(*t))
+        .find(|(b, _)| b.missing.is_empty())
+        .or_else(|| points.first().map(|t| at(*t)))
 }
 
 /// The volume a member becomes: in `zone` (else the source volume's), with the source volume's
@@ -411,8 +441,9 @@ mod tests {
         let i = web();
         // (at, the snapshots restored, what is missing)
         let cases: Vec<(Option<i64>, Vec<&str>, usize)> = vec![
-            // The newest set is incomplete; the volumes' own newest are newer than the old set.
-            (None, vec!["a-new", "b-new"], 0),
+            // The newest set is incomplete; the volumes' own newest (3 and 4 days old) are not of
+            // one run: the old set, one point in time, is restored rather than a mix.
+            (None, vec!["s1a", "s1b"], 0),
             // At 5 days ago: the old set, newer than the volumes' own (9 days, none).
             (Some(5 * DAY), vec!["s1a", "s1b"], 0),
             // At 8 days ago: only a-old; vol-b has nothing then.
@@ -431,6 +462,16 @@ mod tests {
             &[]
         )
         .is_none());
+        // Two volumes snapshotted by one run (a minute apart), newer than the set: those. A
+        // snapshot made by hand, newer still, is not this tool's: never picked.
+        let mut one_run = snapshots.clone();
+        one_run.push(snap("a-run", "vol-a", 2 * DAY, "completed", &[]));
+        one_run.push(snap("b-run", "vol-b", 2 * DAY - 60, "completed", &[]));
+        let mut manual = snap("a-hand", "vol-a", DAY / 24, "completed", &[]);
+        manual.description = "before the upgrade".into();
+        one_run.push(manual);
+        let b = instance_backup(&i, &one_run, None, &[]).unwrap();
+        assert_eq!((ids(&b), b.missing.len()), (vec!["a-run", "b-run"], 0));
         // Only the incomplete set: restored as far as it goes, its error member missing.
         let only = vec![
             set_member("s2a", "vol-a", DAY, new_set, "completed"),

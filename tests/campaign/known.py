@@ -4,7 +4,6 @@
 """
 KNOWN = {
     "no-panic",     # issue 34 item 8
-    "one-point",    # issue 33 item 6
     "drill-own",    # issue 33 item 7
     "report",       # issue 34 item 5
     "no-false-alarm",  # issue 33 item 11

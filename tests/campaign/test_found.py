@@ -17,13 +17,6 @@ def _panic(s):
     s.backup(f=flags(real=False, keep={"weekly": 1}, wait=True, huge=True), fault=None, sig=None, twice=1)
 
 
-def _hand_restore(s):
-    # Issue 33 item 6: restore uses a snapshot made by hand, not by this tool (seed 1).
-    s.first_instances(n=1, extra=0)
-    s.snapshot_by_hand(pick=6)
-    s.restore(ami=1, pick=28)
-
-
 def _no_copy_series(s):
     # Issue 34 item 5: a run with --copy-to that copied nothing has no ec2snap_copies_created
     # series for that region, so "no copy tonight" cannot alert (seed 21, shrunk).
@@ -65,7 +58,6 @@ def _raw_set_tag_in_list(s):
 
 REPLAYS = {
     "34.8 panic: --keep-daily 999999999 with --lock": ("34.8", "no-panic", _panic),
-    "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
     "34.5 no copies series when nothing was copied": ("34.5", "report", _no_copy_series),
     "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
     "34.9 panic: --endpoint-url ''": ("34.9", "no-panic", _empty_endpoint),

@@ -76,6 +76,13 @@ def _two_freezes_at_once(s):
              sig=None, twice=0)
 
 
+def _hand_restore(s):
+    # Issue 33 item 6: restore uses a snapshot made by hand, not by this tool (seed 1).
+    s.first_instances(n=1, extra=0)
+    s.snapshot_by_hand(pick=6)
+    s.restore(ami=1, pick=28)
+
+
 REPLAYS = {
     "33.11 --copy-to a region that is also -r": ("33.11", "no-false-alarm", _copy_to_own_region),
     "33.10 one refused account with -r all": ("33.10", "isolation", _refused_account_with_r_all),
@@ -85,6 +92,7 @@ REPLAYS = {
     "33.4 an instance without the SSM agent": ("33.4", "no-false-alarm", _no_agent),
     "33.4 a mount point's name run as code": ("33.4", "inert", _names_run_as_code),
     "33.3 a second freeze thaws the first's": ("33.3", "application", _two_freezes_at_once),
+    "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
 }
 
 
