@@ -106,6 +106,10 @@ pub struct DrillArgs {
     /// Drill only N of the selected instances, chosen at random
     #[arg(long = "drill-sample", value_name = "N")]
     pub sample: Option<usize>,
+    /// The most seconds --drill-check may run (its process group is killed then, and the drill
+    /// fails) [default: 300]
+    #[arg(long = "drill-timeout", value_name = "SECONDS")]
+    pub drill_timeout: Option<u64>,
 }
 
 #[derive(Parser, Debug, Default)]

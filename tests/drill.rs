@@ -176,10 +176,10 @@ fn a_failed_check_fails_the_drill_and_still_deletes_its_volumes() {
 fn sigterm_in_the_check_deletes_the_volumes_and_sigkill_is_cleaned_up_by_the_next_drill() {
     let (lab, seeded) = drill_lab();
     let web = id_of(&seeded, "web1");
-    // The check says it started, then waits (without holding the log's pipe).
+    // The check waits (its output is logged, escaped, line by line once it ends).
     let check = "echo check-started >&2; exec sleep 60 >/dev/null 2>&1";
     let live = lab.spawn(&["drill", "-i", &web, "--drill-check", check, "-u"]);
-    live.wait_for("check-started", 1);
+    live.wait_for(&format!("Running --drill-check for {web}"), 1);
     assert_eq!(drill_volumes(&lab).len(), 2);
     live.signal("TERM");
     let (code, lines) = live.finish();
@@ -195,7 +195,7 @@ fn sigterm_in_the_check_deletes_the_volumes_and_sigkill_is_cleaned_up_by_the_nex
     assert!(drill_volumes(&lab).is_empty(), "SIGTERM leaves nothing");
     // SIGKILL: nothing can run, the volumes stay, tagged; the next drill deletes them first.
     let live = lab.spawn(&["drill", "-i", &web, "--drill-check", check, "-u"]);
-    live.wait_for("check-started", 1);
+    live.wait_for(&format!("Running --drill-check for {web}"), 1);
     live.signal("KILL");
     let (code, _) = live.finish();
     assert_eq!(code, None, "killed");
@@ -234,4 +234,133 @@ fn a_sample_drills_n_of_the_selected_instances() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.count("[INFO] Drill of i-"), 1, "{r:?}");
     assert!(drill_volumes(&lab).is_empty());
+}
+
+#[test]
+fn two_drills_at_once_never_delete_each_others_volumes() {
+    let (lab, seeded) = drill_lab();
+    let web = id_of(&seeded, "web1");
+    let db = id_of(&seeded, "db1");
+    // The first drill holds web1's volumes while its check runs.
+    let first = lab.spawn(&["drill", "-i", &web, "--drill-check", "sleep 4", "-u"]);
+    first.wait_for(&format!("Running --drill-check for {web}"), 1);
+    let held: Vec<String> = drill_volumes(&lab)
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(held.len(), 2);
+    // The second, of db1, leaves them to it.
+    let second = lab.run(&["drill", "-i", &db, "-u"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    for v in &held {
+        assert!(
+            second
+                .stderr
+                .contains(&format!("[INFO] Leaving volume {v} to drill host=")),
+            "{second:?}"
+        );
+    }
+    let deleted: Vec<Value> = lab.requests("DeleteVolume");
+    assert!(
+        deleted
+            .iter()
+            .all(|d| !held.contains(&d["VolumeId"].as_str().unwrap().to_string())),
+        "the second drill deleted a running drill's volume: {deleted:?}"
+    );
+    let (code, lines) = first.finish();
+    assert_eq!(code, Some(0), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == &format!("[INFO] Drill of {web} passed: 2 volumes restored and deleted")),
+        "{lines:#?}"
+    );
+    assert!(drill_volumes(&lab).is_empty());
+}
+
+#[test]
+fn the_check_is_bounded_its_group_killed_and_a_killed_check_is_a_failed_check() {
+    let (lab, seeded) = drill_lab();
+    let web = id_of(&seeded, "web1");
+    // A check that leaves a child behind and never ends: killed at --drill-timeout, children too.
+    let pid_file = lab.dir.path().join("child.pid");
+    let check = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+    let r = lab.run(&[
+        "drill",
+        "-i",
+        &web,
+        "--drill-check",
+        &check,
+        "--drill-timeout",
+        "2",
+        "-u",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.has(&format!("[ERROR] Drill of {web} FAILED: --drill-check was still running after 2 s (--drill-timeout): its process group was killed")),
+        "{r:?}"
+    );
+    let child = std::fs::read_to_string(&pid_file).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.trim())).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.contains(") Z "),
+        "its child still runs: {stat}"
+    );
+    assert!(drill_volumes(&lab).is_empty());
+    // A check killed by a signal (here, by itself) failed: it is not the backup's fault. Its
+    // output is in the log, escaped, a line each.
+    let r = lab.run(&[
+        "drill",
+        "-i",
+        &web,
+        "--drill-check",
+        "printf 'one\\033[31m\\ntwo\\n'; kill -9 $$",
+        "-u",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.has(&format!(
+            "[ERROR] Drill of {web} FAILED: --drill-check was killed by a signal"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.has(&format!("[INFO] --drill-check for {web}: one\\u{{1b}}[31m")),
+        "{r:?}"
+    );
+    assert!(
+        r.has(&format!("[INFO] --drill-check for {web}: two")),
+        "{r:?}"
+    );
+    // Bad input.
+    let r = lab.run(&[
+        "drill",
+        "-i",
+        &web,
+        "--drill-timeout",
+        "0",
+        "--drill-check",
+        "true",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("--drill-timeout takes 1 to 86400 seconds"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn restore_and_drill_with_no_matching_instance_fail_and_say_so() {
+    let (lab, _) = drill_lab();
+    for cmd in ["restore", "drill"] {
+        let r = lab.run(&[cmd, "-t", "Name", "nothing-like-this", "-u"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(
+            r.has(&format!(
+                "[ERROR] No instance matches the selection: nothing to {cmd}"
+            )),
+            "{r:?}"
+        );
+    }
 }

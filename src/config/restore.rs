@@ -39,7 +39,13 @@ pub struct RestoreOptions {
 pub struct Drill {
     pub check: Option<String>,
     pub sample: Option<usize>,
+    /// `--drill-timeout`: the check's bound.
+    pub timeout: std::time::Duration,
 }
+
+/// `--drill-timeout`'s default and largest value, in seconds.
+const DRILL_TIMEOUT: u64 = 300;
+const MAX_DRILL_TIMEOUT: u64 = 86_400;
 
 /// `--at`: `2026-11-30` (midnight), `2026-11-30T14:00`, `2026-11-30 14:00:05` (UTC), or RFC 3339
 /// with its offset.
@@ -173,6 +179,13 @@ fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
     if args.check.as_deref().is_some_and(|c| c.trim().is_empty()) {
         bail!("--drill-check cannot be empty");
     }
+    let timeout = args.drill_timeout.unwrap_or(DRILL_TIMEOUT);
+    if !(1..=MAX_DRILL_TIMEOUT).contains(&timeout) {
+        bail!("--drill-timeout takes 1 to {MAX_DRILL_TIMEOUT} seconds (here {timeout})");
+    }
+    if args.drill_timeout.is_some() && args.check.is_none() {
+        bail!("--drill-timeout goes with --drill-check");
+    }
     Ok(RestoreOptions {
         source: Source::Instances { at: None },
         zone: zone(&args.az)?,
@@ -183,6 +196,7 @@ fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
         drill: Some(Drill {
             check: args.check.clone(),
             sample: args.sample,
+            timeout: std::time::Duration::from_secs(timeout),
         }),
     })
 }

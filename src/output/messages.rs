@@ -684,6 +684,25 @@ pub fn drill_leftover(volume_id: &str, run: &str, done: bool) -> String {
     format!("{verb} volume {volume_id} left by drill {run}")
 }
 
+/// A volume of a drill still running (another process, before its deadline): not ours to delete.
+pub fn drill_still_running(volume_id: &str, run: &str) -> String {
+    format!("Leaving volume {volume_id} to drill {run}: it still runs")
+}
+
+pub fn drill_check_running(instance_id: &str) -> String {
+    format!("Running --drill-check for {instance_id}")
+}
+
+/// One line of `--drill-check`'s output.
+pub fn drill_check_said(instance_id: &str, line: &str) -> String {
+    format!("--drill-check for {instance_id}: {line}")
+}
+
+/// `restore` or `drill` selected no instance.
+pub fn nothing_selected(what: &str) -> String {
+    format!("No instance matches the selection: nothing to {what}")
+}
+
 pub fn drill_deleting(volume_id: &str) -> String {
     format!("Deleting drill volume {volume_id}")
 }

@@ -1,10 +1,14 @@
-//! `ec2snap drill`: deletes the volumes a killed drill left, then for each selected (or sampled)
-//! instance restores its newest completed backup as volumes tagged with this drill's run id,
-//! waits until they are available, runs `--drill-check`, and always deletes them — after a
-//! failure or a signal too. A pass is tagged on the instance (`ec2snap:drill-ok`).
+//! `ec2snap drill`: deletes the volumes drills that are over left (never a running drill's), then
+//! for each selected (or sampled) instance restores its newest completed backup as volumes tagged
+//! with this drill's mark (host, boot, pid, start, deadline), waits until they are available, runs
+//! `--drill-check` (its own process group, bounded by `--drill-timeout`), and always deletes them
+//! — after a failure or a signal too. A pass is tagged on the instance (`ec2snap:drill-ok`).
 
 use crate::aws::Ec2;
+use crate::cold::mark::{self, Here, Mark};
 use crate::config::Config;
+use crate::hooks::local;
+use crate::hooks::policy::Outcome;
 use crate::model::Instance;
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -29,12 +33,13 @@ pub async fn drill(
         return Ok(None);
     };
     let check = opts.drill.as_ref().and_then(|d| d.check.clone());
+    // The check's bound: `--drill-timeout`.
     let sample = opts.drill.as_ref().and_then(|d| d.sample);
+    let check_timeout = opts.drill.as_ref().map(|d| d.timeout).unwrap_or_default();
     info!("{}", msg::launching(cfg.mode.is_dry()));
     let home = Ec2::connect(&cfg.aws).await?;
     record.region(home.region());
     let now = crate::clock::now();
-    let run_id = format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), std::process::id());
     let target = home.in_region(home.region());
     let ctx = restore::context(cfg, target, shutdown, record);
     clean_up(&ctx).await?;
@@ -43,6 +48,9 @@ pub async fn drill(
         Some(n) => instances.into_iter().take(n).collect(),
         None => instances,
     };
+    if processed.is_empty() {
+        restore::nothing_selected(&ctx.record, "drill");
+    }
     let seed = now.timestamp_nanos_opt().unwrap_or_default() as u64 ^ u64::from(std::process::id());
     let chosen = pick::sample(processed, sample, seed);
     let snapshots = ctx.ec2.own_snapshots().await?;
@@ -68,15 +76,8 @@ pub async fn drill(
         if ctx.shutdown.is_set() {
             break;
         }
-        one(
-            &ctx,
-            f,
-            &sources,
-            opts.zone.as_deref(),
-            &run_id,
-            check.as_deref(),
-        )
-        .await;
+        let check = check.as_deref().map(|c| (c, check_timeout));
+        one(&ctx, f, &sources, opts.zone.as_deref(), check).await;
     }
     Ok(ctx.shutdown.signal())
 }
@@ -100,20 +101,47 @@ fn last_success(instance: &Instance) -> Option<String> {
     instance.tags.get(DRILL_OK_TAG).cloned()
 }
 
+/// The most an instance's drill holds its volumes besides its check: their wait to be available,
+/// their deletion, and room.
+const DRILL_HOLD: chrono::Duration = chrono::Duration::minutes(40);
+
+/// The `ec2snap:drill` tag of this drill's volumes: who made them and until when they may still
+/// be in use (`host=.. boot=.. pid=.. started=.. until=..`), so that another drill deletes them
+/// only once this one is over.
+fn drill_mark(check: Option<std::time::Duration>) -> String {
+    let here = Here::this_machine();
+    let now = crate::clock::now();
+    let check = chrono::Duration::from_std(check.unwrap_or_default()).unwrap_or_default();
+    let until = now.checked_add_signed(DRILL_HOLD + check).unwrap_or(now);
+    let m = Mark {
+        host: here.host,
+        boot: here.boot,
+        pid: std::process::id(),
+        stopped: now,
+        until,
+    };
+    m.value().replace(" stopped=", " started=")
+}
+
+/// A drill's mark read back; `None` when it is none (an older drill's run id).
+fn read_mark(value: &str) -> Option<Mark> {
+    Mark::parse(&value.replace(" started=", " stopped="))
+}
+
 /// One instance's drill, its volumes always deleted at the end.
 async fn one(
     ctx: &Ctx,
     f: &Found,
     sources: &std::collections::HashMap<String, crate::model::Volume>,
     zone: Option<&str>,
-    run_id: &str,
-    check: Option<&str>,
+    check: Option<(&str, std::time::Duration)>,
 ) {
     let Some(instance) = &f.instance else {
         return;
     };
     let id = instance.id.as_str();
-    let mut made = restore::make_volumes(ctx, f, sources, zone, Some(run_id)).await;
+    let tag = drill_mark(check.map(|(_, t)| t));
+    let mut made = restore::make_volumes(ctx, f, sources, zone, Some(&tag)).await;
     if ctx.cfg.mode.is_dry() {
         ctx.record
             .drill(id, entry("planned", None, None, last_success(instance)));
@@ -123,18 +151,31 @@ async fn one(
     let available = !made.is_empty() && restore::wait_available(ctx, Some(id), &mut made).await;
     let slowest = made.iter().filter_map(|m| m.seconds).reduce(f64::max);
     let mut exit = None;
+    let mut checked: Option<Outcome> = None;
     let mut passed = complete && available && !ctx.shutdown.is_set();
     if passed {
-        if let Some(cmd) = check {
-            exit = run_check(ctx, instance, &made, cmd).await;
-            passed = exit == Some(0) && !ctx.shutdown.is_set();
+        if let Some((cmd, timeout)) = check {
+            let outcome = run_check(ctx, instance, &made, cmd, timeout).await;
+            exit = match outcome {
+                Outcome::Ok => Some(0),
+                Outcome::Failed(code) => code,
+                _ => None,
+            };
+            passed = outcome.is_ok() && !ctx.shutdown.is_set();
+            checked = Some(outcome);
         }
     }
     // Whatever happened, signal or not: nothing the drill made stays.
     delete(ctx, id, &made).await;
-    let detail = match (passed, exit) {
+    let detail = match (passed, &checked) {
         (true, _) => format!("{} volumes restored and deleted", made.len()),
-        (false, Some(code)) => format!("--drill-check exited {code}"),
+        (false, Some(Outcome::Failed(Some(code)))) => format!("--drill-check exited {code}"),
+        (false, Some(Outcome::Interrupted)) => "interrupted".to_string(),
+        (false, Some(o)) => format!(
+            "--drill-check {}",
+            o.describe(check.map(|(_, t)| t).unwrap_or_default())
+                .replace("(--hook-timeout)", "(--drill-timeout)")
+        ),
         (false, None) if ctx.shutdown.is_set() => "interrupted".to_string(),
         (false, None) => "its backup did not restore whole".to_string(),
     };
@@ -150,7 +191,8 @@ async fn one(
             );
         }
         last = Some(stamp);
-    } else if !ctx.shutdown.is_set() || exit.is_some() {
+    } else if !ctx.shutdown.is_set() || checked.as_ref().is_some_and(|o| *o != Outcome::Interrupted)
+    {
         let line = msg::drill_result(id, false, &detail);
         let f = Failure::other(Level::Error, line, "Drill", id, Kind::State, detail.clone());
         ctx.record.failed(Some(id), f);
@@ -159,9 +201,15 @@ async fn one(
     ctx.record.drill(id, entry(result, exit, slowest, last));
 }
 
-/// `--drill-check`: `/bin/sh -c CMD` with the volumes in its environment; its exit code (`None`
-/// when it could not run, was killed, or a signal came: then it is killed).
-async fn run_check(ctx: &Ctx, instance: &Instance, made: &[Made], cmd: &str) -> Option<i32> {
+/// `--drill-check`: `sh -c CMD` with the volumes in its environment, in a process group of its
+/// own killed at `timeout` or at a signal; its output logged line by line (escaped).
+async fn run_check(
+    ctx: &Ctx,
+    instance: &Instance,
+    made: &[Made],
+    cmd: &str,
+    timeout: std::time::Duration,
+) -> Outcome {
     let volumes: Vec<String> = made
         .iter()
         .map(|m| format!("{}={}", m.volume_id, m.member.device))
@@ -171,37 +219,26 @@ async fn run_check(ctx: &Ctx, instance: &Instance, made: &[Made], cmd: &str) -> 
         .first()
         .map(|m| m.spec.zone.clone())
         .unwrap_or_default();
-    let child = tokio::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("EC2SNAP_DRILL_INSTANCE", &instance.id)
-        .env("EC2SNAP_DRILL_VOLUMES", volumes.join(" "))
-        .env("EC2SNAP_DRILL_SNAPSHOTS", snapshots.join(" "))
-        .env("EC2SNAP_DRILL_ZONE", zone)
-        .stdin(std::process::Stdio::null())
-        // Standard output may be the report's (`--report -`): the command writes beside the log.
-        .stdout(std::io::stderr())
-        .kill_on_drop(true)
-        .status();
-    match ctx.shutdown.race(child).await {
-        Ok(Ok(status)) => {
-            if !status.success() {
-                warn!(
-                    "{}",
-                    msg::drill_check_failed(&instance.id, &status.to_string())
-                );
-            }
-            status.code()
-        }
-        Ok(Err(e)) => {
-            warn!(
-                "{}",
-                msg::drill_check_failed(&instance.id, &format!("could not run: {e}"))
-            );
-            None
-        }
-        Err(_) => None,
+    let env = [
+        ("EC2SNAP_DRILL_INSTANCE", instance.id.clone()),
+        ("EC2SNAP_DRILL_VOLUMES", volumes.join(" ")),
+        ("EC2SNAP_DRILL_SNAPSHOTS", snapshots.join(" ")),
+        ("EC2SNAP_DRILL_ZONE", zone),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    info!("{}", msg::drill_check_running(&instance.id));
+    let ran = local::run(cmd, &env, timeout, Some(&ctx.shutdown)).await;
+    for line in ran.output.lines() {
+        info!("{}", msg::drill_check_said(&instance.id, line));
     }
+    if !ran.outcome.is_ok() && ran.outcome != Outcome::Interrupted {
+        let what = ran
+            .outcome
+            .describe(timeout)
+            .replace("(--hook-timeout)", "(--drill-timeout)");
+        warn!("{}", msg::drill_check_failed(&instance.id, &what));
+    }
+    ran.outcome
 }
 
 /// Deletes the drill's volumes; one that cannot be deleted is recorded (the next drill deletes
@@ -220,11 +257,18 @@ async fn delete(ctx: &Ctx, owner: &str, made: &[Made]) {
     }
 }
 
-/// Deletes the drill volumes a killed drill left (by their tag); a dry run says it would.
+/// Deletes the drill volumes that drills that are over left (by their tag: a killed drill's, a
+/// past deadline's); a running drill's are left to it. A dry run says what it would delete.
 async fn clean_up(ctx: &Ctx) -> Result<()> {
     let left = ctx.ec2.volumes_tagged(DRILL_TAG).await?;
+    let (here, now) = (Here::this_machine(), crate::clock::now());
     for v in left {
         let run = v.tags.get(DRILL_TAG).cloned().unwrap_or_default();
+        let owner = read_mark(&run);
+        if !mark::owner_gone(owner.as_ref(), now, &here, mark::process_alive) {
+            info!("{}", msg::drill_still_running(&v.id, &run));
+            continue;
+        }
         if ctx.cfg.mode.is_dry() {
             info!("{}", msg::drill_leftover(&v.id, &run, false));
             continue;
@@ -237,4 +281,26 @@ async fn clean_up(ctx: &Ctx) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drills_mark_names_this_process_until_its_deadline() {
+        let value = drill_mark(Some(std::time::Duration::from_secs(60)));
+        assert!(
+            value.contains(" started=") && !value.contains("stopped="),
+            "{value}"
+        );
+        let m = read_mark(&value).unwrap_or_else(|| panic!("{value}"));
+        assert_eq!(m.pid, std::process::id());
+        assert_eq!((m.until - m.stopped).num_minutes(), 41);
+        // This process runs: not over; an older drill's plain run id is.
+        let here = Here::this_machine();
+        let now = crate::clock::now();
+        assert!(!mark::owner_gone(Some(&m), now, &here, |_| true) || !here.knows_itself());
+        assert!(read_mark("20261207T020000Z-4242").is_none());
+    }
 }

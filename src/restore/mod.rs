@@ -113,6 +113,9 @@ pub async fn find(
                 Some(n) => &instances[..n.min(instances.len())],
                 None => &instances[..],
             };
+            if processed.is_empty() {
+                nothing_selected(record, "restore");
+            }
             let snapshots = candidates(home, source).await?;
             found = of_instances(ctx, processed, &snapshots, *at, &cfg.snap_filter);
         }
@@ -230,6 +233,13 @@ pub fn of_instances(
         }
     }
     found
+}
+
+/// `restore -i/-t` or `drill` whose selection matched no instance: an error (exit 2), said.
+pub fn nothing_selected(record: &Record, what: &str) {
+    let line = msg::nothing_selected(what);
+    let f = failure(line, "Restore", "-", Kind::NotFound, "no instance matches");
+    record.failed(None, f);
 }
 
 /// Says (and records) each backup's missing volumes.

@@ -4,7 +4,6 @@
 """
 KNOWN = {
     "no-panic",     # issue 34 item 8
-    "drill-own",    # issue 33 item 7
     "report",       # issue 34 item 5
     "no-false-alarm",  # issue 33 item 11
     "isolation",    # issue 33 item 10 (fixed); other targets' faults may still break it

@@ -24,14 +24,6 @@ def _no_copy_series(s):
     s.backup(f=flags(no_root=True, no_snap=True, copy=True, wait=True, huge=True), fault=None, sig=None, twice=0)
 
 
-def _two_drills(s):
-    # Issue 33 item 7: the second of two drills at once deletes the first one's live volume
-    # (seed 23, shrunk; the odd input's run is the backup the drills restore).
-    s.first_instances(n=1, extra=0)
-    s.odd_input(odd="env-endpoint-empty")
-    s.drill(sig=None, twice=True)
-
-
 def _empty_endpoint(s):
     # Issue 34 item 9: --endpoint-url '' panics in the SDK (seed 31, shrunk).
     s.first_instances(n=1, extra=0)
@@ -59,7 +51,6 @@ def _raw_set_tag_in_list(s):
 REPLAYS = {
     "34.8 panic: --keep-daily 999999999 with --lock": ("34.8", "no-panic", _panic),
     "34.5 no copies series when nothing was copied": ("34.5", "report", _no_copy_series),
-    "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
     "34.9 panic: --endpoint-url ''": ("34.9", "no-panic", _empty_endpoint),
     "34.10 hang: --accounts naming a FIFO": ("34.10", "no-panic", _fifo_accounts),
     "34.11 list prints the set tag raw": ("34.11", "escaped", _raw_set_tag_in_list),

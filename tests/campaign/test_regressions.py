@@ -83,6 +83,14 @@ def _hand_restore(s):
     s.restore(ami=1, pick=28)
 
 
+def _two_drills(s):
+    # Issue 33 item 7: the second of two drills at once deletes the first one's live volume
+    # (seed 23, shrunk; the odd input's run is the backup the drills restore).
+    s.first_instances(n=1, extra=0)
+    s.odd_input(odd="env-endpoint-empty")
+    s.drill(sig=None, twice=True)
+
+
 REPLAYS = {
     "33.11 --copy-to a region that is also -r": ("33.11", "no-false-alarm", _copy_to_own_region),
     "33.10 one refused account with -r all": ("33.10", "isolation", _refused_account_with_r_all),
@@ -93,6 +101,7 @@ REPLAYS = {
     "33.4 a mount point's name run as code": ("33.4", "inert", _names_run_as_code),
     "33.3 a second freeze thaws the first's": ("33.3", "application", _two_freezes_at_once),
     "33.6 restore of a snapshot made by hand": ("33.6", "one-point", _hand_restore),
+    "33.7 two drills delete each other's volumes": ("33.7", "drill-own", _two_drills),
 }
 
 
