@@ -235,6 +235,12 @@ def lock(ec2, spec):
     return {"id": snapshot_id}
 
 
+def unlock(ec2, snapshot_id):
+    """Unlocks a snapshot as someone else would (a governance lock, or one in its cool-off)."""
+    ec2.unlock_snapshot(SnapshotId=snapshot_id)
+    return {"id": snapshot_id}
+
+
 def archive(ec2, snapshot_id):
     """Moves a snapshot to the archive tier (point --endpoint at the fault proxy, which keeps it)."""
     ec2.modify_snapshot_tier(SnapshotId=snapshot_id, StorageTier="archive")
@@ -282,7 +288,7 @@ def main():
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "archive"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "archive"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -307,6 +313,8 @@ def main():
         result = locks(ec2)
     elif a.command == "lock":
         result = lock(ec2, a.arg)
+    elif a.command == "unlock":
+        result = unlock(ec2, a.arg)
     elif a.command == "archive":
         result = archive(ec2, a.arg)
     else:

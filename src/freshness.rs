@@ -327,7 +327,8 @@ async fn gather(
 ) -> Result<(Vec<VolumeAge>, Vec<DrillAge>)> {
     let ec2 = Ec2::connect(&cfg.aws).await?;
     let record = Record::default();
-    let instances = fetch::select_instances(&ec2, &cfg.selection, &record).await?;
+    // In a fleet, an id another target has is no error here.
+    let instances = fetch::select_instances(&ec2, &cfg.selection, &record, !alone).await?;
     let missing = record.counts().snapshot_errors;
     if missing > 0 {
         bail!("{missing} instance(s) given with -i not found");

@@ -206,6 +206,37 @@ pub struct Snapshot {
     pub tier: Option<String>,
     /// Its full size (FullSnapshotSizeInBytes), where EC2 gives it.
     pub size_bytes: Option<i64>,
+    /// Its EBS lock, as DescribeLockedSnapshots says (whoever set it: this tool, AWS Backup, DLM,
+    /// a person); `Unknown` when the locks were not read.
+    pub lock: LockInfo,
+}
+
+/// What is known of a snapshot's EBS lock.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LockInfo {
+    /// Not read (a listing without locks, or DescribeLockedSnapshots refused): the
+    /// `ec2snap:locked-until` tag is all there is.
+    #[default]
+    Unknown,
+    /// Read: not locked (or its lock expired).
+    Unlocked,
+    Locked(SnapshotLock),
+}
+
+/// A snapshot's lock as EC2 has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotLock {
+    /// `governance`, `compliance` or `compliance-cooloff` (compliance, within its cool-off).
+    pub state: String,
+    pub until: DateTime<Utc>,
+}
+
+impl SnapshotLock {
+    /// Locked in compliance mode (within its cool-off or past it): its first compliance lock,
+    /// and its cool-off, are behind it.
+    pub fn is_compliance(&self) -> bool {
+        self.state.starts_with("compliance")
+    }
 }
 
 /// `-t NAME VALUE` or `--snap-filter TAG VALUE`: the value may hold `*` and `?`, as EC2 filters do.

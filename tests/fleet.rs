@@ -549,8 +549,23 @@ fn bad_fleet_input_is_exit_1_before_any_change() {
         ),
     )
     .unwrap();
+    // Issue 33 item 12: `regions: []` dropped the account without a word.
+    let no_regions = lab.dir.path().join("no-regions.yml");
+    std::fs::write(
+        &no_regions,
+        format!(
+            "accounts:\n- account_id: '{}'\n  name: prod\n  role: {}\n  regions: []\n",
+            ACCOUNTS[0],
+            role(ACCOUNTS[0]),
+        ),
+    )
+    .unwrap();
     let arn = role(ACCOUNTS[0]);
     for (args, want) in [
+        (
+            vec!["--accounts", no_regions.to_str().unwrap()],
+            "line 5: accounts[0].regions: empty: name the account's regions",
+        ),
         (
             vec!["--accounts", file.to_str().unwrap()],
             "line 7: accounts[1].role: \"arn:aws:iam::222222222222:user/ec2snap\" is not an IAM role ARN",
@@ -570,4 +585,32 @@ fn bad_fleet_input_is_exit_1_before_any_change() {
         assert!(r.stderr.contains(want), "{args:?}: {r:?}");
         assert!(lab.writes().is_empty(), "{args:?}: {:?}", lab.writes());
     }
+}
+
+#[test]
+fn an_instance_id_in_a_fleet_is_not_found_only_when_no_target_has_it() {
+    let lab = Lab::start();
+    let prod = seed_web(&lab, &role(ACCOUNTS[0]), REGION);
+    seed_web(&lab, &role(ACCOUNTS[1]), REGION);
+    let web = id_of(&prod, "web");
+    let roles = role_args(&ACCOUNTS[..2]);
+    let mut args: Vec<&str> = vec!["-i", &web, "-u"];
+    args.extend(roles.iter().map(String::as_str));
+    let r = lab.run(&args);
+    // Account 111111111111 has it: snapshotted; 222222222222 has not: no error for that.
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(!r.stderr.contains("not found"), "{r:?}");
+    assert_eq!(ids_in(&lab, &role(ACCOUNTS[0]), REGION).len(), 3, "{r:?}");
+    // An id no target has: one ERROR for the run, exit 2.
+    let mut args: Vec<&str> = vec!["-i", "i-0123456789abcdef0", "-u"];
+    args.extend(roles.iter().map(String::as_str));
+    let r = lab.run(&args);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.count(
+            "[ERROR] Instance i-0123456789abcdef0 not found in any account and region of this run"
+        ),
+        1,
+        "{r:?}"
+    );
 }

@@ -175,22 +175,98 @@ fn keep_rules_lock_a_snapshot_once_its_period_is_over_until_the_rule_lets_it_go(
 }
 
 #[test]
-fn a_lock_made_outside_the_tool_refuses_the_deletion_counted_and_named() {
+fn locks_are_read_from_ec2_before_deleting_and_the_tag_is_only_a_hint() {
+    // Three 20-day-old snapshots under -g 5 d: one locked by someone else (AWS Backup, a person),
+    // one with a forged ec2snap:locked-until tag and no lock, one plain.
     let lab = Lab::start();
     let seeded = lab.seed(
         json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
-        "snapshots": [{"device": "/dev/sdb", "age": 20 * 86_400}]}]}),
+        "snapshots": [{"device": "/dev/sdb", "age": 20 * 86_400},
+                      {"device": "/dev/sdb", "age": 20 * 86_400, "tags": {"ec2snap:locked-until": "2099-01-01T00:00:00Z"}},
+                      {"device": "/dev/sdb", "age": 20 * 86_400}]}]}),
     );
-    let old = &seeded_snapshot_ids(&seeded, "db1")[0];
-    lab.lock_outside(old, 30);
-    let r = lab.run(&["-t", "Name", "db1", "-g", "5", "d", "-u"]);
-    assert_eq!(r.code, 2, "{r:?}");
+    let ids = seeded_snapshot_ids(&seeded, "db1");
+    let (theirs, forged, plain) = (&ids[0], &ids[1], &ids[2]);
+    lab.lock_outside(theirs, 30);
+    let (path, arg) = report(&lab);
+    let r = lab.run(&[
+        "-t", "Name", "db1", "-g", "5", "d", "-u", "-v", "DEBUG", "--report", &arg,
+    ]);
+    // Kept, with no failing delete call: a normal night.
+    assert_eq!(r.code, 0, "{r:?}");
+    let deleted: Vec<String> = lab
+        .requests("DeleteSnapshot")
+        .iter()
+        .map(|d| d["SnapshotId"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!deleted.contains(theirs), "{r:?}");
     assert!(
-        r.stderr.contains(old.as_str()) && r.stderr.contains("SnapshotLocked"),
+        deleted.contains(forged) && deleted.contains(plain),
+        "{deleted:?}"
+    );
+    assert!(
+        r.stderr.contains(theirs.as_str())
+            && r.stderr.contains("locked until")
+            && r.stderr.contains("(governance)"),
         "{r:?}"
     );
-    assert!(r.stdout.contains(&error_summary(0, 1)), "{r:?}");
-    assert!(snapshot_ids(&lab.snapshots()).contains(old));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("locked until") && text.contains("(governance)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_lock_undone_early_is_locked_again_and_governance_to_compliance_has_its_cool_off() {
+    let lab = Lab::start();
+    lab.seed(json!({"instances": [{"name": "db1"}]}));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-t", "Name", "db1", "-g", "10", "d", "-u"];
+        args.extend_from_slice(extra);
+        lab.run(&args)
+    };
+    let r = run(&["--lock", "governance"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let first = lab.requests("LockSnapshot")[0]["SnapshotId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Someone unlocks it: its tag still says locked; the next run locks it again.
+    lab.unlock(&first);
+    lab.set_clock(86_400);
+    let r = run(&["--lock", "governance"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let again: Vec<Value> = lab
+        .requests("LockSnapshot")
+        .into_iter()
+        .filter(|q| q["SnapshotId"] == first.as_str())
+        .collect();
+    assert_eq!(again.len(), 2, "{r:?}");
+    // Governance to compliance: the first compliance lock of each carries the cool-off.
+    lab.set_clock(2 * 86_400);
+    let r = run(&["--lock", "compliance", "--lock-cool-off", "24"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let compliance: Vec<Value> = lab
+        .requests("LockSnapshot")
+        .into_iter()
+        .filter(|q| q["LockMode"] == "compliance")
+        .collect();
+    assert!(
+        compliance.iter().any(|q| q["SnapshotId"] == first.as_str()),
+        "{compliance:?}"
+    );
+    for q in &compliance {
+        assert_eq!(
+            q["CoolOffPeriod"], "24",
+            "a first compliance lock without its cool-off: {q}"
+        );
+    }
+    let states: Vec<Value> = lab.locks().iter().map(|l| l["state"].clone()).collect();
+    assert!(
+        states.iter().all(|s| s == "compliance-cooloff"),
+        "{states:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 use super::convert::{filter, instance_of, snapshot_of, volume_of};
 use super::{AwsError, Ec2};
 use crate::model::{
-    server_filters, Instance, InstanceState, Snapshot, SnapshotState, TagPattern, Tags, Volume,
+    server_filters, Instance, InstanceState, Snapshot, SnapshotLock, SnapshotState, TagPattern,
+    Tags, Volume,
 };
 use anyhow::{Context, Result};
 use aws_sdk_ec2::types::Filter;
@@ -238,6 +239,47 @@ impl Ec2 {
             }
         }
         Ok(out)
+    }
+
+    /// The EBS locks of this account's snapshots in the region that are locked now
+    /// (DescribeLockedSnapshots, every page): snapshot id -> lock. An expired lock is none.
+    pub async fn locks(&self) -> Result<HashMap<String, SnapshotLock>, AwsError> {
+        let mut out = HashMap::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_locked_snapshots()
+                .max_results(SNAPSHOT_PAGE)
+                .set_next_token(token.take())
+                .send()
+                .await?;
+            for s in page.snapshots() {
+                let (Some(id), Some(state), Some(until)) =
+                    (s.snapshot_id(), s.lock_state(), s.lock_expires_on())
+                else {
+                    continue;
+                };
+                let Some(until) = chrono::DateTime::from_timestamp(until.secs(), 0) else {
+                    continue;
+                };
+                if state.as_str() == "expired" {
+                    continue;
+                }
+                let lock = SnapshotLock {
+                    state: state.as_str().to_string(),
+                    until,
+                };
+                out.insert(id.to_string(), lock);
+            }
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(String::from);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     /// Every snapshot this account owns in the region, in pages.

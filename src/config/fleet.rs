@@ -188,6 +188,12 @@ pub fn parse_accounts(
         if let Some(bad) = e.regions.iter().flatten().find(|r| !is_region_name(r)) {
             bail!("{}: {bad:?} is not a region name", place("regions"));
         }
+        if e.regions.as_ref().is_some_and(Vec::is_empty) {
+            bail!(
+                "{}: empty: name the account's regions, or leave the key out (then -r decides)",
+                place("regions")
+            );
+        }
         let has = |(k, v): &(String, String)| e.tags.iter().any(|t| t == &format!("{k}:{v}"));
         if !want.iter().all(has) {
             continue;

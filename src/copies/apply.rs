@@ -154,11 +154,12 @@ async fn existing_copies(ctx: &Arc<Ctx>, dest: &Ec2) -> Option<Vec<Snapshot>> {
     // Copies of this region's snapshots; matched by their tags, never by VolumeId, which AWS
     // sets to vol-ffffffff on a copy.
     let source_region = ctx.ec2.region();
-    Some(
-        all.into_iter()
-            .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(source_region))
-            .collect(),
-    )
+    let mut ours: Vec<Snapshot> = all
+        .into_iter()
+        .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(source_region))
+        .collect();
+    crate::select::fetch::read_locks(dest, &mut ours).await;
+    Some(ours)
 }
 
 /// The catch-up in one region: the copies made (or planned).
@@ -248,6 +249,7 @@ async fn make_copies(
         progress: None,
         tier: None,
         size_bytes: None,
+        lock: Default::default(),
     };
     let recorded = |copy: Option<&str>,
                     source: &Snapshot,

@@ -40,6 +40,7 @@ pub async fn fleet(cfg: &Config, record: &std::sync::Arc<Record>) -> Result<Vec<
         }
     });
     let mut all = listed.await;
+    crate::run::fleet::found_nowhere(record);
     for u in unreachable {
         let line = crate::output::messages::target_failed(&u.id.label(), &u.error);
         tracing::error!("{line}");
@@ -56,12 +57,13 @@ pub async fn fleet(cfg: &Config, record: &std::sync::Arc<Record>) -> Result<Vec<
 pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
     {
         let ec2 = Ec2::connect(&cfg.aws).await?;
-        let instances = fetch::select_instances(&ec2, &cfg.selection, record).await?;
+        let instances = fetch::select_instances(&ec2, &cfg.selection, record, cfg.in_fleet).await?;
         let processed = match cfg.limit {
             Some(n) => &instances[..n.min(instances.len())],
             None => &instances[..],
         };
-        let snapshots = ec2.own_snapshots().await?;
+        let mut snapshots = ec2.own_snapshots().await?;
+        fetch::read_locks(&ec2, &mut snapshots).await;
         let mut volume_ids = fetch::unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
         let known: HashSet<&str> = volume_ids.iter().map(String::as_str).collect();
         let others = orphans::volumes_to_check(&snapshots, &known);
@@ -88,10 +90,11 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
                 .snapshots_tagged(SOURCE_SNAPSHOT_TAG)
                 .await
                 .with_context(|| format!("Cannot list the copies in {region}"))?;
-            let ours = made
+            let mut ours: Vec<_> = made
                 .into_iter()
                 .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(ec2.region()))
                 .collect();
+            fetch::read_locks(&dest, &mut ours).await;
             copies.push((region.clone(), ours));
         }
         let input = view::Input {

@@ -646,6 +646,7 @@ mod tests {
             progress: None,
             tier: None,
             size_bytes: None,
+            lock: Default::default(),
         }
     }
 

@@ -631,6 +631,11 @@ pub fn restore_missing(what: &str, missing: &[Disk]) -> String {
     format!("{what} lacks {}: restoring what it has", list.join(", "))
 }
 
+/// `-i` in a run over many accounts and regions: no target has the instance.
+pub fn instance_not_found_anywhere(instance_id: &str) -> String {
+    format!("Instance {instance_id} not found in any account and region of this run")
+}
+
 pub fn snapshot_not_found(snapshot_id: &str) -> String {
     format!("Snapshot {snapshot_id} not found")
 }
@@ -682,6 +687,11 @@ pub fn register_failed(name: &str, error: &str) -> String {
 pub fn drill_leftover(volume_id: &str, run: &str, done: bool) -> String {
     let verb = if done { "Deleting" } else { "Would delete" };
     format!("{verb} volume {volume_id} left by drill {run}")
+}
+
+/// DescribeLockedSnapshots failed: the lock tags are the only hint.
+pub fn locks_unread(region: &str, why: &str) -> String {
+    format!("Cannot read the snapshot locks in {region} ({why}): going by the ec2snap:locked-until tags; a snapshot locked otherwise may fail to delete")
 }
 
 /// A volume of a drill still running (another process, before its deadline): not ours to delete.

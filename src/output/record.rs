@@ -366,6 +366,9 @@ struct Inner {
     errors: Vec<ErrorEntry>,
     /// Deletions of no instance (orphans, `--prune-orphans-after`).
     deleted: Vec<DeletedEntry>,
+    /// A target of a run over many: the `-i` ids it looked for and did not find (`None`: it did
+    /// not look). An id is an error only when no target found it.
+    unfound: Option<Vec<String>>,
 }
 
 /// What was recorded, taken out at the end of a run.
@@ -417,6 +420,32 @@ impl Record {
             .map(|(_, r)| std::sync::Arc::clone(r))
             .collect();
         (own(&inner), targets)
+    }
+
+    /// A target of a run over many looked for these `-i` ids and did not find them.
+    pub fn unfound(&self, ids: Vec<String>) {
+        self.lock().unfound = Some(ids);
+    }
+
+    /// Of a run over many: the `-i` ids that every target that looked did not find (none when no
+    /// target looked), in order.
+    pub fn found_nowhere(&self) -> Vec<String> {
+        let (_, targets) = self.with_targets(|_| ());
+        let looked: Vec<Vec<String>> = targets
+            .iter()
+            .filter_map(|t| t.lock().unfound.clone())
+            .collect();
+        let Some((first, rest)) = looked.split_first() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = first
+            .iter()
+            .filter(|id| rest.iter().all(|r| r.contains(id)))
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// The record of one target of a run over many: its own instances, errors and deletions;

@@ -43,7 +43,7 @@ pub async fn drill(
     let target = home.in_region(home.region());
     let ctx = restore::context(cfg, target, shutdown, record);
     clean_up(&ctx).await?;
-    let instances = fetch::select_instances(&home, &cfg.selection, &ctx.record).await?;
+    let instances = fetch::select_instances(&home, &cfg.selection, &ctx.record, false).await?;
     let processed: Vec<Instance> = match cfg.limit {
         Some(n) => instances.into_iter().take(n).collect(),
         None => instances,

@@ -108,7 +108,7 @@ pub async fn find(
     let mut found = Vec::new();
     match &opts.source {
         Source::Instances { at } => {
-            let instances = fetch::select_instances(home, &cfg.selection, record).await?;
+            let instances = fetch::select_instances(home, &cfg.selection, record, false).await?;
             let processed = match cfg.limit {
                 Some(n) => &instances[..n.min(instances.len())],
                 None => &instances[..],

@@ -379,6 +379,7 @@ mod tests {
             progress: None,
             tier: None,
             size_bytes: None,
+            lock: Default::default(),
         }
     }
 

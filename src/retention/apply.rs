@@ -308,13 +308,16 @@ pub async fn lock_one(
         now,
         planned,
     } = lock;
-    let until = (now + chrono::Duration::days(i64::from(days)))
+    let until = chrono::Duration::try_days(i64::from(days))
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mode = policy.mode.name();
     info!("{}", msg::locking(&shown, days, &until, mode));
     let cool_off_hours = match policy.mode {
-        // The cool-off is the first lock's: an extension keeps the lock as it is.
-        lock::Mode::Compliance { cool_off_hours } if lock::locked_until(s).is_none() => {
+        // The cool-off is the first compliance lock's (of a snapshot unlocked, or locked in
+        // governance mode) and goes on within it; past it, an extension omits it (EC2's rule).
+        lock::Mode::Compliance { cool_off_hours } if lock::carries_cool_off(s) => {
             Some(cool_off_hours)
         }
         _ => None,

@@ -130,6 +130,7 @@ mod tests {
             progress: None,
             tier: None,
             size_bytes: Some(8_000_000_000),
+            lock: Default::default(),
         }
     }
 

@@ -93,7 +93,7 @@ fn decide<'a, T>(
     context: Vec<Item<'a>>,
     item: impl Fn(&'a T) -> Item<'a>,
     floor: impl Fn(&'a T) -> Vec<Reason>,
-    locked: impl Fn(&'a T) -> Option<DateTime<Utc>>,
+    locked: impl Fn(&'a T) -> Option<(DateTime<Utc>, Option<String>)>,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Decision<'a, T> {
@@ -120,8 +120,8 @@ fn decide<'a, T>(
         }
         // A snapshot (or a set member) locked against deletion stays until its lock ends.
         match floor(t) {
-            kept if kept.is_empty() => match locked(t).filter(|until| *until > now) {
-                Some(until) => decision.keep.push((t, vec![Reason::Locked(until)])),
+            kept if kept.is_empty() => match locked(t).filter(|(until, _)| *until > now) {
+                Some((until, mode)) => decision.keep.push((t, vec![Reason::Locked(until, mode)])),
                 None => decision.delete.push(t),
             },
             kept => decision.keep.push((t, kept)),
@@ -228,7 +228,7 @@ pub fn decide_with_floor<'a>(
                 Vec::new()
             }
         },
-        lock::locked_until,
+        lock::held,
         rule,
         now,
     )
@@ -343,7 +343,7 @@ pub fn decide_sets<'a>(
             protected: Some(s.id.as_str()) == protected,
         },
         |s| floor_reasons(s.members.iter().map(|m| m.id.as_str()), floor),
-        |s| s.members.iter().filter_map(lock::locked_until).max(),
+        |s| s.members.iter().filter_map(lock::held).max(),
         rule,
         now,
     )
@@ -527,7 +527,7 @@ pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> I
                 context,
                 |s| snapshot_item(s, &input.protected),
                 |s| floor_reasons(std::iter::once(s.id.as_str()), &floor),
-                lock::locked_until,
+                lock::held,
                 rule,
                 now,
             );
@@ -579,6 +579,7 @@ mod tests {
                 progress: None,
                 tier: None,
                 size_bytes: None,
+                lock: Default::default(),
             })
             .collect()
     }
@@ -782,6 +783,7 @@ mod tests {
             progress: None,
             tier: None,
             size_bytes: None,
+            lock: Default::default(),
         }
     }
 
@@ -902,6 +904,7 @@ mod tests {
                         progress: None,
                         tier: None,
                         size_bytes: None,
+                        lock: Default::default(),
                     })
                     .collect(),
             })
@@ -1101,6 +1104,7 @@ mod tests {
                     progress: None,
                     tier: None,
                     size_bytes: None,
+                    lock: Default::default(),
                 });
                 continue;
             }
@@ -1124,6 +1128,7 @@ mod tests {
                     progress: None,
                     tier: None,
                     size_bytes: None,
+                    lock: Default::default(),
                 })
                 .collect();
             if *flaw == 1 {

@@ -3,7 +3,7 @@
 //! the start of the period N periods later for the calendar rule that keeps it — never past
 //! `--lock-max`; and the lock a snapshot's `ec2snap:locked-until` tag says it has.
 
-use crate::model::Snapshot;
+use crate::model::{LockInfo, Snapshot};
 use crate::retention::decide::{Rule, Zone};
 use crate::retention::policy::{Period, Reason};
 use chrono::{
@@ -39,12 +39,41 @@ pub struct LockPolicy {
     pub max_days: u32,
 }
 
-/// The lock a snapshot's tag says it has.
+/// Until when a snapshot is locked: EC2's lock when it was read (whoever set it; the tag is then
+/// only a hint for people, a forged or stale one changes nothing), else what its
+/// `ec2snap:locked-until` tag says.
 pub fn locked_until(s: &Snapshot) -> Option<DateTime<Utc>> {
-    let text = s.tags.get(LOCK_TAG)?;
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    match &s.lock {
+        LockInfo::Locked(l) => Some(l.until),
+        LockInfo::Unlocked => None,
+        LockInfo::Unknown => {
+            let text = s.tags.get(LOCK_TAG)?;
+            DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        }
+    }
+}
+
+/// A snapshot's lock for retention: until when, and its mode when EC2 said it.
+pub fn held(s: &Snapshot) -> Option<(DateTime<Utc>, Option<String>)> {
+    let mode = match &s.lock {
+        LockInfo::Locked(l) => Some(l.state.clone()),
+        _ => None,
+    };
+    locked_until(s).map(|until| (until, mode))
+}
+
+/// Whether a compliance lock of `s` now carries the cool-off: its first compliance lock (of a
+/// snapshot unlocked or locked in governance mode), and a change within the cool-off (which
+/// would otherwise end it); not the extension of a compliance lock past its cool-off, which EC2
+/// refuses with one. Unknown (the locks could not be read) carries it: a cool-off too many is an
+/// error that says so, a compliance lock without one can never be undone.
+pub fn carries_cool_off(s: &Snapshot) -> bool {
+    match &s.lock {
+        LockInfo::Locked(l) => l.state != "compliance",
+        LockInfo::Unlocked | LockInfo::Unknown => true,
+    }
 }
 
 /// The start of the period of `t`, plus `n` periods, in `t`'s time zone.
@@ -58,19 +87,20 @@ fn periods_after<Tz: TimeZone>(period: Period, t: &DateTime<Tz>, n: u32) -> Opti
         Period::Monthly => midnight(day.with_day(1)?)?,
         Period::Yearly => midnight(NaiveDate::from_ymd_opt(t.year(), 1, 1)?)?,
     };
+    // Checked: a count the flags accept (`--keep-yearly 999999999`) lands past what a date holds.
     let end = match period {
-        Period::Hourly => start + Duration::hours(i64::from(n)),
-        Period::Daily => start + Days::new(u64::from(n)),
-        Period::Weekly => start + Days::new(7 * u64::from(n)),
+        Period::Hourly => start.checked_add_signed(Duration::try_hours(i64::from(n))?)?,
+        Period::Daily => start.checked_add_days(Days::new(u64::from(n)))?,
+        Period::Weekly => start.checked_add_days(Days::new(7 * u64::from(n)))?,
         Period::Monthly => start.checked_add_months(Months::new(n))?,
-        Period::Yearly => start.checked_add_months(Months::new(12 * n))?,
+        Period::Yearly => start.checked_add_months(Months::new(n.checked_mul(12)?))?,
     };
     // A local time that a DST change skips: the first instant after it.
     let zone = t.timezone();
     zone.from_local_datetime(&end)
         .earliest()
         .or_else(|| {
-            zone.from_local_datetime(&(end + Duration::hours(1)))
+            zone.from_local_datetime(&end.checked_add_signed(Duration::hours(1))?)
                 .earliest()
         })
         .map(|e| e.with_timezone(&Utc))
@@ -91,16 +121,26 @@ fn count(rule: &Rule, period: Period) -> usize {
 /// Until when the rules are sure to keep a snapshot made at `t` that they keep now for `reasons`:
 /// the `-g` window (by age, whatever comes later); a calendar rule's horizon only once the period
 /// it is the newest of is over (until then a later snapshot may take its place). `None`: no rule
-/// is sure (`-d` counts snapshots, not time).
+/// is sure (`-d` counts snapshots, not time). A calendar rule's "(oldest)" fill-in (kept while
+/// fewer periods than N have a snapshot) is sure of nothing: the next period's snapshot may end
+/// it, so it is locked only as long as another reason is sure of.
 pub fn sure_until(
     rule: &Rule,
     t: DateTime<Utc>,
     reasons: &[Reason],
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let mut until = rule.max_age_secs.map(|g| t + Duration::seconds(g));
+    let mut until = rule
+        .max_age_secs
+        .and_then(Duration::try_seconds)
+        .and_then(|g| t.checked_add_signed(g));
     for r in reasons {
-        let Reason::Period { period, .. } = r else {
+        let Reason::Period {
+            period,
+            oldest: false,
+            ..
+        } = r
+        else {
             continue;
         };
         let n = u32::try_from(count(rule, *period)).unwrap_or(u32::MAX);
@@ -139,10 +179,10 @@ pub fn wanted(
         .num_days()
         .min(i64::from(policy.max_days));
     let days = u32::try_from(days).ok().filter(|d| *d >= 1)?;
-    let until = now + Duration::days(i64::from(days));
+    let until = now.checked_add_signed(Duration::try_days(i64::from(days))?)?;
     // A lock is only extended, by a day at least.
     match current {
-        Some(c) if until < c + Duration::days(1) => None,
+        Some(c) if until < c.checked_add_signed(Duration::days(1)).unwrap_or(c) => None,
         _ => Some(days),
     }
 }
@@ -156,7 +196,12 @@ pub fn to_lock<'a>(
 ) -> Vec<(&'a Snapshot, u32)> {
     kept.into_iter()
         .filter_map(|(s, why)| {
-            let days = wanted(rule, policy, s.start_time, why, locked_until(s), now)?;
+            // A governance lock under `--lock compliance` is locked again, in compliance mode (its
+            // first, with the cool-off), even when not longer.
+            let upgrade = matches!(policy.mode, Mode::Compliance { .. })
+                && matches!(&s.lock, LockInfo::Locked(l) if !l.is_compliance());
+            let current = if upgrade { None } else { locked_until(s) };
+            let days = wanted(rule, policy, s.start_time, why, current, now)?;
             Some((s, days))
         })
         .collect()
@@ -298,5 +343,54 @@ mod tests {
             periods_after(Period::Yearly, &t, 2),
             Some(at("2027-12-31T23:00:00Z"))
         );
+    }
+
+    #[test]
+    fn an_oldest_fill_in_is_sure_of_nothing_and_huge_counts_do_not_panic() {
+        let now = at("2026-11-26T12:00:00Z");
+        let made = at("2026-01-05T10:00:00Z");
+        let yearly = |n: usize| Rule {
+            max_age_secs: None,
+            keep: Keep {
+                yearly: n,
+                ..Keep::default()
+            },
+            zone: Zone::Utc,
+        };
+        let oldest = Reason::Period {
+            period: Period::Yearly,
+            label: "2026".into(),
+            oldest: true,
+        };
+        // Kept as the oldest fill-in of --keep-yearly 3: the next year's snapshot may end it.
+        assert_eq!(sure_until(&yearly(3), made, &[oldest], now), None);
+        // Its period's newest, once the period is over, is sure for N periods.
+        let before = at("2025-06-01T00:00:00Z");
+        assert_eq!(
+            sure_until(&yearly(3), before, &[period(Period::Yearly)], now),
+            Some(at("2028-01-01T00:00:00Z"))
+        );
+        // Counts and ages the flags accept, past what a date holds: no panic, no lock past it.
+        for p in [
+            Period::Hourly,
+            Period::Daily,
+            Period::Weekly,
+            Period::Monthly,
+            Period::Yearly,
+        ] {
+            let mut rule = yearly(0);
+            rule.max_age_secs = Some(i64::MAX / 2);
+            rule.keep.hourly = 999_999_999;
+            rule.keep.daily = 999_999_999;
+            rule.keep.weekly = 999_999_999;
+            rule.keep.monthly = 999_999_999;
+            rule.keep.yearly = 999_999_999;
+            let _ = sure_until(&rule, before, &[period(p)], now);
+            let policy = LockPolicy {
+                mode: Mode::Governance,
+                max_days: u32::MAX,
+            };
+            let _ = wanted(&rule, &policy, before, &[period(p)], None, now);
+        }
     }
 }

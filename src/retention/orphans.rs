@@ -80,6 +80,7 @@ mod tests {
             progress: None,
             tier: None,
             size_bytes: None,
+            lock: Default::default(),
         }
     }
 

@@ -107,16 +107,21 @@ pub enum Reason {
     /// One of the newest usable snapshots of this volume that the floor keeps (a set stays whole
     /// for it).
     Floor(String),
-    /// Locked against deletion (`--lock`, its `ec2snap:locked-until` tag) until then.
-    Locked(DateTime<Utc>),
+    /// Locked against deletion until then (EC2's lock, whoever set it, in this mode when read;
+    /// else the `ec2snap:locked-until` tag).
+    Locked(DateTime<Utc>, Option<String>),
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ThisRun => write!(f, "made by this run"),
-            Reason::Locked(until) => {
-                write!(f, "locked until {}", until.format("%Y-%m-%d %H:%M UTC"))
+            Reason::Locked(until, mode) => {
+                write!(f, "locked until {}", until.format("%Y-%m-%d %H:%M UTC"))?;
+                match mode {
+                    Some(m) => write!(f, " ({m})"),
+                    None => Ok(()),
+                }
             }
             Reason::Young => write!(f, "younger than -g"),
             Reason::Last(n) => write!(f, "last {n}"),

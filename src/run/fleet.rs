@@ -136,6 +136,14 @@ where
     out.into_iter().map(|(_, t)| t).collect()
 }
 
+/// The `-i` ids no target of the run found: one counted ERROR each, for the fleet.
+pub fn found_nowhere(record: &Record) {
+    for id in record.found_nowhere() {
+        let line = msg::instance_not_found_anywhere(&id);
+        crate::select::fetch::not_found(record, &id, line);
+    }
+}
+
 /// A target that failed as a whole: one counted ERROR naming it, in its own record.
 fn failed_target(record: &Record, id: &TargetId, e: &anyhow::Error) {
     let label = id.label();
@@ -198,6 +206,7 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         },
     )
     .await;
+    found_nowhere(&record);
     // The original's line, once for the fleet, when no target had an instance to work on.
     if record.instance_count() == 0 && !shutdown.is_set() && record.counts().snapshot_errors == 0 {
         error!("{}", msg::NO_INSTANCES);

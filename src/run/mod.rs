@@ -77,7 +77,12 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     }
     info!("{}", msg::GETTING_INSTANCES);
     let instances = match shutdown
-        .race(fetch::select_instances(&ec2, &cfg.selection, &record))
+        .race(fetch::select_instances(
+            &ec2,
+            &cfg.selection,
+            &record,
+            cfg.in_fleet,
+        ))
         .await
     {
         Ok(found) => found?,

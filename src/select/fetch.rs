@@ -3,7 +3,7 @@
 
 use crate::aws::Ec2;
 use crate::config::{Config, Selection};
-use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
+use crate::model::{matches_all, Disk, Instance, LockInfo, Snapshot, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
@@ -12,7 +12,7 @@ use crate::select::pick as select;
 use crate::snapshot::plan;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// What retention looks at: per volume, the snapshots without the set tag that pass
 /// `--snap-filter`; per instance, its sets (`--consistent`) whose members all pass it.
@@ -28,6 +28,27 @@ pub struct Listed {
     pub own: Option<Vec<Snapshot>>,
 }
 
+/// Reads the region's snapshot locks (DescribeLockedSnapshots) into `snapshots`: what retention,
+/// lock renewal, `list` and the report go by. Refused or failing (an older emulator, a role
+/// without `ec2:DescribeLockedSnapshots`): a WARNING, and the `ec2snap:locked-until` tags stay the
+/// only hint.
+pub async fn read_locks(ec2: &Ec2, snapshots: &mut [Snapshot]) {
+    if snapshots.is_empty() {
+        return;
+    }
+    match ec2.locks().await {
+        Ok(locks) => {
+            for s in snapshots.iter_mut() {
+                s.lock = match locks.get(&s.id) {
+                    Some(l) => LockInfo::Locked(l.clone()),
+                    None => LockInfo::Unlocked,
+                };
+            }
+        }
+        Err(e) => warn!("{}", msg::locks_unread(ec2.region(), &e.to_string())),
+    }
+}
+
 /// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
 /// volume id. With it: every snapshot this account owns, in pages, so that a set is found whole,
 /// members of volumes detached since included. Set members are pruned only by set rules, so only
@@ -38,11 +59,14 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
         return Ok(listed);
     }
     let volumes = unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
-    let all = if cfg.sets() {
+    let mut all = if cfg.sets() {
         ec2.own_snapshots().await?
     } else {
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
     };
+    if cfg.retention.is_enabled() {
+        read_locks(ec2, &mut all).await;
+    }
     if cfg.sets() && cfg.prune_orphans_after.is_some() {
         listed.own = Some(all.clone());
     }
@@ -90,11 +114,27 @@ pub async fn prefetch_volume_tags(
     ec2.volume_tags(&volumes).await
 }
 
-/// The union of `-i` ids and `-t` matches; unknown ids are logged and recorded.
+/// An `-i` id not found: a counted ERROR with EC2's code.
+pub fn not_found(record: &Record, id: &str, line: String) {
+    let mut failure = Failure::other(
+        Level::Error,
+        line.clone(),
+        "DescribeInstances",
+        id,
+        Kind::NotFound,
+        line,
+    );
+    failure.entry.code = Some("InvalidInstanceID.NotFound".into());
+    record.failed(None, failure);
+}
+
+/// The union of `-i` ids and `-t` matches; unknown ids are logged and recorded, or, in a target of
+/// a run over many (`in_fleet`), noted for the fleet, which says those no target found.
 pub async fn select_instances(
     ec2: &Ec2,
     selection: &Selection,
     record: &Record,
+    in_fleet: bool,
 ) -> Result<Vec<Instance>> {
     let (by_ids, by_tags, patterns) = match selection {
         Selection::All => (ec2.all_instances().await?, vec![], vec![]),
@@ -104,18 +144,12 @@ pub async fn select_instances(
             } else {
                 ec2.instances_by_ids(ids).await?
             };
-            for id in select::missing_ids(ids, &by_ids) {
-                let line = msg::instance_not_found(&id);
-                let mut failure = Failure::other(
-                    Level::Error,
-                    line.clone(),
-                    "DescribeInstances",
-                    &id,
-                    Kind::NotFound,
-                    line,
-                );
-                failure.entry.code = Some("InvalidInstanceID.NotFound".into());
-                record.failed(None, failure);
+            let missing = select::missing_ids(ids, &by_ids);
+            if in_fleet {
+                record.unfound(missing.clone());
+            }
+            for id in missing.into_iter().filter(|_| !in_fleet) {
+                not_found(record, &id, msg::instance_not_found(&id));
             }
             let by_tags = if tags.is_empty() {
                 vec![]

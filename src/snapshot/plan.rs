@@ -165,6 +165,7 @@ pub fn pending(id: String, volume_id: &str, tags: Tags, now: DateTime<Utc>) -> S
         progress: None,
         tier: None,
         size_bytes: None,
+        lock: Default::default(),
     }
 }
 

@@ -357,6 +357,11 @@ impl Lab {
         );
     }
 
+    /// Unlocks a snapshot, as someone else than ec2snap would.
+    pub fn unlock(&self, snapshot_id: &str) {
+        self.ec2lab_at(self.proxy_port, REGION, &["unlock", snapshot_id], None);
+    }
+
     pub fn snapshots(&self) -> Vec<Value> {
         self.ec2lab(&["snapshots"], None)
             .as_array()

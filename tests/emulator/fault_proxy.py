@@ -342,10 +342,21 @@ def locks(action, params):
             old = LOCKS.get(sid)
             if old and old["expires"] > t and old["mode"] == "compliance" and old.get("cool_off_until", 0) <= t and expires < old["expires"]:
                 return 400, [("Content-Type", "text/xml")], error_body("IncorrectState", f"The lock on {sid} cannot be shortened.")
+            live = old if old and old["expires"] > t else None
+            past_cool_off = live and live["mode"] == "compliance" and live.get("cool_off_until", 0) <= t
+            if one("CoolOffPeriod") and past_cool_off:
+                # AWS: an extension of a compliance lock past its cool-off must omit it.
+                return 400, [("Content-Type", "text/xml")], error_body(
+                    "InvalidParameterCombination", f"The cooling-off period of {sid} has expired.")
             lock = {"mode": one("LockMode"), "created": t, "expires": expires, "duration": days}
-            if one("CoolOffPeriod") and not old:
+            if one("LockMode") == "compliance" and one("CoolOffPeriod"):
+                # A first compliance lock, a governance lock made compliance, or a change within
+                # the cool-off: the cool-off runs from now.
                 lock["cool_off"] = int(one("CoolOffPeriod"))
                 lock["cool_off_until"] = t + int(one("CoolOffPeriod")) * 3600
+            elif live and live["mode"] == "compliance" and not past_cool_off and one("LockMode") == "compliance":
+                # Changed within the cool-off without one: it ends now (compliance at once).
+                pass
             LOCKS[sid] = lock
         body = f"{head}<LockSnapshotResponse {ns}><requestId>fault-proxy</requestId>{lock_item(sid, lock, t)}</LockSnapshotResponse>"
         return 200, [("Content-Type", "text/xml")], body.encode()
