@@ -235,6 +235,14 @@ def lock(ec2, spec):
     return {"id": snapshot_id}
 
 
+def register(ec2, snapshot_id):
+    """Registers an AMI whose root is this snapshot, as an admin keeping a golden image would."""
+    image_id = ec2.register_image(Name=f"ec2lab-{snapshot_id}", RootDeviceName="/dev/sda1",
+                                  BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
+                                                        "Ebs": {"SnapshotId": snapshot_id}}])["ImageId"]
+    return {"image": image_id}
+
+
 def unlock(ec2, snapshot_id):
     """Unlocks a snapshot as someone else would (a governance lock, or one in its cool-off)."""
     ec2.unlock_snapshot(SnapshotId=snapshot_id)
@@ -288,7 +296,7 @@ def main():
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "archive"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -313,6 +321,8 @@ def main():
         result = locks(ec2)
     elif a.command == "lock":
         result = lock(ec2, a.arg)
+    elif a.command == "register":
+        result = register(ec2, a.arg)
     elif a.command == "unlock":
         result = unlock(ec2, a.arg)
     elif a.command == "archive":

@@ -92,7 +92,13 @@ fn run(
         failure(e)
     };
     let config = config.map_err(|e| failed(e, Abort::Config))?;
-    let result = with_runtime(|shutdown| {
+    // What a signal does, as the log says it when one comes.
+    let after = match task {
+        Task::Restore => signals::After::Restore,
+        Task::Drill => signals::After::Drill,
+        _ => signals::After::Run,
+    };
+    let result = with_runtime(after, |shutdown| {
         let (config, record) = (&config, Arc::clone(&record));
         async move {
             match task {
@@ -135,7 +141,7 @@ fn run(
 }
 
 /// Runs `work` on a runtime with the signal handlers installed before any AWS call.
-fn with_runtime<F, Fut, T>(work: F) -> anyhow::Result<T>
+fn with_runtime<F, Fut, T>(after: signals::After, work: F) -> anyhow::Result<T>
 where
     F: FnOnce(signals::Shutdown) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<T>>,
@@ -146,7 +152,7 @@ where
         .map_err(|e| anyhow::anyhow!("Cannot start the async runtime: {e}"))?;
     let result = runtime.block_on(async {
         // Before any AWS call, so a signal in a cold snapshot's stopped window is always caught.
-        let shutdown = signals::Shutdown::listen()?;
+        let shutdown = signals::Shutdown::listen(after)?;
         work(shutdown).await
     });
     // Requests abandoned at a signal may still hold a blocking thread (a DNS lookup): do not wait.
@@ -161,7 +167,7 @@ fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, 
     let config = config.map_err(Abort::Config)?;
     let record = Arc::new(Record::default());
     let single = config.fleet.is_single();
-    let listed = with_runtime(|shutdown| {
+    let listed = with_runtime(signals::After::Read, |shutdown| {
         let (config, record) = (&config, &record);
         async move {
             Ok(shutdown
@@ -190,7 +196,11 @@ fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, 
             return Ok(ExitCode::Signal(sig));
         }
     };
-    let colour = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    let colour = if std::io::stdout().is_terminal()
+        && colour_allowed(
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        ) {
         list::show::Colour::On
     } else {
         list::show::Colour::Off
@@ -233,7 +243,9 @@ fn list(config: anyhow::Result<config::Config>, json: bool) -> Result<ExitCode, 
 /// `--check-max-age`: one status line on standard output; every failure is UNKNOWN (exit 3).
 fn freshness_check(config: anyhow::Result<config::Config>) -> ExitCode {
     let result = config.and_then(|cfg| {
-        with_runtime(|shutdown| async move { freshness::check(&cfg, &shutdown).await })
+        with_runtime(signals::After::Read, |shutdown| async move {
+            freshness::check(&cfg, &shutdown).await
+        })
     });
     let (status, line) = match result {
         Ok(found) => found,
@@ -306,7 +318,7 @@ fn write_outputs(
                 t.deleted,
                 t.deletion_errors,
             ),
-            copies: report::copies_by_region(&report),
+            copies: report::copies_by_region(&report, &outputs.copy_regions),
             drills: report::drills(&report),
             targets: report::target_totals(&report),
             storage: report::storage(&report),
@@ -354,5 +366,27 @@ fn print_stdout(text: &str) -> Result<(), Abort> {
             );
             Err(Abort::Output)
         }
+    }
+}
+/// Colour on a terminal unless `NO_COLOR` is set to something (no-color.org: set and empty keeps
+/// colour) or `TERM=dumb`.
+fn colour_allowed(no_color: Option<&std::ffi::OsStr>, term: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_allowed;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_follows_no_color_org_and_a_dumb_terminal() {
+        let s = |v: &'static str| Some(OsStr::new(v));
+        assert!(colour_allowed(None, s("xterm-256color")));
+        // Set and empty keeps colour (no-color.org); any value turns it off.
+        assert!(colour_allowed(s(""), s("xterm")));
+        assert!(!colour_allowed(s("1"), s("xterm")));
+        assert!(!colour_allowed(None, s("dumb")));
+        assert!(colour_allowed(None, None));
     }
 }

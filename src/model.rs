@@ -209,6 +209,8 @@ pub struct Snapshot {
     /// Its EBS lock, as DescribeLockedSnapshots says (whoever set it: this tool, AWS Backup, DLM,
     /// a person); `Unknown` when the locks were not read.
     pub lock: LockInfo,
+    /// An AMI of this account that uses it (DescribeImages), when the images were read.
+    pub in_use_by: Option<String>,
 }
 
 /// What is known of a snapshot's EBS lock.

@@ -36,9 +36,33 @@ impl Signal {
     }
 }
 
+/// What the command does once a signal came, for the line that says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// A backup run: instances it stopped are started again.
+    Run,
+    /// `restore`: the volumes already asked for are said (made or maybe made), nothing more.
+    Restore,
+    /// `drill`: its check is killed and its volumes deleted.
+    Drill,
+    /// `list`, the freshness check: nothing to undo.
+    Read,
+}
+
+impl After {
+    fn what(self) -> &'static str {
+        match self {
+            After::Run => "instances stopped by this run are started again",
+            After::Restore => "the volumes already asked for are reported, no more are made",
+            After::Drill => "the check is stopped and the drill's volumes are deleted",
+            After::Read => "nothing was changed",
+        }
+    }
+}
+
 impl Shutdown {
     /// Listens for SIGINT, SIGTERM and SIGHUP. Must be called inside the runtime, before any AWS call.
-    pub fn listen() -> std::io::Result<Shutdown> {
+    pub fn listen(after: After) -> std::io::Result<Shutdown> {
         use tokio::signal::unix::{signal, SignalKind};
         let (tx, rx) = watch::channel(None);
         let mut int = signal(SignalKind::interrupt())?;
@@ -52,10 +76,10 @@ impl Shutdown {
                     _ = hup.recv() => Signal::Hup,
                 };
                 if tx.borrow().is_none() {
-                    tracing::warn!("{}", msg::signal_received(got.name()));
+                    tracing::warn!("{}", msg::signal_received(got.name(), after.what()));
                     let _ = tx.send(Some(got));
                 } else {
-                    tracing::warn!("{}", msg::signal_again(got.name()));
+                    tracing::warn!("{}", msg::signal_again(got.name(), after.what()));
                 }
             }
         });

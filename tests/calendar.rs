@@ -315,10 +315,15 @@ fn bad_counts_are_refused_before_any_call() {
     let lab = Lab::start();
     daily_snapshots(&lab, 3, "03:00");
     lab.reset_stats();
-    for (flag, value) in [("--keep-daily", "-1"), ("--keep-monthly", "twelve")] {
+    for (flag, value) in [
+        ("--keep-daily", "-1"),
+        ("--keep-monthly", "twelve"),
+        ("--keep-yearly", "999999999"),
+    ] {
         let r = lab.run(&["-t", "Name", "web", "-u", flag, value]);
         assert_eq!(r.code, 1, "{r:?}");
-        let want = format!("{flag} takes a whole number of periods, 0 or more (here \"{value}\")");
+        let want =
+            format!("{flag} takes a whole number of periods, 0 to 100000 (here \"{value}\")");
         assert!(
             r.stderr.contains(&want) || r.stdout.contains(&want),
             "{r:?}"

@@ -456,3 +456,49 @@ fn copies_get_their_own_lock_in_their_region() {
     assert_eq!(entry["mode"], "compliance");
     assert_eq!(entry["days"], 10);
 }
+
+#[test]
+fn a_dry_run_checks_the_lock_permission_even_for_tonights_snapshot_alone() {
+    // The only snapshot to lock is the one the run would make: the dry run asks EC2 with
+    // DryRun=true on an existing snapshot of the volume, so that a refusal shows before -u.
+    let lab = Lab::start();
+    lab.seed(
+        json!({"instances": [{"name": "db1", "volumes": [{"device": "/dev/sdb"}],
+        "snapshots": [{"device": "/dev/sdb", "age": 20 * 86_400}]}]}),
+    );
+    lab.reset_stats();
+    let dry = [
+        "-t",
+        "Name",
+        "db1",
+        "-o",
+        "-g",
+        "10",
+        "d",
+        "--lock",
+        "governance",
+    ];
+    let r = lab.run(&dry);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        lab.stats().get("DryRun:LockSnapshot").copied().unwrap_or(0) >= 1,
+        "{:?}",
+        lab.stats()
+    );
+    assert!(
+        lab.requests("LockSnapshot").is_empty(),
+        "a dry run locks nothing"
+    );
+    // Refused: the dry run says so, exit 2, as the real run would fail.
+    lab.faults(
+        json!([{"action": "DryRun:LockSnapshot", "times": -1, "status": 403,
+        "code": "UnauthorizedOperation", "message": "not authorized to perform ec2:LockSnapshot"}]),
+    );
+    let r = lab.run(&dry);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("The real run would be refused: LockSnapshot"),
+        "{r:?}"
+    );
+}

@@ -205,6 +205,34 @@ fn in_use_snapshot_is_an_error_unless_ignored() {
 }
 
 #[test]
+fn a_snapshot_an_ami_uses_is_kept_without_a_delete_call() {
+    let lab = Lab::start();
+    let seeded = web_with_snapshots(&lab, &[30, 20], json!({}));
+    let old = seeded_snapshot_ids(&seeded, "web");
+    let image = lab.register_image(&old[0]);
+    let r = lab.run(&[
+        "-t", "Name", "web", "-n", "-g", "5", "d", "-u", "-v", "DEBUG",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains(&format!("in use by {image}")), "{r:?}");
+    let deleted: Vec<Value> = lab.requests("DeleteSnapshot");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["SnapshotId"], old[1].as_str());
+    // (moto also keeps a snapshot of its own under the image.)
+    let left = snapshot_ids(&lab.snapshots());
+    assert!(
+        left.contains(&old[0]) && !left.contains(&old[1]),
+        "{left:?}"
+    );
+    // list says so too.
+    let listed = lab.run(&["list", "-t", "Name", "web", "-g", "5", "d"]);
+    assert!(
+        listed.stdout.contains(&format!("KEEP in use by {image}")),
+        "{listed:?}"
+    );
+}
+
+#[test]
 fn deletion_errors_are_counted_on_both_paths_and_the_run_goes_on() {
     for rule in [vec!["-g", "5", "d"], vec!["-d", "1"]] {
         let lab = Lab::start();

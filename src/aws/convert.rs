@@ -92,5 +92,6 @@ pub(super) fn snapshot_of(s: &aws_sdk_ec2::types::Snapshot) -> Option<Snapshot> 
         tier: s.storage_tier().map(|t| t.as_str().to_lowercase()),
         size_bytes: s.full_snapshot_size_in_bytes(),
         lock: Default::default(),
+        in_use_by: None,
     })
 }

@@ -35,11 +35,22 @@ pub struct AwsSettings {
 }
 
 /// An IAM role to assume.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Role {
     pub arn: String,
     pub external_id: Option<String>,
     pub session_name: String,
+}
+
+// Hand-written: the external id is a shared secret, never printed.
+impl std::fmt::Debug for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Role")
+            .field("arn", &self.arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "****"))
+            .field("session_name", &self.session_name)
+            .finish()
+    }
 }
 
 /// Where credentials come from, after the legacy file and the flags were looked at.
@@ -49,6 +60,17 @@ pub enum Credentials {
     Static { key_id: String, secret: String },
     /// The standard AWS chain, with an optional profile name.
     Chain { profile: Option<String> },
+}
+
+/// `http://HOST...` or `https://HOST...`, with a host.
+pub fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
 }
 
 /// An access key id as the log shows it: its first and last four characters (`AKIA****WXYZ`),
@@ -195,6 +217,21 @@ impl Ec2 {
             Credentials::Chain { profile: None } => loader,
         };
         let mut sdk = loader.load().await;
+        // An endpoint from AWS_ENDPOINT_URL or the profile's endpoint_url: empty means unset, as in
+        // the AWS SDKs (the Rust SDK would panic on it); one that is not an http(s) URL is refused.
+        if cfg.endpoint_url.is_none() {
+            match sdk.endpoint_url().map(str::trim) {
+                Some("") => {
+                    let mut builder = sdk.into_builder();
+                    builder.set_endpoint_url(None);
+                    sdk = builder.build();
+                }
+                Some(url) if !is_http_url(url) => anyhow::bail!(
+                    "The endpoint URL {url:?} (AWS_ENDPOINT_URL or the profile's endpoint_url) is not an http(s) URL"
+                ),
+                _ => {}
+            }
+        }
         let Some(region) = sdk.region().map(|r| r.to_string()) else {
             anyhow::bail!(
                 "No AWS region: give -r REGION, aws_region in the credentials file, AWS_REGION, or a region in the AWS profile"

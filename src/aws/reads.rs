@@ -282,6 +282,34 @@ impl Ec2 {
         }
     }
 
+    /// The snapshots the AMIs this account owns in the region use (DescribeImages Owners=self,
+    /// every page): snapshot id -> an image id.
+    pub async fn image_snapshots(&self) -> Result<HashMap<String, String>, AwsError> {
+        let mut out = HashMap::new();
+        let mut pages = self
+            .client
+            .describe_images()
+            .owners("self")
+            .max_results(INSTANCE_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page?;
+            for image in page.images() {
+                let Some(image_id) = image.image_id() else {
+                    continue;
+                };
+                for mapping in image.block_device_mappings() {
+                    if let Some(sid) = mapping.ebs().and_then(|e| e.snapshot_id()) {
+                        out.entry(sid.to_string())
+                            .or_insert_with(|| image_id.to_string());
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every snapshot this account owns in the region, in pages.
     pub async fn own_snapshots(&self) -> Result<Vec<Snapshot>> {
         self.describe_snapshots(None).await

@@ -74,13 +74,93 @@ pub fn role_account(arn: &str) -> Option<&str> {
     let (partition, rest) = rest.split_once(':')?;
     let rest = rest.strip_prefix("iam::")?;
     let (account, resource) = rest.split_once(':')?;
-    let ok = partition.starts_with("aws")
+    let ok = PARTITIONS.contains(&partition)
         && account.len() == 12
         && account.chars().all(|c| c.is_ascii_digit())
-        && resource
-            .strip_prefix("role/")
-            .is_some_and(|n| !n.is_empty());
+        && resource.strip_prefix("role/").is_some_and(role_path_ok);
     ok.then_some(account)
+}
+
+/// The AWS partitions an IAM role ARN may name.
+const PARTITIONS: [&str; 8] = [
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+];
+
+/// A role's path and name as IAM takes them: the name 1 to 64 of `A-Za-z0-9+=,.@_-`, the path
+/// (`dir/sub/`) at most 512 printable ASCII characters without a space.
+fn role_path_ok(resource: &str) -> bool {
+    let (path, name) = resource.rsplit_once('/').unwrap_or(("", resource));
+    let name_ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    let path_ok = path.len() <= 512 && path.chars().all(|c| c.is_ascii_graphic());
+    name_ok && path_ok
+}
+
+/// The largest accounts file read, and how deep its YAML may nest: a FIFO, `/dev/zero` or a
+/// bomb of nested lists is refused before it is parsed.
+const MAX_ACCOUNTS_FILE: u64 = 4 * 1024 * 1024;
+const MAX_YAML_DEPTH: usize = 32;
+
+/// The text of `--accounts FILE`: a regular file of at most `MAX_ACCOUNTS_FILE` bytes, UTF-8, a
+/// byte order mark skipped.
+fn read_accounts(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let shown = path.display();
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("Cannot read --accounts {shown}"))?;
+    if !meta.is_file() {
+        bail!("--accounts {shown} is not a regular file");
+    }
+    if meta.len() > MAX_ACCOUNTS_FILE {
+        bail!("--accounts {shown} is larger than {MAX_ACCOUNTS_FILE} bytes");
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_ACCOUNTS_FILE + 1).read_to_string(&mut text))
+        .with_context(|| format!("Cannot read --accounts {shown}"))?;
+    if text.len() as u64 > MAX_ACCOUNTS_FILE {
+        bail!("--accounts {shown} is larger than {MAX_ACCOUNTS_FILE} bytes");
+    }
+    Ok(text
+        .strip_prefix('\u{feff}')
+        .map(String::from)
+        .unwrap_or(text))
+}
+
+/// How deep a YAML text's flow collections (`[..]`, `{..}`) and block indentation go, roughly:
+/// enough to refuse a text made to take a parser's time.
+fn yaml_depth(text: &str) -> usize {
+    let (mut flow, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        deepest = deepest.max(indent / 2);
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '#') => break,
+                (None, '[' | '{') => {
+                    flow += 1;
+                    deepest = deepest.max(flow + indent / 2);
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+        }
+        quote = None;
+    }
+    deepest
 }
 
 /// An entry of c7n-org's accounts.yml; other keys (`vars`, `email`, ...) are allowed and unused.
@@ -138,13 +218,25 @@ pub fn parse_accounts(
     want: &[(String, String)],
     session_name: &str,
 ) -> Result<Vec<Account>> {
-    let file: File = serde_yaml_ng::from_str(text).map_err(|e| {
+    if yaml_depth(text) > MAX_YAML_DEPTH {
+        bail!("--accounts {path}: nested deeper than {MAX_YAML_DEPTH} levels");
+    }
+    let located = |e: serde_yaml_ng::Error| {
         let at = e
             .location()
             .map(|l| format!(" line {}", l.line()))
             .unwrap_or_default();
         anyhow::anyhow!("--accounts {path}:{at}: {e}")
-    })?;
+    };
+    // Merge keys (`<<: *defaults`), which c7n-org's files use, are applied first (errors then
+    // name no line; a file without them is read directly, its errors with their line).
+    let file: File = if text.contains("<<") {
+        let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(located)?;
+        value.apply_merge().map_err(located)?;
+        serde_yaml_ng::from_value(value).map_err(located)?
+    } else {
+        serde_yaml_ng::from_str(text).map_err(located)?
+    };
     if file.accounts.is_empty() {
         bail!("--accounts {path}: `accounts` lists no account");
     }
@@ -309,9 +401,14 @@ pub fn fleet(cli: &Cli) -> Result<Fleet> {
     let mut accounts = Vec::new();
     if let Some(path) = &cli.accounts {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("Cannot read --accounts {shown}"))?;
+        let text = read_accounts(path)?;
         accounts = parse_accounts(&text, &shown, &want, &session_name)?;
+        // --external-id is that of the file's entries that give none of their own.
+        for a in &mut accounts {
+            if let Some(role) = a.role.as_mut().filter(|r| r.external_id.is_none()) {
+                role.external_id = cli.external_id.clone();
+            }
+        }
     }
     for arn in &cli.assume_role {
         let Some(id) = role_account(arn) else {
@@ -329,7 +426,7 @@ pub fn fleet(cli: &Cli) -> Result<Fleet> {
     }
     if accounts.is_empty() {
         if cli.external_id.is_some() || cli.role_session_name.is_some() {
-            bail!("--external-id and --role-session-name go with --assume-role");
+            bail!("--external-id and --role-session-name go with --assume-role or --accounts");
         }
         accounts.push(Account {
             name: String::new(),
@@ -427,6 +524,40 @@ accounts:
         }
         let e = parse_accounts(FILE, "a.yml", &[("type".into(), "qa".into())], "x").unwrap_err();
         assert!(e.to_string().contains("no account has the tags"), "{e}");
+        // Merge keys, as c7n-org files use them.
+        let merged = "defaults: &d\n  regions: [eu-west-1]\naccounts:\n- <<: *d\n  account_id: '111111111111'\n  name: prod\n  role: arn:aws:iam::111111111111:role/ec2snap\n";
+        let all = parse_accounts(merged, "m.yml", &[], "x").unwrap();
+        assert_eq!(
+            all[0].regions.as_deref(),
+            Some(&["eu-west-1".to_string()][..])
+        );
+        // A bomb of nested lists is refused before it is parsed.
+        let deep = format!("accounts: {}{}", "[".repeat(5000), "]".repeat(5000));
+        let e = parse_accounts(&deep, "d.yml", &[], "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nested deeper than 32 levels"), "{e}");
+    }
+
+    #[test]
+    fn role_arns_are_checked_as_iam_does() {
+        for ok in [
+            "arn:aws:iam::111111111111:role/ec2snap",
+            "arn:aws-cn:iam::111111111111:role/path/to/ec2snap",
+            "arn:aws-us-gov:iam::111111111111:role/a+b=c,d.e@f_g-h",
+        ] {
+            assert_eq!(role_account(ok), Some("111111111111"), "{ok}");
+        }
+        let long = format!("arn:aws:iam::111111111111:role/{}", "x".repeat(65));
+        for bad in [
+            "arn:aws:iam::111111111111:role/with space",
+            "arn:aws:iam::111111111111:role/new\nline",
+            "arn:awsx:iam::111111111111:role/x",
+            "arn:aws:iam::111111111111:role/",
+            long.as_str(),
+        ] {
+            assert_eq!(role_account(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

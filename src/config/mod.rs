@@ -81,6 +81,8 @@ pub struct Outputs {
     pub job: String,
     /// `-u`: a real run (its success is the metrics' last success).
     pub real_run: bool,
+    /// `--copy-to`: every destination has its copies' series, 0 included.
+    pub copy_regions: Vec<String>,
 }
 
 impl Outputs {
@@ -108,6 +110,7 @@ impl Command {
                 metrics: cli.metrics_file.clone(),
                 job: metrics_job(&cli),
                 real_run: cli.run,
+                copy_regions: cli.copy_to.iter().map(|r| r.trim().to_string()).collect(),
             },
             task: task_of(&cli),
             config: Config::from_cli(&cli),
@@ -385,12 +388,20 @@ fn metrics_job(cli: &Cli) -> String {
     if let Some(job) = &cli.metrics_job {
         return job.clone();
     }
-    cli.instance
+    let selection = cli
+        .instance
         .iter()
         .cloned()
         .chain(cli.tags.chunks(2).map(|c| c.join("=")))
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    // A drill's or a restore's success is not the backup's: their own job label, so that the
+    // nightly run's "backup missing" alert is never fed by the weekly drill.
+    match &cli.command {
+        Some(crate::cli::Sub::Drill(_)) => format!("drill:{selection}"),
+        Some(crate::cli::Sub::Restore(_)) => format!("restore:{selection}"),
+        _ => selection,
+    }
 }
 
 /// `--check-max-age N UNIT`, `--drill-max-age N UNIT` and the flags that cannot go with them (a
@@ -577,9 +588,16 @@ fn retention(cli: &Cli, max_age_secs: Option<i64>) -> Result<Rule> {
     let mut counts = [0usize; 5];
     for (slot, (flag, value)) in counts.iter_mut().zip(keep_flags(cli)) {
         if let Some(v) = value {
-            *slot = v.trim().parse().map_err(|_| {
-                anyhow::anyhow!("{flag} takes a whole number of periods, 0 or more (here {v:?})")
-            })?;
+            *slot = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= MAX_KEEP)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{flag} takes a whole number of periods, 0 to {MAX_KEEP} (here {v:?})"
+                    )
+                })?;
         }
     }
     let [hourly, daily, weekly, monthly, yearly] = counts;
@@ -636,8 +654,15 @@ pub fn parse_max_age(value: &str, unit: &str) -> Result<i64> {
         }
     };
     n.checked_mul(unit_secs)
-        .with_context(|| format!("Max age {n} {unit} is too large"))
+        .filter(|secs| *secs <= MAX_AGE_SECS)
+        .with_context(|| format!("Max age {n} {unit} is too large: at most 1000 y"))
 }
+
+/// The longest age or duration a flag takes (`-g`, `--copy-max-age`, `--archive-after`, ...):
+/// 1000 years, so that no date a rule derives from it leaves what a date holds.
+const MAX_AGE_SECS: i64 = 1000 * 365 * 86_400;
+/// The most periods a `--keep-*` rule keeps: 100,000 (273 years of days).
+const MAX_KEEP: usize = 100_000;
 
 /// A flag taking `<int> <unit>` (`-g`, `--copy-max-age`, `--check-max-age`) in seconds; `None`
 /// when it is not given. `-g` keeps the original's messages and names itself after them; the new
@@ -822,7 +847,7 @@ impl Config {
             aws: AwsSettings {
                 credentials,
                 region,
-                endpoint_url: cli.endpoint_url.clone(),
+                endpoint_url: endpoint_flag(cli.endpoint_url.as_deref())?,
                 max_attempts: cli.max_attempts,
                 role,
             },
@@ -866,6 +891,15 @@ impl Config {
             parallel_targets: 1,
         };
         cfg
+    }
+}
+
+/// `--endpoint-url`: empty means unset (as in the AWS SDKs); else an http(s) URL.
+fn endpoint_flag(url: Option<&str>) -> Result<Option<String>> {
+    match url.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(u) if crate::aws::is_http_url(u) => Ok(Some(u.to_string())),
+        Some(u) => bail!("--endpoint-url {u:?}: give an http(s) URL such as http://localhost:4566"),
     }
 }
 
@@ -1016,7 +1050,7 @@ mod tests {
             (&["-u"], "at least instance ID"),
             (
                 &["--keep-daily", "-1", "-i", "i-1"],
-                "--keep-daily takes a whole number of periods, 0 or more (here \"-1\")",
+                "--keep-daily takes a whole number of periods, 0 to 100000 (here \"-1\")",
             ),
             (&["--keep-weekly", "x", "-i", "i-1"], "--keep-weekly takes"),
             (
@@ -1205,6 +1239,8 @@ mod tests {
         );
         assert_eq!(job(&["-i", "all"]), "all");
         assert_eq!(job(&["-i", "all", "--metrics-job", "nightly"]), "nightly");
+        assert_eq!(job(&["drill", "-t", "Name", "front*"]), "drill:Name=front*");
+        assert_eq!(job(&["restore", "-i", "i-1"]), "restore:i-1");
     }
 
     #[test]

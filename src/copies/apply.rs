@@ -250,11 +250,13 @@ async fn make_copies(
         tier: None,
         size_bytes: None,
         lock: Default::default(),
+        in_use_by: None,
     };
     let recorded = |copy: Option<&str>,
                     source: &Snapshot,
                     disk: &Disk,
-                    called: Option<chrono::DateTime<chrono::Utc>>| {
+                    called: Option<chrono::DateTime<chrono::Utc>>,
+                    deferred: Option<String>| {
         if let Some(instance_id) = at.owner(&disk.volume_id) {
             let lag = |at: chrono::DateTime<chrono::Utc>| {
                 u64::try_from((at - source.start_time).num_milliseconds()).unwrap_or(0)
@@ -266,6 +268,7 @@ async fn make_copies(
                 device: disk.device.clone(),
                 region: region.clone(),
                 recovery_point_lag_ms: called.filter(|_| fresh).map(lag),
+                deferred,
             };
             ctx.record.copy(instance_id, entry);
         }
@@ -274,7 +277,7 @@ async fn make_copies(
         let mut planned_copies = Vec::new();
         for (source, disk) in jobs {
             info!("{}", msg::copying(&source.id, &disk, &region, None));
-            recorded(None, &source, &disk, None);
+            recorded(None, &source, &disk, None, None);
             // The snapshot a dry run would make has no id to check a permission on.
             if ctx.cfg.mode.checks_permissions() && !fresh {
                 let tags = copies::copy_tags(&source, &source_region);
@@ -316,7 +319,7 @@ async fn make_copies(
         match result {
             Ok(Ok(id)) => {
                 info!("{}", msg::copying(&source.id, &disk, &region, Some(&id)));
-                recorded(Some(&id), &source, &disk, Some(called));
+                recorded(Some(&id), &source, &disk, Some(called), None);
                 made.push((copy_of(&source, id), disk));
             }
             Ok(Err(e)) if is_copy_limit(&e) => {
@@ -324,6 +327,7 @@ async fn make_copies(
                     "{}",
                     msg::copy_deferred(&source.id, &region, &e.to_string())
                 );
+                recorded(None, &source, &disk, None, Some(e.to_string()));
             }
             Ok(Err(e)) => {
                 let line = msg::copy_failed(&source.id, &region, &e.to_string());
@@ -331,7 +335,21 @@ async fn make_copies(
                     .in_region(&region);
                 ctx.record.failed(at.owner(&disk.volume_id), failure);
             }
-            Err(_) => {}
+            // A signal while the call was in flight: the copy may still have been made. Said, and
+            // in the report (the next run's catch-up finds it by its tags).
+            Err(sig) => {
+                let line = msg::copy_interrupted(&source.id, &region, sig.name());
+                let failure = Failure::other(
+                    Level::Critical,
+                    line,
+                    "CopySnapshot",
+                    &source.id,
+                    Kind::Interrupted,
+                    "interrupted by a signal (the copy may still have been made)".to_string(),
+                )
+                .in_region(&region);
+                ctx.record.failed(at.owner(&disk.volume_id), failure);
+            }
         }
     }
     made
@@ -406,6 +424,7 @@ async fn prune_copies(
                             policy: lock_policy,
                             now,
                             planned: dry && protected.contains(&c.id),
+                            stand_in: None,
                         };
                         (c.clone(), lock, owner.clone())
                     }),

@@ -144,6 +144,7 @@ mod tests {
             tier: None,
             size_bytes: None,
             lock: Default::default(),
+            in_use_by: None,
         }
     }
 

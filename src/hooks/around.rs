@@ -132,7 +132,14 @@ pub async fn snapshot(
     let dry = ctx.cfg.mode.is_dry();
     let disks = plan::disks_to_snapshot(instance, ctx.cfg.no_root_device);
     let env = |stage: &str, result: Option<&str>| {
-        policy::environment(instance, &disks, dry, stage, result)
+        let mut env = policy::environment(instance, &disks, dry, stage, result);
+        if ctx.cfg.in_fleet {
+            // A run over many accounts and regions: which target the instance is in.
+            let account = ctx.cfg.fleet.accounts.first().map(|a| a.name.clone());
+            env.push(("EC2SNAP_ACCOUNT".into(), account.unwrap_or_default()));
+            env.push(("EC2SNAP_REGION".into(), ctx.ec2.region().to_string()));
+        }
+        env
     };
     let (pre_hook, mut post_hook) = runners(hooks, instance, &disks, dry);
     let pre_stage = pre_hook

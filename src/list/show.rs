@@ -22,10 +22,20 @@ impl Colour {
     }
 }
 
+/// A value from AWS (or made of one) for a cell: its control characters escaped, so that no tag
+/// value, device name or state can forge a row.
+fn cell(text: &str) -> String {
+    one_line(text).into_owned()
+}
+
 fn verdict_text(verdict: Verdict, reasons: &[String], colour: Colour) -> String {
     match verdict {
         Verdict::Keep if reasons.is_empty() => colour.paint("32", "KEEP"),
-        Verdict::Keep => format!("{} {}", colour.paint("32", "KEEP"), reasons.join(", ")),
+        Verdict::Keep => format!(
+            "{} {}",
+            colour.paint("32", "KEEP"),
+            cell(&reasons.join(", "))
+        ),
         Verdict::Delete => colour.paint("31", "DELETE"),
         Verdict::None => "-".into(),
     }
@@ -33,6 +43,10 @@ fn verdict_text(verdict: Verdict, reasons: &[String], colour: Colour) -> String 
 
 /// `completed`, `pending 40%`, `completed archive`.
 fn state_text(s: &SnapshotView) -> String {
+    cell(&state_raw(s))
+}
+
+fn state_raw(s: &SnapshotView) -> String {
     let mut text = s.state.clone();
     if let Some(p) = &s.progress {
         text.push(' ');
@@ -44,7 +58,7 @@ fn state_text(s: &SnapshotView) -> String {
     }
     // Made with hooks: `application` or `crash` (ec2snap:consistency).
     if let Some(c) = &s.consistency {
-        text.push_str(&format!(" ({})", one_line(c)));
+        text.push_str(&format!(" ({c})"));
     }
     text
 }
@@ -101,9 +115,9 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
         out.push('\n');
         out.push_str(&format!(
             "{} ({}) {}\n",
-            instance.id,
-            one_line(&instance.name),
-            instance.state
+            cell(&instance.id),
+            cell(&instance.name),
+            cell(&instance.state)
         ));
         for volume in &instance.volumes {
             let size = volume
@@ -117,8 +131,8 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
             let detached = if volume.attached { "" } else { " (detached)" };
             out.push_str(&format!(
                 "  {} {}{detached}{size}: {count}{}\n",
-                volume.id,
-                volume.device,
+                cell(&volume.id),
+                cell(&volume.device),
                 storage_text(&volume.storage)
             ));
             let mut rows = Vec::new();
@@ -136,19 +150,19 @@ pub fn table(listing: &Listing, colour: Colour) -> String {
                     None => ("(next run)".into(), "-".into(), "-".into()),
                 };
                 rows.push(vec![
-                    id,
-                    time,
+                    cell(&id),
+                    cell(&time),
                     age,
                     state_text(s),
-                    s.set.clone().unwrap_or_else(|| "-".into()),
+                    cell(s.set.as_deref().unwrap_or("-")),
                     verdict_text(s.verdict, &s.reasons, colour),
                 ]);
                 for c in &s.copies {
                     rows.push(vec![
-                        format!("  copy {}", c.id),
-                        c.region.clone(),
+                        format!("  copy {}", cell(&c.id)),
+                        cell(&c.region),
                         String::new(),
-                        c.state.clone(),
+                        cell(&c.state),
                         String::new(),
                         verdict_text(c.verdict, &[], colour),
                     ]);
@@ -272,6 +286,7 @@ mod tests {
                             set: None,
                             consistency: None,
                             locked_until: None,
+                            in_use_by: None,
                             verdict: Verdict::Keep,
                             reasons: vec!["last 1".into()],
                             copies: vec![],
@@ -287,6 +302,7 @@ mod tests {
                             set: None,
                             consistency: None,
                             locked_until: None,
+                            in_use_by: None,
                             verdict: Verdict::Delete,
                             reasons: vec![],
                             copies: vec![],

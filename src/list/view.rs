@@ -134,9 +134,13 @@ pub struct SnapshotView {
     /// Made with hooks: `application` or `crash` (its tag `ec2snap:consistency`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<String>,
-    /// `--lock`: when its lock ends (its tag `ec2snap:locked-until`).
+    /// When its EBS lock ends (EC2's, whoever set it; the tag `ec2snap:locked-until` where the
+    /// locks could not be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_until: Option<String>,
+    /// The AMI of this account that uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_use_by: Option<String>,
     pub verdict: Verdict,
     /// Why it stays (`last 1`, `daily 2026-11-22`, `floor of vol-..`).
     pub reasons: Vec<String>,
@@ -499,6 +503,7 @@ fn snapshot_view(
         set: s.tags.get(SET_TAG).filter(|_| !planned).cloned(),
         consistency: s.tags.get(CONSISTENCY_TAG).filter(|_| !planned).cloned(),
         locked_until: crate::retention::lock::locked_until(s).map(|t| t.to_rfc3339()),
+        in_use_by: s.in_use_by.clone(),
         verdict,
         reasons,
         copies,
@@ -555,8 +560,11 @@ fn volume_problems(
     problems: &mut Vec<Problem>,
 ) {
     let at = format!("{volume_id} ({instance_id} {device})");
+    // As the freshness check with the same flags: only snapshots that pass --snap-filter back a
+    // volume up.
     let newest = own
         .iter()
+        .filter(|s| matches_all(input.snap_filter, &s.tags))
         .find(|s| s.state == SnapshotState::Completed)
         .map(|s| (input.now - s.start_time).num_seconds());
     match (newest, input.stale_after) {
@@ -647,6 +655,7 @@ mod tests {
             tier: None,
             size_bytes: None,
             lock: Default::default(),
+            in_use_by: None,
         }
     }
 

@@ -441,12 +441,12 @@ pub fn left_stopped(instance_id: &str, name: &str, mark: &str, what_now: &str) -
 }
 
 /// A signal: the run starts no new work and starts again what it stopped.
-pub fn signal_received(signal: &str) -> String {
-    format!("Received {signal}: no new work will be started; instances stopped by this run are started again")
+pub fn signal_received(signal: &str, then: &str) -> String {
+    format!("Received {signal}: no new work will be started; {then}")
 }
 
-pub fn signal_again(signal: &str) -> String {
-    format!("Received {signal} again: still starting again the instances this run stopped")
+pub fn signal_again(signal: &str, then: &str) -> String {
+    format!("Received {signal} again: still finishing: {then}")
 }
 
 pub fn interrupted(signal: &str) -> String {
@@ -636,6 +636,21 @@ pub fn instance_not_found_anywhere(instance_id: &str) -> String {
     format!("Instance {instance_id} not found in any account and region of this run")
 }
 
+/// A CopySnapshot in flight when a signal came.
+pub fn copy_interrupted(snapshot_id: &str, region: &str, signal: &str) -> String {
+    format!("Copy of snapshot {snapshot_id} to {region} interrupted by {signal}: it may still have been made")
+}
+
+/// A CreateVolume in flight when a signal came.
+pub fn restore_interrupted(snapshot_id: &str, signal: &str) -> String {
+    format!("The volume of {snapshot_id} may have been made: its CreateVolume was in flight when {signal} came (look for the tag ec2snap:restored-from={snapshot_id})")
+}
+
+/// A drill passed, but its mark on the instance was refused.
+pub fn drill_ok_not_tagged(instance_id: &str, error: &str) -> String {
+    format!("Cannot tag instance {instance_id} with ec2snap:drill-ok ({error}): --drill-max-age will not see this pass; allow ec2:CreateTags on instances for that key")
+}
+
 pub fn snapshot_not_found(snapshot_id: &str) -> String {
     format!("Snapshot {snapshot_id} not found")
 }
@@ -687,6 +702,11 @@ pub fn register_failed(name: &str, error: &str) -> String {
 pub fn drill_leftover(volume_id: &str, run: &str, done: bool) -> String {
     let verb = if done { "Deleting" } else { "Would delete" };
     format!("{verb} volume {volume_id} left by drill {run}")
+}
+
+/// DescribeImages failed: a snapshot an AMI uses is known by its refused deletion only.
+pub fn images_unread(region: &str, why: &str) -> String {
+    format!("Cannot read the AMIs in {region} ({why}): a snapshot an AMI uses may fail to delete")
 }
 
 /// DescribeLockedSnapshots failed: the lock tags are the only hint.

@@ -45,6 +45,9 @@ pub struct CopyEntry {
     /// `--wait`: the recovery point lag, from this run's snapshot call to its copy call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_point_lag_ms: Option<u64>,
+    /// Left for a later run, and why (`ResourceLimitExceeded: ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
 }
 
 /// A snapshot that retention looked at and kept, with the rules that keep it.

@@ -294,13 +294,17 @@ pub struct RegionCopies {
     pub region: String,
     pub made: usize,
     pub deleted: usize,
+    /// Copies left for a later run (`...LimitExceeded`).
+    pub deferred: usize,
     /// `--wait`: the largest recovery point lag (snapshot call to copy call) of this run's own
     /// snapshots copied there, in seconds.
     pub max_lag_seconds: Option<f64>,
 }
 
-/// The copies made and deleted by a real run, per destination region (in name order).
-pub fn copies_by_region(report: &Report) -> Vec<RegionCopies> {
+/// The copies made, deferred and deleted by a real run, per destination region (in name order):
+/// every region of `regions` (`--copy-to`) has its entry, 0 included, so that an alert on "no
+/// copy tonight" can fire.
+pub fn copies_by_region(report: &Report, regions: &[String]) -> Vec<RegionCopies> {
     let mut by: std::collections::BTreeMap<String, RegionCopies> = Default::default();
     if report.dry_run {
         return Vec::new();
@@ -315,7 +319,13 @@ pub fn copies_by_region(report: &Report) -> Vec<RegionCopies> {
                 ..RegionCopies::default()
             })
     }
+    for region in regions {
+        at(&mut by, region);
+    }
     for i in report.all_instances() {
+        for c in i.copies.iter().filter(|c| c.deferred.is_some()) {
+            at(&mut by, &c.region).deferred += 1;
+        }
         for c in i.copies.iter().filter(|c| c.id.is_some()) {
             let entry = at(&mut by, &c.region);
             entry.made += 1;
@@ -404,11 +414,16 @@ pub fn metrics(job: &str, s: &Sample) -> String {
     }
     if !s.copies.is_empty() {
         type Series = (&'static str, &'static str, fn(&RegionCopies) -> Option<f64>);
-        let series: [Series; 3] = [
+        let series: [Series; 4] = [
             (
                 "ec2snap_copies_created",
                 "Copies made in another region by the last run.",
                 |c| Some(c.made as f64),
+            ),
+            (
+                "ec2snap_copies_deferred",
+                "Copies the last run left for a later one (copy limit of the region).",
+                |c| Some(c.deferred as f64),
             ),
             (
                 "ec2snap_copies_deleted",
@@ -624,12 +639,14 @@ mod tests {
                     region: "us-east-1".into(),
                     made: 2,
                     deleted: 1,
+                    deferred: 0,
                     max_lag_seconds: Some(181.5),
                 },
                 RegionCopies {
                     region: "eu-west-1".into(),
                     made: 1,
                     deleted: 0,
+                    deferred: 0,
                     max_lag_seconds: None,
                 },
             ],
@@ -645,7 +662,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("ec2snap_last_success_timestamp_seconds{job=\"Name=front*\"} 0\n"));
-        assert_eq!(text.matches("# HELP ").count(), 13);
+        assert_eq!(text.matches("# HELP ").count(), 14);
+        assert!(
+            text.contains("ec2snap_copies_deferred{job=\"Name=front*\",region=\"eu-west-1\"} 0\n")
+        );
         assert!(text.contains("ec2snap_kept_snapshot_bytes{job=\"Name=front*\"} 3221225472\n"));
         assert!(text.contains("ec2snap_kept_storage_monthly_usd{job=\"Name=front*\"} 0.15\n"));
         let lag = "ec2snap_copy_recovery_point_lag_seconds{job=\"Name=front*\",region=";
@@ -726,6 +746,7 @@ mod tests {
                 device: "/dev/sdb".into(),
                 region: "us-east-1".into(),
                 recovery_point_lag_ms: Some(2_500),
+                deferred: None,
             }],
             kept: vec![],
             restored: vec![],
@@ -761,11 +782,12 @@ mod tests {
             }
         );
         assert_eq!(
-            copies_by_region(&r),
+            copies_by_region(&r, &[]),
             vec![RegionCopies {
                 region: "us-east-1".into(),
                 made: 1,
                 deleted: 0,
+                deferred: 0,
                 max_lag_seconds: Some(2.5),
             }]
         );

@@ -184,7 +184,7 @@ async fn one(
         info!("{}", msg::drill_result(id, true, &detail));
         let stamp = crate::clock::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         if let Err(e) = ctx.ec2.tag_instance(id, DRILL_OK_TAG, &stamp).await {
-            let line = msg::cannot_mark(id, DRILL_OK_TAG, &e.to_string());
+            let line = msg::drill_ok_not_tagged(id, &e.to_string());
             ctx.record.failed(
                 Some(id),
                 Failure::aws(Level::Warning, line, "CreateTags", id, &e),

@@ -428,8 +428,27 @@ pub async fn make_volumes(
                     },
                 );
             }
-            // A drill's volume made meanwhile carries its tag: the next drill deletes it.
-            Err(_) => break,
+            // A signal while the call was in flight: the volume may still have been made (a
+            // drill's carries its tag: the next drill deletes it). Said, and in the report.
+            Err(sig) => {
+                let line = msg::restore_interrupted(&m.snapshot.id, sig.name());
+                let f = failure(
+                    line,
+                    "CreateVolume",
+                    &m.snapshot.id,
+                    Kind::Interrupted,
+                    "interrupted by a signal",
+                );
+                ctx.record.failed(owner, f);
+                ctx.record.restored(
+                    owner,
+                    RestoredEntry {
+                        state: "may have been made".into(),
+                        ..planned
+                    },
+                );
+                break;
+            }
         }
     }
     made

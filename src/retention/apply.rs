@@ -137,14 +137,32 @@ async fn lock_kept(
     }
     let dry = ctx.cfg.mode.is_dry();
     let rule = &ctx.cfg.retention;
-    let jobs: Vec<(Snapshot, u32, bool)> = lock::to_lock(kept, rule, &policy, now)
+    // Per volume, a snapshot that exists: where a dry run checks the lock of a planned one.
+    let mut existing: HashMap<&str, &str> = HashMap::new();
+    for (_, decision) in &plan.volumes {
+        let listed = decision
+            .keep
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(decision.delete.iter().copied());
+        for s in listed.filter(|s| !protected.contains(&s.id)) {
+            existing
+                .entry(s.volume_id.as_str())
+                .or_insert(s.id.as_str());
+        }
+    }
+    let jobs: Vec<(Snapshot, u32, bool, Option<String>)> = lock::to_lock(kept, rule, &policy, now)
         .into_iter()
-        .map(|(s, days)| (s.clone(), days, dry && protected.contains(&s.id)))
+        .map(|(s, days)| {
+            let planned = dry && protected.contains(&s.id);
+            let stand_in = existing.get(s.volume_id.as_str()).map(|id| id.to_string());
+            (s.clone(), days, planned, stand_in.filter(|_| planned))
+        })
         .collect();
     let instance_id = instance.id.clone();
     ctx.calls(
         jobs,
-        move |ctx, (s, days, planned): (Snapshot, u32, bool)| {
+        move |ctx, (s, days, planned, stand_in): (Snapshot, u32, bool, Option<String>)| {
             let instance_id = instance_id.clone();
             async move {
                 let shown = if planned {
@@ -158,6 +176,7 @@ async fn lock_kept(
                     policy,
                     now,
                     planned,
+                    stand_in,
                 };
                 lock_one(&ctx, &ec2, &instance_id, &s, shown, lock).await
             }
@@ -283,13 +302,15 @@ fn located(ctx: &Ctx, ec2: &Ec2, failure: Failure) -> Failure {
 }
 
 /// One lock to set: for how many days, in which mode, from when; `planned`: on the snapshot (or
-/// copy) a dry run would make, which has no id yet.
-#[derive(Clone, Copy)]
+/// copy) a dry run would make, which has no id yet: its permission is checked on `stand_in`, an
+/// existing snapshot of the same volume, when there is one.
+#[derive(Clone)]
 pub struct Lock {
     pub days: u32,
     pub policy: LockPolicy,
     pub now: chrono::DateTime<chrono::Utc>,
     pub planned: bool,
+    pub stand_in: Option<String>,
 }
 
 /// Locks one snapshot (`shown` so in the log) in `ec2`'s region, then tags it with the lock's
@@ -307,6 +328,7 @@ pub async fn lock_one(
         policy,
         now,
         planned,
+        stand_in,
     } = lock;
     let until = chrono::Duration::try_days(i64::from(days))
         .and_then(|d| now.checked_add_signed(d))
@@ -337,7 +359,18 @@ pub async fn lock_one(
         region: (ec2.region() != ctx.ec2.region()).then(|| ec2.region().to_string()),
     };
     if ctx.cfg.mode.is_dry() && planned {
-        // The snapshot a dry run would make has no id to check a permission on.
+        // The snapshot a dry run would make has no id yet: ec2:LockSnapshot is checked on an
+        // existing snapshot of its volume (DryRun changes nothing), so that the dry run says a
+        // refusal that the real run would meet.
+        if let Some(id) = &stand_in {
+            let check = Change::LockSnapshot {
+                snapshot_id: id,
+                mode,
+                days,
+                cool_off_hours,
+            };
+            let _ = change_snapshot(ctx, ec2, instance_id, &check, id, msg::lock_error).await;
+        }
         return ctx.record.locked(instance_id, entry);
     }
     match change_snapshot(ctx, ec2, instance_id, &change, &s.id, msg::lock_error).await {
@@ -421,7 +454,11 @@ pub async fn prune_orphans(
     let read = async {
         let snapshots = match listed {
             Some(all) => all,
-            None => ctx.ec2.own_snapshots().await?,
+            None => {
+                let mut all = ctx.ec2.own_snapshots().await?;
+                crate::select::fetch::read_locks(&ctx.ec2, &mut all).await;
+                all
+            }
         };
         let mut existing: HashSet<String> = known.iter().map(|v| v.to_string()).collect();
         let to_check = orphans::volumes_to_check(&snapshots, &known);

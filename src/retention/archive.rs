@@ -131,6 +131,7 @@ mod tests {
             tier: None,
             size_bytes: Some(8_000_000_000),
             lock: Default::default(),
+            in_use_by: None,
         }
     }
 

@@ -93,7 +93,7 @@ fn decide<'a, T>(
     context: Vec<Item<'a>>,
     item: impl Fn(&'a T) -> Item<'a>,
     floor: impl Fn(&'a T) -> Vec<Reason>,
-    locked: impl Fn(&'a T) -> Option<(DateTime<Utc>, Option<String>)>,
+    held: impl Fn(&'a T, DateTime<Utc>) -> Option<Reason>,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Decision<'a, T> {
@@ -118,10 +118,11 @@ fn decide<'a, T>(
             decision.keep.push((t, why));
             continue;
         }
-        // A snapshot (or a set member) locked against deletion stays until its lock ends.
+        // A snapshot (or a set member) locked against deletion stays until its lock ends; one
+        // an AMI uses stays while the AMI does (as DLM and Cloud Custodian do).
         match floor(t) {
-            kept if kept.is_empty() => match locked(t).filter(|(until, _)| *until > now) {
-                Some((until, mode)) => decision.keep.push((t, vec![Reason::Locked(until, mode)])),
+            kept if kept.is_empty() => match held(t, now) {
+                Some(reason) => decision.keep.push((t, vec![reason])),
                 None => decision.delete.push(t),
             },
             kept => decision.keep.push((t, kept)),
@@ -228,7 +229,7 @@ pub fn decide_with_floor<'a>(
                 Vec::new()
             }
         },
-        lock::held,
+        lock::holds,
         rule,
         now,
     )
@@ -343,7 +344,7 @@ pub fn decide_sets<'a>(
             protected: Some(s.id.as_str()) == protected,
         },
         |s| floor_reasons(s.members.iter().map(|m| m.id.as_str()), floor),
-        |s| s.members.iter().filter_map(lock::held).max(),
+        |s, now| lock::set_holds(&s.members, now),
         rule,
         now,
     )
@@ -527,7 +528,7 @@ pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> I
                 context,
                 |s| snapshot_item(s, &input.protected),
                 |s| floor_reasons(std::iter::once(s.id.as_str()), &floor),
-                lock::held,
+                lock::holds,
                 rule,
                 now,
             );
@@ -580,6 +581,7 @@ mod tests {
                 tier: None,
                 size_bytes: None,
                 lock: Default::default(),
+                in_use_by: None,
             })
             .collect()
     }
@@ -784,6 +786,7 @@ mod tests {
             tier: None,
             size_bytes: None,
             lock: Default::default(),
+            in_use_by: None,
         }
     }
 
@@ -905,6 +908,7 @@ mod tests {
                         tier: None,
                         size_bytes: None,
                         lock: Default::default(),
+                        in_use_by: None,
                     })
                     .collect(),
             })
@@ -1105,6 +1109,7 @@ mod tests {
                     tier: None,
                     size_bytes: None,
                     lock: Default::default(),
+                    in_use_by: None,
                 });
                 continue;
             }
@@ -1129,6 +1134,7 @@ mod tests {
                     tier: None,
                     size_bytes: None,
                     lock: Default::default(),
+                    in_use_by: None,
                 })
                 .collect();
             if *flaw == 1 {

@@ -55,13 +55,31 @@ pub fn locked_until(s: &Snapshot) -> Option<DateTime<Utc>> {
     }
 }
 
-/// A snapshot's lock for retention: until when, and its mode when EC2 said it.
-pub fn held(s: &Snapshot) -> Option<(DateTime<Utc>, Option<String>)> {
-    let mode = match &s.lock {
-        LockInfo::Locked(l) => Some(l.state.clone()),
-        _ => None,
-    };
-    locked_until(s).map(|until| (until, mode))
+/// What holds a snapshot beyond the rules at `now`: a lock not over yet (with its mode when EC2
+/// said it), else an AMI that uses it.
+pub fn holds(s: &Snapshot, now: DateTime<Utc>) -> Option<Reason> {
+    if let Some(until) = locked_until(s).filter(|until| *until > now) {
+        let mode = match &s.lock {
+            LockInfo::Locked(l) => Some(l.state.clone()),
+            _ => None,
+        };
+        return Some(Reason::Locked(until, mode));
+    }
+    s.in_use_by.clone().map(Reason::InUse)
+}
+
+/// What holds a set (kept whole): its longest member lock, else a member an AMI uses.
+pub fn set_holds(members: &[Snapshot], now: DateTime<Utc>) -> Option<Reason> {
+    let reasons: Vec<Reason> = members.iter().filter_map(|m| holds(m, now)).collect();
+    let longest = reasons
+        .iter()
+        .filter(|r| matches!(r, Reason::Locked(..)))
+        .max_by_key(|r| match r {
+            Reason::Locked(until, _) => Some(*until),
+            _ => None,
+        })
+        .cloned();
+    longest.or_else(|| reasons.into_iter().next())
 }
 
 /// Whether a compliance lock of `s` now carries the cool-off: its first compliance lock (of a

@@ -52,8 +52,9 @@ pub fn to_prune<'a>(
         .copied()
         .filter(|s| (now - s.start_time).num_seconds() > max_age_secs)
         .filter(|s| matches_all(snap_filter, &s.tags))
-        // Locked (`--lock`): it stays until its lock ends.
+        // Locked: it stays until its lock ends; used by an AMI: while the AMI is there.
         .filter(|s| crate::retention::lock::locked_until(s).is_none_or(|until| until <= now))
+        .filter(|s| s.in_use_by.is_none())
         .collect()
 }
 
@@ -81,6 +82,7 @@ mod tests {
             tier: None,
             size_bytes: None,
             lock: Default::default(),
+            in_use_by: None,
         }
     }
 

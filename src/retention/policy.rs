@@ -110,6 +110,8 @@ pub enum Reason {
     /// Locked against deletion until then (EC2's lock, whoever set it, in this mode when read;
     /// else the `ec2snap:locked-until` tag).
     Locked(DateTime<Utc>, Option<String>),
+    /// Used by an AMI of this account (DescribeImages): deleting it would fail.
+    InUse(String),
 }
 
 impl fmt::Display for Reason {
@@ -123,6 +125,7 @@ impl fmt::Display for Reason {
                     None => Ok(()),
                 }
             }
+            Reason::InUse(image) => write!(f, "in use by {image}"),
             Reason::Young => write!(f, "younger than -g"),
             Reason::Last(n) => write!(f, "last {n}"),
             Reason::Period {

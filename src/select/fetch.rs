@@ -28,15 +28,25 @@ pub struct Listed {
     pub own: Option<Vec<Snapshot>>,
 }
 
-/// Reads the region's snapshot locks (DescribeLockedSnapshots) into `snapshots`: what retention,
-/// lock renewal, `list` and the report go by. Refused or failing (an older emulator, a role
-/// without `ec2:DescribeLockedSnapshots`): a WARNING, and the `ec2snap:locked-until` tags stay the
-/// only hint.
+/// Reads what holds the region's snapshots beyond the rules into `snapshots`: their EBS locks
+/// (DescribeLockedSnapshots) and the AMIs that use them (DescribeImages): what retention, lock
+/// renewal, `list` and the report go by. Refused or failing (an older emulator, a role without
+/// the permission): a WARNING; a lock is then known by its `ec2snap:locked-until` tag only, and
+/// an AMI's snapshot by the refusal of its deletion.
 pub async fn read_locks(ec2: &Ec2, snapshots: &mut [Snapshot]) {
     if snapshots.is_empty() {
         return;
     }
-    match ec2.locks().await {
+    let (locks, images) = tokio::join!(ec2.locks(), ec2.image_snapshots());
+    match images {
+        Ok(images) => {
+            for s in snapshots.iter_mut() {
+                s.in_use_by = images.get(&s.id).cloned();
+            }
+        }
+        Err(e) => warn!("{}", msg::images_unread(ec2.region(), &e.to_string())),
+    }
+    match locks {
         Ok(locks) => {
             for s in snapshots.iter_mut() {
                 s.lock = match locks.get(&s.id) {

@@ -166,6 +166,7 @@ pub fn pending(id: String, volume_id: &str, tags: Tags, now: DateTime<Utc>) -> S
         tier: None,
         size_bytes: None,
         lock: Default::default(),
+        in_use_by: None,
     }
 }
 

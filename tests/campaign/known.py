@@ -3,9 +3,5 @@
 (empty: tolerate nothing). A promise leaves the set when its last replay is fixed.
 """
 KNOWN = {
-    "no-panic",     # issue 34 item 8
-    "report",       # issue 34 item 5
-    "no-false-alarm",  # issue 33 item 11
-    "isolation",    # issue 33 item 10 (fixed); other targets' faults may still break it
-    "escaped",      # issue 34 item 11
+    # Every promise the campaign found broken on c3fe040 is kept now (test_regressions.py).
 }

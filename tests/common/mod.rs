@@ -357,6 +357,13 @@ impl Lab {
         );
     }
 
+    /// Registers an AMI whose root is this snapshot; its id.
+    pub fn register_image(&self, snapshot_id: &str) -> String {
+        // Through the proxy: moto keeps snapshots of its own under an image, AWS the ones named.
+        let v = self.ec2lab_at(self.proxy_port, REGION, &["register", snapshot_id], None);
+        v["image"].as_str().unwrap().to_string()
+    }
+
     /// Unlocks a snapshot, as someone else than ec2snap would.
     pub fn unlock(&self, snapshot_id: &str) {
         self.ec2lab_at(self.proxy_port, REGION, &["unlock", snapshot_id], None);

@@ -55,6 +55,8 @@ Where moto differs from AWS, the proxy makes the answers AWS's:
 - ModifySnapshotTier and RestoreSnapshotTier, which moto lacks: answered here; DescribeSnapshots
   answers then give archived snapshots <storageTier>archive</storageTier> (a restore asked for
   takes hours on AWS: they stay archived; asked again, IncorrectState).
+- RegisterImage: moto replaces the snapshots named in the block device mappings by snapshots of
+  its own; DescribeImages answers here show the ones named, as AWS does.
 - Snapshot locks, which moto lacks: LockSnapshot, UnlockSnapshot and DescribeLockedSnapshots are
   answered here from lock state kept here (times on the emulator's clock, --clock), and a
   DeleteSnapshot of a locked snapshot gets AWS's error SnapshotLocked.
@@ -150,6 +152,9 @@ MACHINES = {}
 RUNS = {}
 # Snapshot states every DescribeSnapshots answer shows, whatever moto says (POST /__states).
 STATES = {}
+# RegisterImage's own block device mappings, which moto replaces by snapshots of its own: image
+# id -> {device: snapshot id}, shown in DescribeImages answers as AWS shows them.
+IMAGES = {}
 
 
 def now():
@@ -427,6 +432,42 @@ def record_states(answer):
         REQUESTS.append({"Action": "DescribeSnapshots", "_states": states, "_time": time.time()})
 
 
+def registered_mappings(params, answer):
+    """Keeps the snapshots a RegisterImage named, by device, under the image moto made."""
+    made = xml_in(answer).find("{*}imageId")
+    if made is None:
+        return
+    wanted = {}
+    for key, value in params.items():
+        m = re.fullmatch(r"BlockDeviceMapping\.(\d+)\.Ebs\.SnapshotId", key)
+        if m:
+            device = params.get(f"BlockDeviceMapping.{m.group(1)}.DeviceName", [""])[0]
+            wanted[device] = value[0]
+    if wanted:
+        with LOCK:
+            IMAGES[made.text] = wanted
+
+
+def images_as_registered(body):
+    """A DescribeImages answer with each registered image's own snapshots (see IMAGES)."""
+    with LOCK:
+        images = dict(IMAGES)
+    root = xml_in(body)
+    ns = root.tag[1 : root.tag.index("}")] if root.tag.startswith("{") else ""
+    ET.register_namespace("", ns)
+    changed = False
+    for item in root.iter():
+        image = item.find("{*}imageId")
+        if image is None or image.text not in images:
+            continue
+        for mapping in item.iterfind(".//{*}blockDeviceMapping/{*}item"):
+            device, sid = mapping.find("{*}deviceName"), mapping.find(".//{*}snapshotId")
+            if device is not None and sid is not None and device.text in images[image.text]:
+                sid.text = images[image.text][device.text]
+                changed = True
+    return xml_out(root) if changed else body
+
+
 def forced_states(body):
     """A DescribeSnapshots answer with the states of POST /__states, whatever moto said."""
     with LOCK:
@@ -459,9 +500,11 @@ MADE = {
 
 
 def made_ids(action, answer):
-    """The ids a 200 answer of a creating action names as made, in order."""
+    """The ids a 200 answer of a creating action names as made, in order. A description or tag
+    with a control character (a hostile Name tag) is in the answer as a character reference that
+    XML 1.0 parsers refuse: read as "?" here, as the campaign's own reads see it."""
     try:
-        root = xml_in(answer)
+        root = xml_in(CONTROL_REF.sub(b"?", RAW_CONTROL.sub(b"?", answer)))
     except ET.ParseError:
         return []
     return [e.text for e in root.iterfind(f".//{{*}}{MADE[action]}")]
@@ -619,7 +662,7 @@ class Handler(BaseHTTPRequestHandler):
                 runs = list(RUNS.values())
                 RULES, REQUESTS, COUNTS, SIGNERS = [], [], {}, {}
                 MAX_IN_FLIGHT, MAX_WRITES_IN_FLIGHT = 0, 0
-                for kept in (COPIES, ARCHIVED, RESTORING, LOCKS, MACHINES, RUNS, STATES):
+                for kept in (COPIES, ARCHIVED, RESTORING, LOCKS, MACHINES, RUNS, STATES, IMAGES):
                     kept.clear()
             # The machines' commands still pending or running end here, their processes killed.
             for run in runs:
@@ -771,6 +814,10 @@ class Handler(BaseHTTPRequestHandler):
             answer = dummy_copy_volumes(answer)
         if action == "DescribeSnapshots" and status == 200 and STATES:
             answer = forced_states(answer)
+        if action == "RegisterImage" and status == 200:
+            registered_mappings(params, answer)
+        if action == "DescribeImages" and status == 200 and IMAGES:
+            answer = images_as_registered(answer)
         for old, new in rule.get("rewrite", []):
             answer = answer.replace(old.encode(), new.encode())
         for pattern, new in rule.get("rewrite_re", []):
