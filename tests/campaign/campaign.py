@@ -115,10 +115,12 @@ def to_args(f):
     if f["orphans"]:
         a += ["--prune-orphans-after", *f["orphans"].split()]
     if f["huge"]:
+        # The largest values the flags accept (issue 34 item 8 bounded them: 100000 periods,
+        # 1000 years); what the date arithmetic derives from them must not panic.
         if f["keep"]:
-            a += ["--keep-daily", "999999999"] if "daily" not in f["keep"] else []
+            a += ["--keep-daily", "100000"] if "daily" not in f["keep"] else []
         if f["copy"] and f["copy_lock"]:
-            a += ["--copy-max-age", "300000000", "y"] if not f["copy_max_age"] else []
+            a += ["--copy-max-age", "1000", "y"] if not f["copy_max_age"] else []
         if not f["lock"] and (f["g"] or f["keep"]):
             a += ["--lock", "governance"]
         a += ["--lock-max", "36500"] if (f["lock"] or f["copy_lock"] or not f["lock"] and (f["g"] or f["keep"])) else []
