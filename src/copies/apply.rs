@@ -158,7 +158,7 @@ async fn existing_copies(ctx: &Arc<Ctx>, dest: &Ec2) -> Option<Vec<Snapshot>> {
         .into_iter()
         .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(source_region))
         .collect();
-    crate::select::fetch::read_locks(dest, &mut ours).await;
+    crate::select::fetch::read_holds(dest, &mut ours).await;
     Some(ours)
 }
 

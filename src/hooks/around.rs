@@ -131,15 +131,13 @@ pub async fn snapshot(
 ) {
     let dry = ctx.cfg.mode.is_dry();
     let disks = plan::disks_to_snapshot(instance, ctx.cfg.no_root_device);
+    // A run over many accounts and regions: which target the instance is in.
+    let account = ctx.cfg.fleet.accounts.first().map(|a| a.name.as_str());
+    let target = account
+        .filter(|_| ctx.cfg.in_fleet)
+        .map(|a| (a, ctx.ec2.region()));
     let env = |stage: &str, result: Option<&str>| {
-        let mut env = policy::environment(instance, &disks, dry, stage, result);
-        if ctx.cfg.in_fleet {
-            // A run over many accounts and regions: which target the instance is in.
-            let account = ctx.cfg.fleet.accounts.first().map(|a| a.name.clone());
-            env.push(("EC2SNAP_ACCOUNT".into(), account.unwrap_or_default()));
-            env.push(("EC2SNAP_REGION".into(), ctx.ec2.region().to_string()));
-        }
-        env
+        policy::environment(instance, &disks, dry, stage, result, target)
     };
     let (pre_hook, mut post_hook) = runners(hooks, instance, &disks, dry);
     let pre_stage = pre_hook
@@ -170,8 +168,9 @@ pub async fn snapshot(
     }
     let then = policy::after_pre(pre_outcome, hooks.on_failure);
     let what = |o: &Outcome| o.describe(hooks.timeout);
-    // The volumes whose snapshots are application-consistent, when that is checked per volume.
-    let mut pending_claim: Option<(bool, script::Froze, bool)> = None;
+    // `--freeze`: what the freeze froze (nothing, when the snapshots are crash-consistent) and
+    // whether every call was answered before the watchdog could thaw.
+    let mut pending_claim: Option<(script::Froze, bool)> = None;
     match (then, pre_outcome) {
         (Then::Snapshot(c), outcome) => {
             let output = pre.as_ref().map(|r| r.output.as_str()).unwrap_or("");
@@ -195,10 +194,13 @@ pub async fn snapshot(
                     snapshot::make(ctx, kind, instance, &plan, None, done).await;
                     // Whether every call was answered before the watchdog could thaw; the tag
                     // is raised after the thaw, which must not wait for it.
-                    let froze = script::froze(output, &disks);
+                    let froze = match c {
+                        Consistency::Application => script::froze(output, &disks),
+                        Consistency::Crash => script::Froze::default(),
+                    };
                     let in_time =
                         Instant::now() < watchdog_deadline(pre_started, &froze, thaw_after);
-                    pending_claim = Some((c == Consistency::Application, froze, in_time));
+                    pending_claim = Some((froze, in_time));
                 }
                 None => snapshot::make(ctx, kind, instance, &plan_for(c), None, done).await,
             }
@@ -256,12 +258,11 @@ pub async fn snapshot(
         None => None,
     };
     let claimed = match pending_claim {
-        Some((true, froze, in_time)) => Some(claim(ctx, instance, &froze, in_time, done).await),
-        Some((false, ..)) => Some(Vec::new()),
+        Some((froze, in_time)) => Some(claim(ctx, instance, &froze, in_time, done).await),
         None => None,
     };
     let made: Vec<&String> = done.created.keys().collect();
-    let application: Vec<String> = match (&claimed, then) {
+    let mut application: Vec<String> = match (&claimed, then) {
         (Some(volumes), _) => volumes.clone(),
         (None, Then::Snapshot(Consistency::Application)) => {
             made.iter().map(|v| v.to_string()).collect()
@@ -278,7 +279,6 @@ pub async fn snapshot(
         "mixed"
     };
     let frozen_ms = post.as_ref().and_then(|r| script::held_ms(&r.output));
-    let mut application = application;
     application.sort();
     info!(
         "{}",

@@ -143,13 +143,15 @@ pub fn volumes_value(disks: &[&Disk]) -> String {
 }
 
 /// The environment of an instance's hooks. `stage` is `pre` or `post`; `result` (post only) is
-/// `ok` or `failed`: whether every snapshot call gave a snapshot.
+/// `ok` or `failed`: whether every snapshot call gave a snapshot; `target`, in a run over many
+/// accounts and regions, the instance's account (name) and region.
 pub fn environment(
     instance: &Instance,
     disks: &[&Disk],
     dry_run: bool,
     stage: &str,
     result: Option<&str>,
+    target: Option<(&str, &str)>,
 ) -> Vec<(String, String)> {
     let mut env = vec![
         ("EC2SNAP_HOOK".to_string(), stage.to_string()),
@@ -170,6 +172,10 @@ pub fn environment(
     ];
     if let Some(result) = result {
         env.push(("EC2SNAP_SNAPSHOT_RESULT".to_string(), result.to_string()));
+    }
+    if let Some((account, region)) = target {
+        env.push(("EC2SNAP_ACCOUNT".to_string(), account.to_string()));
+        env.push(("EC2SNAP_REGION".to_string(), region.to_string()));
     }
     env
 }
@@ -260,7 +266,7 @@ mod tests {
             },
         };
         let refs: Vec<&Disk> = disks.iter().collect();
-        let env = environment(&instance, &refs, false, "post", Some("failed"));
+        let env = environment(&instance, &refs, false, "post", Some("failed"), None);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("EC2SNAP_HOOK"), Some("post"));
         assert_eq!(get("EC2SNAP_INSTANCE_ID"), Some("i-1"));
@@ -272,8 +278,18 @@ mod tests {
         );
         assert_eq!(get("EC2SNAP_DRY_RUN"), Some("0"));
         assert_eq!(get("EC2SNAP_SNAPSHOT_RESULT"), Some("failed"));
-        let pre = environment(&instance, &refs, true, "pre", None);
+        assert!(!env.iter().any(|(k, _)| k == "EC2SNAP_ACCOUNT"));
+        let pre = environment(
+            &instance,
+            &refs,
+            true,
+            "pre",
+            None,
+            Some(("prod", "eu-west-1")),
+        );
         assert!(pre.contains(&("EC2SNAP_DRY_RUN".into(), "1".into())));
         assert!(!pre.iter().any(|(k, _)| k == "EC2SNAP_SNAPSHOT_RESULT"));
+        assert!(pre.contains(&("EC2SNAP_ACCOUNT".into(), "prod".into())));
+        assert!(pre.contains(&("EC2SNAP_REGION".into(), "eu-west-1".into())));
     }
 }

@@ -63,7 +63,7 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
             None => &instances[..],
         };
         let mut snapshots = ec2.own_snapshots().await?;
-        fetch::read_locks(&ec2, &mut snapshots).await;
+        fetch::read_holds(&ec2, &mut snapshots).await;
         let mut volume_ids = fetch::unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
         let known: HashSet<&str> = volume_ids.iter().map(String::as_str).collect();
         let others = orphans::volumes_to_check(&snapshots, &known);
@@ -94,7 +94,7 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
                 .into_iter()
                 .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(ec2.region()))
                 .collect();
-            fetch::read_locks(&dest, &mut ours).await;
+            fetch::read_holds(&dest, &mut ours).await;
             copies.push((region.clone(), ours));
         }
         let input = view::Input {

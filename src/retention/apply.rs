@@ -456,7 +456,7 @@ pub async fn prune_orphans(
             Some(all) => all,
             None => {
                 let mut all = ctx.ec2.own_snapshots().await?;
-                crate::select::fetch::read_locks(&ctx.ec2, &mut all).await;
+                crate::select::fetch::read_holds(&ctx.ec2, &mut all).await;
                 all
             }
         };

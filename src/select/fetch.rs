@@ -33,7 +33,7 @@ pub struct Listed {
 /// renewal, `list` and the report go by. Refused or failing (an older emulator, a role without
 /// the permission): a WARNING; a lock is then known by its `ec2snap:locked-until` tag only, and
 /// an AMI's snapshot by the refusal of its deletion.
-pub async fn read_locks(ec2: &Ec2, snapshots: &mut [Snapshot]) {
+pub async fn read_holds(ec2: &Ec2, snapshots: &mut [Snapshot]) {
     if snapshots.is_empty() {
         return;
     }
@@ -75,7 +75,7 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
     };
     if cfg.retention.is_enabled() {
-        read_locks(ec2, &mut all).await;
+        read_holds(ec2, &mut all).await;
     }
     if cfg.sets() && cfg.prune_orphans_after.is_some() {
         listed.own = Some(all.clone());
