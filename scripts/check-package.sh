@@ -39,7 +39,7 @@ grep -q '^#compdef ec2snap' /usr/share/zsh/vendor-completions/_ec2snap || fail "
 grep -q 'complete -c ec2snap' /usr/share/fish/vendor_completions.d/ec2snap.fish || fail "fish completion"
 ok "zsh and fish completions installed"
 
-[[ -f /etc/ec2snap/example.conf && -f /usr/share/doc/ec2snap/README.md && -f /usr/share/doc/ec2snap/examples/front.conf ]] ||
+[[ -f /etc/ec2snap/example.conf && -f /usr/share/doc/ec2snap/README.md && -f /usr/share/doc/ec2snap/docs/commands.md && -f /usr/share/doc/ec2snap/examples/front.conf ]] ||
     fail "configuration example or documentation missing"
 # The units, as an instance with the example configuration.
 cp /etc/ec2snap/example.conf /etc/ec2snap/pkgcheck.conf

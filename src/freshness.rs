@@ -9,10 +9,10 @@ use crate::model::{matches_all, SnapshotState};
 use crate::output::exit::ExitCode;
 use crate::output::messages as msg;
 use crate::output::record::Record;
-use crate::restore::pick::DRILL_OK_TAG;
 use crate::select::fetch;
 use crate::signals::Shutdown;
 use crate::snapshot::plan;
+use crate::tags::DRILL_OK_TAG;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -386,6 +386,24 @@ fn ages(
             target: None,
         })
         .collect()
+}
+
+/// `ec2snap check` (or `--check-max-age` without a subcommand): one status line on standard
+/// output; every failure, a bad flag included, is UNKNOWN (exit 3).
+pub fn main(job: crate::config::Job<Config>) -> Result<ExitCode, crate::output::exit::Abort> {
+    let (config, _) = crate::job::start(job)?;
+    let result = config.and_then(|cfg| {
+        crate::job::with_runtime(crate::signals::After::Read, |shutdown| async move {
+            check(&cfg, &shutdown).await
+        })
+    });
+    let (status, line) = match result {
+        Ok(found) => found,
+        Err(e) => (Status::Unknown, unknown(&format!("{e:#}"))),
+    };
+    let _ =
+        crate::output::stdout::print(&format!("{}\n", crate::output::messages::one_line(&line)));
+    Ok(status.exit_code())
 }
 
 #[cfg(test)]

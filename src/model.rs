@@ -9,12 +9,6 @@ use std::fmt;
 /// Tags as EC2 returns them; a BTreeMap so every output built from them is ordered.
 pub type Tags = BTreeMap<String, String>;
 
-/// `--consistent`: the tag naming the set a snapshot belongs to, `<instance-id>@<UTC time>`.
-pub const SET_TAG: &str = "ec2snap:set";
-/// `--consistent`: `vol-..=/dev/..,vol-..=/dev/..`, which device each member's volume was; past
-/// 256 characters it goes on in `ec2snap:devices-2`, `-3`, ...
-pub const DEVICES_TAG: &str = "ec2snap:devices";
-
 /// One attached EBS volume, as the instance's block device mapping names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disk {
@@ -409,5 +403,30 @@ mod tests {
             ),
             ("Hot".to_string(), "Cold".to_string())
         );
+    }
+}
+
+/// Whether a run changes anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `-u`: snapshots are made and deleted, instances stopped and started.
+    Real,
+    /// The default: nothing changes; each change a real run would make is sent with
+    /// `DryRun=true` to check its permission, unless `--no-permission-check`.
+    DryRun { check_permissions: bool },
+}
+
+impl Mode {
+    pub fn is_dry(self) -> bool {
+        matches!(self, Mode::DryRun { .. })
+    }
+
+    pub fn checks_permissions(self) -> bool {
+        matches!(
+            self,
+            Mode::DryRun {
+                check_permissions: true
+            }
+        )
     }
 }

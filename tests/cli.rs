@@ -344,13 +344,14 @@ const ORIGINAL_FLAGS: [&str; 23] = [
 fn the_differences_table_names_every_new_flag() {
     let dir = tempfile::tempdir().unwrap();
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/differences.md"))
+            .unwrap();
     let row = readme
         .lines()
         .find(|l| l.starts_with("| new flags |"))
         .expect("the differences table's row of new flags");
     let mut missing = Vec::new();
-    for command in ["", "list", "restore", "drill"] {
+    for command in ["", "list", "restore", "drill", "check"] {
         let mut cmd = bare_cmd(dir.path());
         if !command.is_empty() {
             cmd.arg(command);
@@ -379,4 +380,52 @@ fn the_differences_table_names_every_new_flag() {
     missing.sort();
     missing.dedup();
     assert!(missing.is_empty(), "not in the table: {missing:?}");
+}
+
+/// Each command owns its flags: `list --help` is short and offers nothing `list` refuses; a flag a
+/// command does not take is clap's usage error (exit 2), before any request; for `check`, a
+/// monitoring plugin, it is UNKNOWN (exit 3) with its status line.
+#[test]
+fn each_command_takes_only_its_own_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = run_cmd(bare_cmd(dir.path()).args(["list", "--help"]));
+    assert_eq!(help.code, 0, "{help:?}");
+    assert!(help.stdout.lines().count() <= 120, "{}", help.stdout);
+    for run_only in [
+        "--wait",
+        "--lock",
+        "--pre-snapshot",
+        "--report",
+        "--archive-after",
+        "--check-max-age",
+        "--dry_run",
+    ] {
+        assert!(
+            !help.stdout.contains(run_only),
+            "list --help offers {run_only}"
+        );
+    }
+    for (args, flag) in [
+        (&["list", "-t", "Name", "web", "-u"][..], "-u"),
+        (&["restore", "-i", "i-1", "-g", "1", "d"], "-g"),
+        (&["drill", "-i", "i-1", "--wait"], "--wait"),
+    ] {
+        let r = run_cmd(bare_cmd(dir.path()).args(args));
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(
+            r.stderr.contains(&format!("unexpected argument '{flag}'")),
+            "{r:?}"
+        );
+    }
+    // A run's flag before a subcommand: named, with where it goes when the subcommand takes it.
+    let r = run_cmd(bare_cmd(dir.path()).args(["-t", "Name", "web", "list"]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("'--tags' goes after 'list'"), "{r:?}");
+    let r = run_cmd(bare_cmd(dir.path()).args(["check", "-i", "i-1", "-u"]));
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stdout
+            .starts_with("EC2SNAP UNKNOWN - error: unexpected argument '-u'"),
+        "{r:?}"
+    );
 }

@@ -1,76 +1,66 @@
 //! The shape of `src/`: folders by layer, checked so that it cannot rot unseen. Every module starts
 //! with a `//!` line saying its job; only `aws/` names the AWS SDK; no module imports one of a
-//! higher layer; the README's layout map names every file, and every file it names exists.
+//! higher tier (pure, acting, commands), no two use each other; docs/architecture.md's layout map
+//! names every file, and every file it names exists.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly, as it should
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Each module's layer, lowest first: a module may use modules of its own layer or below. A path
-/// is looked up by its longest prefix here (`aws::reads` is `aws`).
-const LAYERS: &[(&str, u8)] = &[
-    // Plain types and pure leaves.
-    ("model", 0),
-    ("clock", 0),
-    ("signals", 0),
-    ("cli", 0),
-    ("output", 0),
-    ("output::messages", 0),
-    ("retention", 0),
-    ("retention::policy", 0),
-    ("snapshot", 0),
-    ("snapshot::plan", 0),
-    ("select", 0),
-    ("select::pick", 0),
-    ("cold", 0),
-    ("cold::mark", 0),
-    ("copies", 0),
-    ("hooks", 0),
-    ("hooks::policy", 0),
-    // The AWS adapter, the log, exit codes, the other pure decisions.
-    ("aws", 1),
-    ("output::log", 1),
-    ("hooks::local", 1),
-    ("hooks::ssm", 2),
-    ("hooks::script", 0),
-    ("output::exit", 2),
-    ("output::generate", 1),
-    ("retention::decide", 1),
-    ("retention::lock", 1),
-    ("retention::archive", 1),
-    ("copies::policy", 2),
-    ("retention::orphans", 2),
-    // What a run records, and what reads it.
-    ("output::record", 2),
-    ("snapshot::wait", 2),
-    ("output::report", 3),
-    ("config", 3),
-    ("config::credentials", 3),
-    ("config::restore", 3),
-    ("config::fleet", 3),
-    ("restore::pick", 3),
-    // What the instance tasks share, then the async code that applies the decisions.
-    ("run::ctx", 4),
-    ("select::fetch", 4),
-    ("run::permissions", 5),
-    ("snapshot::make", 6),
-    ("retention::apply", 6),
-    ("copies::apply", 6),
-    ("cold::cycle", 7),
-    ("hooks::around", 7),
-    // `restore` and `drill`: the async sequencing over `restore::pick`.
-    ("restore", 6),
-    ("restore::drill", 7),
-    // `list`: its pure view and output, then the command.
-    ("list::view", 3),
-    ("list::show", 3),
-    // The commands, and main.
-    ("freshness", 8),
-    ("list", 8),
-    ("run", 8),
-    // A run over many accounts and regions: each target is a `run`.
-    ("run::fleet", 8),
-    ("main", 9),
+/// The three tiers, lowest first. A module may use modules of its own tier or below, never above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    /// Plain types and pure decisions (`now` passed in): the command line and its configuration,
+    /// the model, the rules, the messages, the record and what is made from it; nothing here
+    /// sends a request to AWS or runs a process.
+    Pure,
+    /// What talks to AWS, the instance, the clock and the signals: the adapter (`aws/`), the
+    /// gate and context every step shares (`act/`), and the steps that apply the decisions.
+    Acting,
+    /// The commands that sequence the steps, and `main`.
+    Commands,
+}
+
+use Tier::{Acting, Commands, Pure};
+
+/// Each module's tier, looked up by its longest prefix (`aws::reads` is `aws`).
+const TIERS: &[(&str, Tier)] = &[
+    ("model", Pure),
+    ("tags", Pure),
+    ("cli", Pure),
+    ("config", Pure),
+    ("output", Pure),
+    ("retention", Pure),
+    ("snapshot", Pure),
+    ("select", Pure),
+    ("cold", Pure),
+    ("copies", Pure),
+    ("hooks", Pure),
+    ("restore::pick", Pure),
+    ("list::view", Pure),
+    ("list::show", Pure),
+    // No AWS call and no process run: the clock, the signal handlers, the log.
+    ("clock", Pure),
+    ("signals", Pure),
+    // The adapter's plain data: an AWS error as code and message, the client's settings.
+    ("aws::errors", Pure),
+    ("aws::settings", Pure),
+    ("aws", Acting),
+    ("act", Acting),
+    ("hooks::local", Acting),
+    ("hooks::ssm", Acting),
+    ("hooks::around", Acting),
+    ("select::fetch", Acting),
+    ("snapshot::make", Acting),
+    ("retention::apply", Acting),
+    ("copies::apply", Acting),
+    ("cold::cycle", Acting),
+    ("restore", Commands),
+    ("list", Commands),
+    ("run", Commands),
+    ("freshness", Commands),
+    ("job", Commands),
+    ("main", Commands),
 ];
 
 fn src() -> PathBuf {
@@ -105,11 +95,11 @@ fn module_of(rel: &str) -> String {
     path.replace('/', "::")
 }
 
-fn layer(module: &str) -> Option<u8> {
+fn tier(module: &str) -> Option<Tier> {
     let parts: Vec<&str> = module.split("::").collect();
     (1..=parts.len()).rev().find_map(|n| {
         let prefix = parts[..n].join("::");
-        LAYERS.iter().find(|(m, _)| *m == prefix).map(|(_, l)| *l)
+        TIERS.iter().find(|(m, _)| *m == prefix).map(|(_, t)| *t)
     })
 }
 
@@ -129,15 +119,15 @@ fn uses(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn every_module_says_its_job_and_has_a_layer() {
+fn every_module_says_its_job_and_has_a_tier() {
     for (rel, text) in sources() {
         assert!(
             text.starts_with("//! "),
             "{rel} does not start with a //! line"
         );
         assert!(
-            layer(&module_of(&rel)).is_some(),
-            "{rel} has no layer in LAYERS"
+            tier(&module_of(&rel)).is_some(),
+            "{rel} has no tier in TIERS"
         );
     }
 }
@@ -155,29 +145,101 @@ fn only_the_aws_adapter_names_the_sdk() {
 }
 
 #[test]
-fn no_module_imports_upward() {
+fn no_module_uses_a_higher_tier() {
     let mut upward = Vec::new();
     for (rel, text) in sources() {
         let module = module_of(&rel);
-        let own = layer(&module).unwrap_or(0);
+        let own = tier(&module).unwrap_or(Pure);
         for used in uses(&text) {
-            match layer(&used) {
-                Some(l) if l > own => upward.push(format!("{module} ({own}) uses {used} ({l})")),
+            match tier(&used) {
+                Some(t) if t > own => {
+                    upward.push(format!("{module} ({own:?}) uses {used} ({t:?})"))
+                }
                 Some(_) => {}
-                None => upward.push(format!("{module} uses {used}, which has no layer")),
+                None => upward.push(format!("{module} uses {used}, which has no tier")),
             }
         }
     }
     assert!(upward.is_empty(), "{upward:#?}");
 }
 
+/// Which modules each module names, by module (a file's `crate::` paths, to their module).
+fn graph() -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let files = sources();
+    let modules: std::collections::BTreeSet<String> = files.keys().map(|r| module_of(r)).collect();
+    let mut out = BTreeMap::new();
+    for (rel, text) in &files {
+        let module = module_of(rel);
+        let used = uses(text)
+            .into_iter()
+            .filter_map(|u| {
+                // `retention::decide::Rule` is module `retention::decide`.
+                let parts: Vec<&str> = u.split("::").collect();
+                (1..=parts.len())
+                    .rev()
+                    .map(|n| parts[..n].join("::"))
+                    .find(|p| modules.contains(p))
+            })
+            .filter(|u| *u != module)
+            .collect();
+        out.insert(module, used);
+    }
+    out
+}
+
+/// No two modules use each other, directly or through others (a circle makes neither the lower).
+/// A parent module re-exporting or declaring its children is not a use.
 #[test]
-fn the_readme_map_matches_the_tree() {
+fn no_circle_between_modules() {
+    let g = graph();
+    let mut circles = Vec::new();
+    for start in g.keys() {
+        // Every module reachable from `start`; a circle when `start` is among them.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo: Vec<&String> = g[start].iter().collect();
+        while let Some(m) = todo.pop() {
+            if !seen.insert(m.clone()) {
+                continue;
+            }
+            if let Some(next) = g.get(m) {
+                todo.extend(next.iter());
+            }
+        }
+        if seen.contains(start) {
+            circles.push(start.clone());
+        }
+    }
+    assert!(circles.is_empty(), "modules on a circle: {circles:?}");
+}
+
+/// Folders (top-level modules) that use each other: at most two such pairs.
+#[test]
+fn few_folders_use_each_other() {
+    let g = graph();
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_string();
+    let mut edges = std::collections::BTreeSet::new();
+    for (m, used) in &g {
+        for u in used {
+            if top(m) != top(u) {
+                edges.insert((top(m), top(u)));
+            }
+        }
+    }
+    let pairs: Vec<_> = edges
+        .iter()
+        .filter(|(a, b)| a < b && edges.contains(&(b.clone(), a.clone())))
+        .collect();
+    assert!(pairs.len() <= 2, "folders that use each other: {pairs:?}");
+}
+
+#[test]
+fn the_layout_map_matches_the_tree() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
     let start = readme
         .find("### Layout")
-        .expect("the README has a ### Layout section");
+        .expect("docs/architecture.md has a ### Layout section");
     let map = &readme[start..];
     let map = &map[..map[4..].find("\n## ").map_or(map.len(), |n| n + 4)];
     let files = sources();
@@ -192,6 +254,87 @@ fn the_readme_map_matches_the_tree() {
             assert!(
                 files.contains_key(named),
                 "the README's layout map names `{named}`, which is not in src/"
+            );
+        }
+    }
+}
+
+/// The EC2 calls that change something, as the SDK names their builders.
+const CHANGING_CALLS: &[&str] = &[
+    ".create_snapshot()",
+    ".create_snapshots()",
+    ".delete_snapshot()",
+    ".copy_snapshot()",
+    ".stop_instances()",
+    ".start_instances()",
+    ".create_tags()",
+    ".delete_tags()",
+    ".create_volume()",
+    ".attach_volume()",
+    ".delete_volume()",
+    ".register_image()",
+    ".modify_snapshot_tier()",
+    ".restore_snapshot_tier()",
+    ".lock_snapshot()",
+];
+
+/// Every change goes through the gate: the SDK's changing calls are built only in
+/// `aws/changes.rs`'s one `send` (its real and DryRun forms), which only `send_change` and
+/// `check_change` reach, which only `act/gate.rs` calls. (SSM's SendCommand, `--freeze ssm`, is
+/// an instance's command, not an EC2 change: `hooks/` sends it, a dry run only with
+/// `--hook-dry-run`, whose script changes nothing.)
+#[test]
+fn only_the_gate_sends_a_change() {
+    for (rel, text) in sources() {
+        let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        if rel == "aws/changes.rs" {
+            let send = code
+                .find("async fn send(")
+                .expect("aws/changes.rs has its one send");
+            let end = code[send..]
+                .find("\n    }\n")
+                .map_or(code.len(), |e| send + e);
+            for call in CHANGING_CALLS {
+                let outside = code[..send].contains(call) || code[end..].contains(call);
+                assert!(!outside, "{call} is built outside aws/changes.rs's send");
+            }
+            continue;
+        }
+        for call in CHANGING_CALLS {
+            assert!(
+                !code.contains(call),
+                "{rel} builds {call}: only aws/changes.rs may"
+            );
+        }
+        if rel != "act/gate.rs" {
+            for gated in [".send_change(", ".check_change("] {
+                assert!(
+                    !code.contains(gated),
+                    "{rel} calls {gated}: only act/gate.rs may"
+                );
+            }
+        }
+    }
+}
+
+/// Only the gate asks the mode whether to send: no acting step or command tests for a dry run
+/// itself (a pure function may take the mode: what a message says, whether hooks run).
+#[test]
+fn no_step_decides_the_mode() {
+    for (rel, text) in sources() {
+        let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        if rel == "act/gate.rs" || tier(&module_of(&rel)) == Some(Pure) {
+            continue;
+        }
+        for asked in [
+            "mode.is_dry()",
+            "checks_permissions()",
+            "Mode::DryRun",
+            "Mode::Real",
+        ] {
+            assert!(
+                !code.contains(asked),
+                "{rel} tests {asked}: only the gate may"
             );
         }
     }

@@ -51,6 +51,18 @@ pub enum Change<'a> {
         snapshot_id: &'a str,
         days: i32,
     },
+    /// One tag on resources (instances, snapshots): CreateTags. Not checked in a dry run (the
+    /// tags a run sets are its bookkeeping: the dry run never needs them).
+    Tag {
+        ids: &'a [String],
+        key: &'a str,
+        value: &'a str,
+    },
+    /// One tag (any value) off a resource: DeleteTags. Not checked in a dry run either.
+    Untag {
+        id: &'a str,
+        key: &'a str,
+    },
     /// `--lock`: `mode` is `governance` or `compliance`; `cool_off_hours` only for a compliance
     /// snapshot's first lock.
     LockSnapshot {
@@ -62,12 +74,34 @@ pub enum Change<'a> {
 }
 
 /// What a changing call answered.
-enum Sent {
-    Snapshot(Option<String>),
-    /// A volume's or an image's id.
-    Resource(Option<String>),
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// A snapshot's, a volume's or an image's id (`None`: the answer had none).
+    Id(Option<String>),
+    /// CreateSnapshots: `(snapshot id, volume id)` of each member.
     Set(Vec<(String, String)>),
     Done,
+}
+
+impl Answer {
+    /// The id of what the call made; an error when the answer lacks it.
+    pub fn id(self) -> Result<String, AwsError> {
+        match self {
+            Answer::Id(Some(id)) => Ok(id),
+            _ => Err(AwsError {
+                code: None,
+                message: "the answer has no id of what was made".into(),
+            }),
+        }
+    }
+
+    /// CreateSnapshots' members.
+    pub fn set(self) -> Vec<(String, String)> {
+        match self {
+            Answer::Set(pairs) => pairs,
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl Change<'_> {
@@ -87,7 +121,14 @@ impl Change<'_> {
             Change::LockSnapshot { .. } => "LockSnapshot",
             Change::ArchiveSnapshot(_) => "ModifySnapshotTier",
             Change::RestoreTier { .. } => "RestoreSnapshotTier",
+            Change::Tag { .. } => "CreateTags",
+            Change::Untag { .. } => "DeleteTags",
         }
+    }
+
+    /// Whether a dry run checks this change's permission (with `DryRun=true`).
+    pub fn has_dry_run(&self) -> bool {
+        !matches!(self, Change::Tag { .. } | Change::Untag { .. })
     }
 }
 
@@ -126,36 +167,21 @@ fn image_disk(device: &str, snapshot_id: &str, spec: &VolumeSpec) -> BlockDevice
 }
 
 impl Ec2 {
-    /// Sets one tag on an instance.
-    pub async fn tag_instance(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
-        self.tag_resource(id, key, value).await
+    /// Sends `change` for real: only the gate (`act::gate`) calls it.
+    pub async fn send_change(&self, change: &Change<'_>) -> Result<Answer, AwsError> {
+        self.send(change, false).await
     }
 
-    /// Sets one tag on a resource (an instance, a snapshot).
-    async fn tag_resource(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
-        self.client
-            .create_tags()
-            .resources(id)
-            .tags(Tag::builder().key(key).value(value).build())
-            .send()
-            .await?;
-        Ok(())
-    }
-
-    /// Removes one tag (any value) from an instance.
-    pub async fn untag_instance(&self, id: &str, key: &str) -> Result<(), AwsError> {
-        self.client
-            .delete_tags()
-            .resources(id)
-            .tags(Tag::builder().key(key).build())
-            .send()
-            .await?;
-        Ok(())
+    /// Sends `change` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
+    /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not). Only the
+    /// gate calls it.
+    pub async fn check_change(&self, change: &Change<'_>) -> Result<(), AwsError> {
+        self.send(change, true).await.map(|_| ())
     }
 
     /// Sends a changing call, for real or with `DryRun=true`: the one place each is built, so that
     /// a permission check asks for exactly what the real run sends.
-    async fn send(&self, write: &Change<'_>, dry_run: bool) -> Result<Sent, AwsError> {
+    async fn send(&self, write: &Change<'_>, dry_run: bool) -> Result<Answer, AwsError> {
         let c = &self.client;
         Ok(match *write {
             Change::CreateSnapshot {
@@ -169,7 +195,7 @@ impl Ec2 {
                     .tag_specifications(snapshot_tags(tags))
                     .send()
                     .await?;
-                Sent::Snapshot(out.snapshot_id().map(String::from))
+                Answer::Id(out.snapshot_id().map(String::from))
             }
             Change::CreateSnapshots {
                 instance_id,
@@ -193,12 +219,12 @@ impl Ec2 {
                 let pairs = out.snapshots().iter().filter_map(|s| {
                     Some((s.snapshot_id()?.to_string(), s.volume_id()?.to_string()))
                 });
-                Sent::Set(pairs.collect())
+                Answer::Set(pairs.collect())
             }
             Change::DeleteSnapshot(id) => {
                 let call = c.delete_snapshot().dry_run(dry_run).snapshot_id(id);
                 call.send().await?;
-                Sent::Done
+                Answer::Done
             }
             Change::RestoreTier { snapshot_id, days } => {
                 c.restore_snapshot_tier()
@@ -207,7 +233,7 @@ impl Ec2 {
                     .temporary_restore_days(days)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::ArchiveSnapshot(id) => {
                 c.modify_snapshot_tier()
@@ -216,7 +242,7 @@ impl Ec2 {
                     .storage_tier(aws_sdk_ec2::types::TargetStorageTier::Archive)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::LockSnapshot {
                 snapshot_id,
@@ -234,7 +260,7 @@ impl Ec2 {
                     .set_cool_off_period(cool_off)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::StopInstances(id) => {
                 c.stop_instances()
@@ -242,7 +268,7 @@ impl Ec2 {
                     .instance_ids(id)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::StartInstances(id) => {
                 c.start_instances()
@@ -250,7 +276,7 @@ impl Ec2 {
                     .instance_ids(id)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::CopySnapshot {
                 source_region,
@@ -269,7 +295,7 @@ impl Ec2 {
                 if let Some(key) = kms_key {
                     call = call.encrypted(true).kms_key_id(key);
                 }
-                Sent::Snapshot(call.send().await?.snapshot_id().map(String::from))
+                Answer::Id(call.send().await?.snapshot_id().map(String::from))
             }
             Change::CreateVolume {
                 snapshot_id,
@@ -288,7 +314,7 @@ impl Ec2 {
                     .tag_specifications(tag_specification(ResourceType::Volume, tags))
                     .send()
                     .await?;
-                Sent::Resource(out.volume_id().map(String::from))
+                Answer::Id(out.volume_id().map(String::from))
             }
             Change::AttachVolume {
                 volume_id,
@@ -302,7 +328,7 @@ impl Ec2 {
                     .device(device)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::DeleteVolume(id) => {
                 c.delete_volume()
@@ -310,7 +336,7 @@ impl Ec2 {
                     .volume_id(id)
                     .send()
                     .await?;
-                Sent::Done
+                Answer::Done
             }
             Change::RegisterImage(image) => {
                 let disks = image
@@ -331,180 +357,26 @@ impl Ec2 {
                     .tag_specifications(tag_specification(ResourceType::Image, &image.tags))
                     .send()
                     .await?;
-                Sent::Resource(out.image_id().map(String::from))
+                Answer::Id(out.image_id().map(String::from))
+            }
+            Change::Tag { ids, key, value } => {
+                c.create_tags()
+                    .dry_run(dry_run)
+                    .set_resources(Some(ids.to_vec()))
+                    .tags(Tag::builder().key(key).value(value).build())
+                    .send()
+                    .await?;
+                Answer::Done
+            }
+            Change::Untag { id, key } => {
+                c.delete_tags()
+                    .dry_run(dry_run)
+                    .resources(id)
+                    .tags(Tag::builder().key(key).build())
+                    .send()
+                    .await?;
+                Answer::Done
             }
         })
-    }
-
-    /// A call that answers with the id of what it made (a volume, an image).
-    async fn new_resource(&self, write: &Change<'_>) -> Result<String, AwsError> {
-        match self.send(write, false).await? {
-            Sent::Resource(Some(id)) => Ok(id),
-            _ => Err(AwsError {
-                code: None,
-                message: format!("{} answered without an id", write.action()),
-            }),
-        }
-    }
-
-    /// A volume made from a snapshot, tagged in the same call so that a crash can never leave
-    /// it untagged.
-    pub async fn create_volume(
-        &self,
-        snapshot_id: &str,
-        spec: &VolumeSpec,
-        tags: &Tags,
-    ) -> Result<String, AwsError> {
-        self.new_resource(&Change::CreateVolume {
-            snapshot_id,
-            spec,
-            tags,
-        })
-        .await
-    }
-
-    pub async fn attach_volume(
-        &self,
-        volume_id: &str,
-        instance_id: &str,
-        device: &str,
-    ) -> Result<(), AwsError> {
-        let write = Change::AttachVolume {
-            volume_id,
-            instance_id,
-            device,
-        };
-        self.send(&write, false).await.map(|_| ())
-    }
-
-    pub async fn delete_volume(&self, volume_id: &str) -> Result<(), AwsError> {
-        self.send(&Change::DeleteVolume(volume_id), false)
-            .await
-            .map(|_| ())
-    }
-
-    /// An AMI from snapshots; its id.
-    pub async fn register_image(&self, image: &ImageSpec) -> Result<String, AwsError> {
-        self.new_resource(&Change::RegisterImage(image)).await
-    }
-
-    /// Sends `write` with `DryRun=true`: EC2 checks the permission and changes nothing. Its
-    /// answer as is (`DryRunOperation` when allowed, `UnauthorizedOperation` when not).
-    pub async fn dry_run(&self, write: &Change<'_>) -> Result<(), AwsError> {
-        self.send(write, true).await.map(|_| ())
-    }
-
-    /// A call that answers with a new snapshot's id.
-    async fn new_snapshot(&self, write: &Change<'_>) -> Result<String, AwsError> {
-        match self.send(write, false).await? {
-            Sent::Snapshot(Some(id)) => Ok(id),
-            _ => Err(AwsError {
-                code: None,
-                message: format!("{} answered without a snapshot id", write.action()),
-            }),
-        }
-    }
-
-    /// One snapshot, tagged in the same call so a crash can never leave it untagged.
-    pub async fn create_snapshot(
-        &self,
-        volume_id: &str,
-        description: &str,
-        tags: &Tags,
-    ) -> Result<String, AwsError> {
-        self.new_snapshot(&Change::CreateSnapshot {
-            volume_id,
-            description,
-            tags,
-        })
-        .await
-    }
-
-    /// Every volume of an instance (its root left out with `exclude_boot`) at one point in time:
-    /// one CreateSnapshots call, each snapshot tagged in the same call with `tags` and, on AWS,
-    /// its volume's own tags (`CopyTagsFromSource=volume`). The `(snapshot id, volume id)` pairs.
-    pub async fn create_snapshot_set(
-        &self,
-        instance_id: &str,
-        exclude_boot: bool,
-        description: &str,
-        tags: &Tags,
-    ) -> Result<Vec<(String, String)>, AwsError> {
-        let write = Change::CreateSnapshots {
-            instance_id,
-            exclude_boot,
-            description,
-            tags,
-        };
-        match self.send(&write, false).await? {
-            Sent::Set(pairs) => Ok(pairs),
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    /// Copies a snapshot of `source_region` into this client's region, tagged in the same call.
-    /// With `kms_key`, the copy is encrypted with it; else an encrypted source stays encrypted
-    /// with this region's default EBS key.
-    pub async fn copy_snapshot(
-        &self,
-        source_region: &str,
-        source_id: &str,
-        description: &str,
-        tags: &Tags,
-        kms_key: Option<&str>,
-    ) -> Result<String, AwsError> {
-        self.new_snapshot(&Change::CopySnapshot {
-            source_region,
-            source_id,
-            description,
-            tags,
-            kms_key,
-        })
-        .await
-    }
-
-    /// Locks a snapshot against deletion for `days` (`--lock`), or moves it to the archive tier
-    /// (`--archive-after`): a change that answers nothing to keep.
-    pub async fn apply(&self, change: &Change<'_>) -> Result<(), AwsError> {
-        self.send(change, false).await.map(|_| ())
-    }
-
-    /// Sets one tag on snapshots (at most 1,000 at once: one instance's).
-    pub async fn tag_snapshots(
-        &self,
-        ids: &[String],
-        key: &str,
-        value: &str,
-    ) -> Result<(), AwsError> {
-        self.client
-            .create_tags()
-            .set_resources(Some(ids.to_vec()))
-            .tags(Tag::builder().key(key).value(value).build())
-            .send()
-            .await?;
-        Ok(())
-    }
-
-    /// Sets one tag on a snapshot (the end of its lock).
-    pub async fn tag_snapshot(&self, id: &str, key: &str, value: &str) -> Result<(), AwsError> {
-        self.tag_resource(id, key, value).await
-    }
-
-    pub async fn delete_snapshot(&self, snapshot_id: &str) -> Result<(), AwsError> {
-        self.send(&Change::DeleteSnapshot(snapshot_id), false)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn stop_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.send(&Change::StopInstances(id), false)
-            .await
-            .map(|_| ())
-    }
-
-    pub async fn start_instance(&self, id: &str) -> Result<(), AwsError> {
-        self.send(&Change::StartInstances(id), false)
-            .await
-            .map(|_| ())
     }
 }

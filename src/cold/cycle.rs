@@ -2,20 +2,21 @@
 //! started again whatever happens; and, at the start of every run, starting the instances that a
 //! killed run left stopped.
 
+use crate::act::ctx::Ctx;
+use crate::act::gate::{self, Gate, Sent};
 use crate::aws::{AwsError, Change, Ec2};
-use crate::cold::mark::{self as recovery, Here, Mark, Verdict, STOP_TAG};
+use crate::cold::mark::{self as recovery, Here, Mark, Verdict};
 use crate::config::Config;
 use crate::model::{Instance, InstanceState, SnapshotKind};
 use crate::output::log::critical;
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
-use crate::retention::decide::Done;
-use crate::run::ctx::Ctx;
-use crate::run::permissions;
 use crate::signals::{Shutdown, Signal};
 use crate::snapshot::make as snapshot;
 use crate::snapshot::plan::Plan;
+use crate::snapshot::Done;
+use crate::tags::STOP_TAG;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,20 +40,16 @@ pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<D
     let id = &instance.id;
     let mut done = Done::default();
     info!("{}", ctx.line(msg::GOING_DOWN, id));
-    if ctx.cfg.mode.is_dry() {
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, &Change::StopInstances(id), id).await;
-        }
+    let marked = ctx.cfg.stop_tag && mark(ctx, id, ctx.cfg.timeout).await;
+    // Not raced with a signal: the run must know whether the stop went through.
+    let stop = gate::send_through(ctx, &ctx.ec2, &Change::StopInstances(id), id).await;
+    if let Sent::Dry = stop {
         snapshot::make(ctx, SnapshotKind::Cold, instance, plan, None, &mut done).await;
         info!("{}", ctx.line(msg::GOING_UP, id));
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, &Change::StartInstances(id), id).await;
-        }
+        gate::send_through(ctx, &ctx.ec2, &Change::StartInstances(id), id).await;
         return Some(done);
     }
-    let marked = ctx.cfg.stop_tag && mark(&ctx.ec2, id, ctx.cfg.timeout).await;
-    // Not raced with a signal: the run must know whether the stop went through.
-    if let Err(e) = ctx.ec2.stop_instance(id).await {
+    if let Sent::Answered(Err(e)) = stop {
         let line = ctx.line(&msg::failed_to("stop", &e.to_string()), id);
         let failure = Failure::aws(Level::Critical, line, "StopInstances", id, &e);
         ctx.record.failed(Some(id), failure);
@@ -101,7 +98,7 @@ pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<D
 /// Tags the instance before its stop, so that a run killed while it is down can be found by the
 /// next one. True when the tag is set; a failure is a warning and the cycle goes on, as it did
 /// before the tag existed.
-async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
+async fn mark(ctx: &Ctx, id: &str, timeout: Duration) -> bool {
     let (here, now) = (Here::this_machine(), crate::clock::now());
     let mark = Mark {
         host: here.host,
@@ -112,12 +109,19 @@ async fn mark(ec2: &Ec2, id: &str, timeout: Duration) -> bool {
             .checked_add_signed(stop_window(timeout))
             .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
     };
-    match ec2.tag_instance(id, STOP_TAG, &mark.value()).await {
-        Ok(()) => true,
-        Err(e) => {
+    let (ids, value) = ([id.to_string()], mark.value());
+    let tag = Change::Tag {
+        ids: &ids,
+        key: STOP_TAG,
+        value: &value,
+    };
+    match gate::send_through(ctx, &ctx.ec2, &tag, id).await {
+        Sent::Answered(Ok(_)) => true,
+        Sent::Answered(Err(e)) => {
             warn!("{}", msg::cannot_mark(id, STOP_TAG, &e.to_string()));
             false
         }
+        Sent::Dry | Sent::Interrupted(_) => false,
     }
 }
 
@@ -129,7 +133,7 @@ async fn after_failed_stop(ctx: &Ctx, instance: &Instance, error: &AwsError, mar
         if let Ok(InstanceState::Running) = ctx.ec2.instance_state(&instance.id).await {
             info!("{}", msg::still_running(&instance.id));
             if marked {
-                untag(&ctx.ec2, &instance.id).await;
+                untag(&ctx.gate(), &ctx.ec2, &instance.id).await;
             }
             return;
         }
@@ -145,9 +149,10 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool) {
     info!("{}", ctx.line(msg::GOING_UP, id));
     let deadline = deadline_after(timeout);
     loop {
-        let last_error = match ctx.ec2.start_instance(id).await {
-            Ok(()) => break,
-            Err(e) => e,
+        let start = Change::StartInstances(id);
+        let last_error = match gate::send_through(ctx, &ctx.ec2, &start, id).await {
+            Sent::Answered(Err(e)) => e,
+            Sent::Answered(Ok(_)) | Sent::Dry | Sent::Interrupted(_) => break,
         };
         debug!("{}", msg::start_retry(id, &last_error.to_string()));
         let left = deadline.saturating_duration_since(Instant::now());
@@ -164,7 +169,7 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool) {
         Waited::Reached => {
             info!("{}", msg::now_state(id, "running"));
             if marked {
-                untag(&ctx.ec2, id).await;
+                untag(&ctx.gate(), &ctx.ec2, id).await;
             }
         }
         Waited::TimedOut => {
@@ -185,7 +190,14 @@ async fn start_again(ctx: &Ctx, instance: &Instance, marked: bool) {
 /// Starts the instances that an earlier cold run left stopped (killed with `kill -9`, or the
 /// machine lost power), found by their mark; a dry run only says which it would start. Starting
 /// is not interrupted by a signal, like any restart.
-pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Record) {
+pub async fn recover(
+    ec2: &Ec2,
+    cfg: &Config,
+    marked: Vec<Instance>,
+    record: &Record,
+    shutdown: &Shutdown,
+) {
+    let gate = Gate::new(cfg.mode, shutdown, record, ec2.region());
     let here = Here::this_machine();
     let now = crate::clock::now();
     for instance in marked {
@@ -212,11 +224,9 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Re
                     "{}",
                     msg::mark_dropped(id, &instance.state.to_string(), STOP_TAG)
                 );
-                if !cfg.mode.is_dry() {
-                    untag(ec2, id).await;
-                }
+                untag(&gate, ec2, id).await;
             }
-            Verdict::Start if cfg.mode.is_dry() => {
+            Verdict::Start if gate.is_dry() => {
                 warn!(
                     "{}",
                     msg::left_stopped(id, name, value, "run mode starts it again")
@@ -228,7 +238,8 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Re
                     msg::left_stopped(id, name, value, "starting it again")
                 );
                 let line = |text: String| msg::for_instance(&text, id, cfg.parallel);
-                if let Err(e) = ec2.start_instance(id).await {
+                let start = Change::StartInstances(id);
+                if let Sent::Answered(Err(e)) = gate.send_through(ec2, &start, id).await {
                     let text = line(msg::failed_to("start", &e.to_string()));
                     let failure = Failure::aws(Level::Critical, text, "StartInstances", id, &e);
                     record.failed(None, failure);
@@ -237,7 +248,7 @@ pub async fn recover(ec2: &Ec2, cfg: &Config, marked: Vec<Instance>, record: &Re
                 match wait_running(ec2, id, cfg.timeout).await {
                     Waited::Reached => {
                         info!("{}", msg::now_state(id, "running"));
-                        untag(ec2, id).await;
+                        untag(&gate, ec2, id).await;
                     }
                     Waited::TimedOut => {
                         let text = line(not_running_line(cfg.timeout));
@@ -277,8 +288,9 @@ fn not_running(line: String, id: &str, timeout: Duration) -> Failure {
 }
 
 /// Removes the stop mark of an instance; a failure is a warning (a later run removes it).
-async fn untag(ec2: &Ec2, id: &str) {
-    if let Err(e) = ec2.untag_instance(id, STOP_TAG).await {
+async fn untag(gate: &Gate<'_>, ec2: &Ec2, id: &str) {
+    let untag = Change::Untag { id, key: STOP_TAG };
+    if let Sent::Answered(Err(e)) = gate.send_through(ec2, &untag, id).await {
         warn!("{}", msg::cannot_unmark(id, STOP_TAG, &e.to_string()));
     }
 }

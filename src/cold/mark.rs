@@ -4,9 +4,6 @@
 use crate::model::InstanceState;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// The tag set on an instance before a cold stop and removed once it runs again.
-pub const STOP_TAG: &str = "ec2snap:stopped-by";
-
 /// Who stopped an instance, and by when that run will have started it again at the latest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {

@@ -1,8 +1,8 @@
 //! Where credentials and region come from: `-k/-a/-r`, the original's legacy INI file
 //! (`-c`, default `~/.aws_cred`), or the standard AWS chain, made into the AWS client's settings.
 
-use crate::aws::Credentials;
-use crate::cli::Cli;
+use crate::aws::settings::Credentials;
+use crate::cli::Connection;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -98,12 +98,12 @@ fn read_legacy(path: &Path, explicit: bool, profile: &str) -> Result<Option<Lega
 }
 
 /// The first `-r` that names a region (`all` names none): where the run connects first.
-pub fn base_region(cli: &Cli) -> Option<String> {
-    cli.region.iter().find(|r| r.as_str() != "all").cloned()
+pub fn base_region(conn: &Connection) -> Option<String> {
+    conn.region.iter().find(|r| r.as_str() != "all").cloned()
 }
 
 /// `-k/-a/-r` win (the file is then not read at all); then the legacy file; then the standard chain.
-pub fn resolve(cli: &Cli) -> Result<(Credentials, Option<String>)> {
+pub fn resolve(cli: &Connection) -> Result<(Credentials, Option<String>)> {
     let flags_suffice =
         cli.key_id.is_some() && cli.access_key.is_some() && base_region(cli).is_some();
     let path = match (&cli.credentials, flags_suffice) {
@@ -134,13 +134,14 @@ pub fn resolve(cli: &Cli) -> Result<(Credentials, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use clap::Parser;
 
     #[test]
     fn legacy_profiles() {
-        assert_eq!(crate::aws::masked("AKIAIOSFODNN7EXAMPLE"), "AKIA****MPLE");
-        assert_eq!(crate::aws::masked("AK1"), "****");
+        assert_eq!(
+            crate::aws::settings::masked("AKIAIOSFODNN7EXAMPLE"),
+            "AKIA****MPLE"
+        );
+        assert_eq!(crate::aws::settings::masked("AK1"), "****");
         let shown = format!(
             "{:?}",
             Credentials::Static {
@@ -188,7 +189,8 @@ mod tests {
         let parse = |args: &[&str]| {
             let mut v = vec!["ec2snap", "-i", "i-1"];
             v.extend_from_slice(args);
-            Config::from_cli(&Cli::try_parse_from(v).unwrap()).map_err(|e| format!("{e:#}"))
+            crate::config::tests::config_of(crate::cli::parse_from(v).unwrap())
+                .map_err(|e| format!("{e:#}"))
         };
         let flags = ["-k", "AK", "-a", "S", "-r", "eu-west-1"];
         // -k, -a and -r give everything: the file is not read, however broken.

@@ -1,8 +1,8 @@
 //! Many accounts and regions: `-r` (repeatable, or `all`), `--assume-role`, `--accounts FILE`
 //! (c7n-org's accounts.yml) and `--account-tag`, checked into a `Fleet` before any AWS call.
 
-use crate::aws::Role;
-use crate::cli::Cli;
+use crate::aws::settings::Role;
+use crate::cli::{Accounts, Connection};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
@@ -356,8 +356,8 @@ pub fn targets(
 }
 
 /// The fleet of a command line.
-pub fn fleet(cli: &Cli) -> Result<Fleet> {
-    let regions = match cli.region.as_slice() {
+pub fn fleet(conn: &Connection, cli: &Accounts) -> Result<Fleet> {
+    let regions = match conn.region.as_slice() {
         [] => Regions::Default,
         list if list.iter().any(|r| r == "all") => {
             if list.len() > 1 {
@@ -435,7 +435,7 @@ pub fn fleet(cli: &Cli) -> Result<Fleet> {
         });
     }
     // -r overrides the regions of the accounts file.
-    if !cli.region.is_empty() {
+    if !conn.region.is_empty() {
         for a in &mut accounts {
             a.regions = None;
         }
@@ -637,20 +637,21 @@ accounts:
 
     #[test]
     fn fleets_of_a_command_line() {
-        let f = fleet(&cli(&["-i", "i-1"])).unwrap();
+        let of = |c: &crate::cli::Cli| fleet(&c.run.connection, &c.run.accounts);
+        let f = of(&cli(&["-i", "i-1"])).unwrap();
         assert!(f.is_single());
-        let f = fleet(&cli(&["-i", "i-1", "-r", "eu-west-1"])).unwrap();
+        let f = of(&cli(&["-i", "i-1", "-r", "eu-west-1"])).unwrap();
         assert!(f.is_single());
-        let f = fleet(&cli(&["-i", "i-1", "-r", "eu-west-1", "-r", "us-east-1"])).unwrap();
+        let f = of(&cli(&["-i", "i-1", "-r", "eu-west-1", "-r", "us-east-1"])).unwrap();
         assert_eq!(
             f.regions,
             Regions::List(vec!["eu-west-1".into(), "us-east-1".into()])
         );
         assert!(!f.is_single());
-        let f = fleet(&cli(&["-i", "i-1", "-r", "all"])).unwrap();
+        let f = of(&cli(&["-i", "i-1", "-r", "all"])).unwrap();
         assert_eq!(f.regions, Regions::All);
         let arn = "arn:aws:iam::123456789012:role/backup";
-        let f = fleet(&cli(&[
+        let f = of(&cli(&[
             "-i",
             "i-1",
             "--assume-role",
@@ -663,7 +664,7 @@ accounts:
         assert_eq!(f.accounts[0].role.as_ref().unwrap().session_name, "ec2snap");
         assert!(f.is_single(), "one role in one region is one target");
         let other = "arn:aws:iam::210987654321:role/backup";
-        let f = fleet(&cli(&[
+        let f = of(&cli(&[
             "-i",
             "i-1",
             "--assume-role",
@@ -694,7 +695,7 @@ accounts:
         ] {
             let mut all = vec!["-i", "i-1"];
             all.extend_from_slice(args);
-            let e = fleet(&cli(&all)).unwrap_err().to_string();
+            let e = of(&cli(&all)).unwrap_err().to_string();
             assert!(e.contains(want), "{args:?}: {e}");
         }
         assert!(is_region_name("us-gov-west-1") && is_region_name("ap-southeast-4"));

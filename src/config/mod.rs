@@ -5,60 +5,44 @@ pub mod credentials;
 pub mod fleet;
 pub mod restore;
 
-use crate::aws::AwsSettings;
-use crate::cli::{Cli, Generate, Sub};
+use crate::aws::settings::AwsSettings;
+use crate::cli::{self, Cli, Generate, Sub};
 use crate::model::{SnapshotKind, TagPattern};
 use crate::output::log::Level;
-use crate::retention::decide::{Rule, Zone};
 use crate::retention::policy::Keep;
+use crate::retention::policy::{Rule, Zone};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// What to do, decided once from the command line; nothing reads the command line after it.
 pub enum Command {
+    /// A backup run (no subcommand).
+    Run(Box<Job<Config>>),
+    /// `ec2snap list` (`--json`: a JSON document instead of the table).
+    List(Box<Job<ListConfig>>),
+    Restore(Box<Job<Config>>),
+    Drill(Box<Job<Config>>),
+    /// `ec2snap check`, or `--check-max-age`/`--drill-max-age` without a subcommand.
+    Check(Box<Job<Config>>),
     /// `--generate KIND`: print the man page or a completion script.
     Generate(Generate),
     /// `-V`: print the version.
     Version,
-    /// A run or the freshness check.
-    Work(Box<Work>),
 }
 
-/// A run or the freshness check: how to log, where its report and metrics go, and the validated
+/// A command that works: how to log, where its report and metrics go, and its validated
 /// configuration, or why the command line is wrong (then logged, and the report written).
-pub struct Work {
+pub struct Job<C> {
     pub log: LogSettings,
     pub outputs: Outputs,
-    /// What it is (known also when a flag is wrong: a check's error is then an UNKNOWN status).
-    pub task: Task,
-    pub config: Result<Config>,
+    pub config: Result<C>,
 }
 
-/// A run, the freshness check, or `list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    Run,
-    /// `--check-max-age` without a subcommand.
-    Check,
-    /// `ec2snap list` (`--json`: a JSON document instead of the table).
-    List {
-        json: bool,
-    },
-    /// `ec2snap restore`.
-    Restore,
-    /// `ec2snap drill`.
-    Drill,
-}
-
-fn task_of(cli: &Cli) -> Task {
-    match &cli.command {
-        Some(Sub::List { json }) => Task::List { json: *json },
-        Some(Sub::Restore(_)) => Task::Restore,
-        Some(Sub::Drill(_)) => Task::Drill,
-        None if !cli.check_max_age.is_empty() || !cli.drill_max_age.is_empty() => Task::Check,
-        None => Task::Run,
-    }
+/// `ec2snap list`'s configuration.
+pub struct ListConfig {
+    pub config: Config,
+    pub json: bool,
 }
 
 /// `-v` and `-f`.
@@ -72,7 +56,7 @@ pub struct LogSettings {
 
 /// Where the report and the metrics of a run go (known even when a flag is wrong, so that a
 /// failed run still leaves them).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outputs {
     /// `--report FILE`, `-` for standard output.
     pub report: Option<PathBuf>,
@@ -89,6 +73,18 @@ impl Outputs {
     pub fn report_to_stdout(&self) -> bool {
         self.report.as_deref() == Some(std::path::Path::new("-"))
     }
+
+    /// `--report`, `--metrics-file`, `--metrics-job` of a command whose job label starts with
+    /// `prefix` (a drill's success is not the backup's).
+    fn of(m: &cli::Monitoring, common: &cli::Common, prefix: &str, real_run: bool) -> Outputs {
+        Outputs {
+            report: m.report.clone(),
+            metrics: m.metrics_file.clone(),
+            job: metrics_job(m, common, prefix),
+            real_run,
+            copy_regions: Vec::new(),
+        }
+    }
 }
 
 impl Command {
@@ -99,22 +95,55 @@ impl Command {
         if cli.version {
             return Command::Version;
         }
-        Command::Work(Box::new(Work {
-            log: LogSettings {
-                level: cli.verbosity.parse::<Level>().ok(),
-                verbosity: cli.verbosity.clone(),
-                file: cli.file_output.clone(),
-            },
-            outputs: Outputs {
-                report: cli.report.clone(),
-                metrics: cli.metrics_file.clone(),
-                job: metrics_job(&cli),
-                real_run: cli.run,
-                copy_regions: cli.copy_to.iter().map(|r| r.trim().to_string()).collect(),
-            },
-            task: task_of(&cli),
-            config: Config::from_cli(&cli),
-        }))
+        let verbosity = cli.log.verbosity.clone().unwrap_or_else(|| "INFO".into());
+        let log = LogSettings {
+            level: verbosity.parse::<Level>().ok(),
+            verbosity,
+            file: cli.log.file_output.clone(),
+        };
+        fn job<C>(log: LogSettings, outputs: Outputs, config: Result<C>) -> Box<Job<C>> {
+            Box::new(Job {
+                log,
+                outputs,
+                config,
+            })
+        }
+        match cli.command {
+            None if cli.run.freshness.given() => Command::Check(job(
+                log,
+                Outputs::default(),
+                Config::check_without_subcommand(&cli.run, &cli.not_for_check),
+            )),
+            None => {
+                let a = &cli.run;
+                let mut outputs = Outputs::of(&a.monitoring, &a.common, "", a.mode.run);
+                outputs.copy_regions = a
+                    .copy_rules
+                    .copy_to
+                    .iter()
+                    .map(|r| r.trim().to_string())
+                    .collect();
+                Command::Run(job(log, outputs, Config::run(a)))
+            }
+            Some(Sub::List(a)) => {
+                let config = Config::list(&a).map(|config| ListConfig {
+                    config,
+                    json: a.json,
+                });
+                Command::List(job(log, Outputs::default(), config))
+            }
+            Some(Sub::Restore(a)) => Command::Restore(job(
+                log,
+                Outputs::of(&a.monitoring, &a.common, "restore:", a.mode.run),
+                Config::restore(&a),
+            )),
+            Some(Sub::Drill(a)) => Command::Drill(job(
+                log,
+                Outputs::of(&a.monitoring, &a.common, "drill:", a.mode.run),
+                Config::drill(&a),
+            )),
+            Some(Sub::Check(a)) => Command::Check(job(log, Outputs::default(), Config::check(&a))),
+        }
     }
 }
 
@@ -184,30 +213,7 @@ pub struct Config {
     pub wait: Option<WaitPolicy>,
 }
 
-/// Whether a run changes anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `-u`: snapshots are made and deleted, instances stopped and started.
-    Real,
-    /// The default: nothing changes; each change a real run would make is sent with
-    /// `DryRun=true` to check its permission, unless `--no-permission-check`.
-    DryRun { check_permissions: bool },
-}
-
-impl Mode {
-    pub fn is_dry(self) -> bool {
-        matches!(self, Mode::DryRun { .. })
-    }
-
-    pub fn checks_permissions(self) -> bool {
-        matches!(
-            self,
-            Mode::DryRun {
-                check_permissions: true
-            }
-        )
-    }
-}
+pub use crate::model::Mode;
 
 /// How snapshots are made and pruned: per volume, or as one set per instance (`--consistent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,7 +241,7 @@ pub struct WaitPolicy {
 }
 
 /// `--archive-after N UNIT`: only with calendar rules or `-g`, which say how long a snapshot stays.
-fn archive_after(cli: &Cli, rule: &Rule) -> Result<Option<i64>> {
+fn archive_after(cli: &cli::Locks, rule: &Rule) -> Result<Option<i64>> {
     let Some(secs) = age_flag(&cli.archive_after, "--archive-after")? else {
         return Ok(None);
     };
@@ -246,15 +252,19 @@ fn archive_after(cli: &Cli, rule: &Rule) -> Result<Option<i64>> {
 }
 
 /// `--lock`, `--lock-max`, `--lock-cool-off`.
-fn lock_policy(cli: &Cli, rule: &Rule) -> Result<Option<crate::retention::lock::LockPolicy>> {
-    if cli.lock.is_none() && cli.copy_lock.is_none() {
+fn lock_policy(
+    cli: &cli::Locks,
+    copy_lock: Option<cli::LockMode>,
+    rule: &Rule,
+) -> Result<Option<crate::retention::lock::LockPolicy>> {
+    if cli.lock.is_none() && copy_lock.is_none() {
         if cli.lock_max.is_some() || cli.lock_cool_off.is_some() {
             bail!("--lock-max and --lock-cool-off go with --lock or --copy-lock");
         }
         return Ok(None);
     }
     let compliance = |m: Option<crate::cli::LockMode>| m == Some(crate::cli::LockMode::Compliance);
-    if cli.lock_cool_off.is_some() && !compliance(cli.lock) && !compliance(cli.copy_lock) {
+    if cli.lock_cool_off.is_some() && !compliance(cli.lock) && !compliance(copy_lock) {
         bail!("--lock-cool-off goes with --lock compliance or --copy-lock compliance");
     }
     cli.lock
@@ -265,7 +275,7 @@ fn lock_policy(cli: &Cli, rule: &Rule) -> Result<Option<crate::retention::lock::
 /// One lock flag's policy (`flag`: `--lock` or `--copy-lock`) over the rule its snapshots are
 /// kept by.
 fn lock_mode(
-    cli: &Cli,
+    cli: &cli::Locks,
     mode: crate::cli::LockMode,
     rule: &Rule,
     flag: &str,
@@ -297,7 +307,7 @@ fn lock_mode(
 const MAX_HOOK_SECS: u64 = 3_600;
 
 /// `--pre-snapshot`, `--post-snapshot`, `--freeze` and their options.
-fn hooks(cli: &Cli) -> Result<Option<crate::hooks::policy::Hooks>> {
+fn hooks(cli: &cli::HookArgs, shape: &cli::Shape) -> Result<Option<crate::hooks::policy::Hooks>> {
     use crate::hooks::policy::{Freeze, Hooks, OnFailure};
     let any = cli.pre_snapshot.is_some() || cli.post_snapshot.is_some() || cli.freeze.is_some();
     if !any {
@@ -312,10 +322,10 @@ fn hooks(cli: &Cli) -> Result<Option<crate::hooks::policy::Hooks>> {
         }
         return Ok(None);
     }
-    if cli.cold_snap {
+    if shape.cold_snap {
         bail!("-H stops the instance, which makes snapshot hooks pointless: give -H or --pre-snapshot/--post-snapshot/--freeze, not both");
     }
-    if cli.no_snap {
+    if shape.no_snap {
         bail!("-n makes no snapshot: --pre-snapshot, --post-snapshot and --freeze have nothing to surround");
     }
     if cli.freeze.is_some() && (cli.pre_snapshot.is_some() || cli.post_snapshot.is_some()) {
@@ -361,7 +371,7 @@ fn hooks(cli: &Cli) -> Result<Option<crate::hooks::policy::Hooks>> {
     }))
 }
 
-fn wait_policy(cli: &Cli) -> Result<Option<WaitPolicy>> {
+fn wait_policy(cli: &cli::Making) -> Result<Option<WaitPolicy>> {
     if !cli.wait {
         if cli.wait_timeout.is_some() || cli.wait_interval.is_some() {
             bail!("--wait-timeout and --wait-interval go with --wait");
@@ -382,64 +392,32 @@ fn wait_policy(cli: &Cli) -> Result<Option<WaitPolicy>> {
     }))
 }
 
-/// The metrics' job label: `--metrics-job`, else the selection as given, e.g. `Name=front*`,
-/// `all`, or the ids (read from the command line, so that it exists even when it is invalid).
-fn metrics_job(cli: &Cli) -> String {
-    if let Some(job) = &cli.metrics_job {
+/// The metrics' job label: `--metrics-job`, else `prefix` and the selection as given, e.g.
+/// `Name=front*`, `all`, or the ids (read from the command line, so that it exists even when it
+/// is invalid). A drill's or a restore's prefix keeps their success apart from the backup's, so
+/// that the nightly run's "backup missing" alert is never fed by the weekly drill.
+fn metrics_job(m: &cli::Monitoring, common: &cli::Common, prefix: &str) -> String {
+    if let Some(job) = &m.metrics_job {
         return job.clone();
     }
-    let selection = cli
+    let selection = common
         .instance
         .iter()
         .cloned()
-        .chain(cli.tags.chunks(2).map(|c| c.join("=")))
+        .chain(common.tags.chunks(2).map(|c| c.join("=")))
         .collect::<Vec<_>>()
         .join(",");
-    // A drill's or a restore's success is not the backup's: their own job label, so that the
-    // nightly run's "backup missing" alert is never fed by the weekly drill.
-    match &cli.command {
-        Some(crate::cli::Sub::Drill(_)) => format!("drill:{selection}"),
-        Some(crate::cli::Sub::Restore(_)) => format!("restore:{selection}"),
-        _ => selection,
-    }
+    format!("{prefix}{selection}")
 }
 
-/// `--check-max-age N UNIT`, `--drill-max-age N UNIT` and the flags that cannot go with them (a
-/// check changes nothing).
-fn check_max_age(cli: &Cli) -> Result<(Option<i64>, Option<i64>)> {
-    let backups = age_flag(&cli.check_max_age, "--check-max-age")?;
-    let drills = age_flag(&cli.drill_max_age, "--drill-max-age")?;
+/// `--check-max-age N UNIT` and `--drill-max-age N UNIT`, at least one; `--check-timeout`.
+fn freshness(f: &cli::Freshness) -> Result<(Option<i64>, Option<i64>, Duration)> {
+    let backups = age_flag(&f.check_max_age, "--check-max-age")?;
+    let drills = age_flag(&f.drill_max_age, "--drill-max-age")?;
     if backups.is_none() && drills.is_none() {
-        if cli.check_timeout.is_some() {
-            bail!("--check-timeout goes with --check-max-age or --drill-max-age");
-        }
-        return Ok((None, None));
+        bail!("check: give --check-max-age N UNIT, --drill-max-age N UNIT or both");
     }
-    if cli.command.is_some() {
-        // `list`: the age past which a volume's newest backup is a problem.
-        return Ok((backups, drills));
-    }
-    let clashes = [
-        (cli.run, "-u"),
-        (cli.cold_snap, "-H"),
-        (!cli.max_age.is_empty(), "-g"),
-        (cli.keep_last_snapshots != 0, "-d"),
-        (keep_flags(cli).iter().any(|(_, v)| v.is_some()), "--keep-*"),
-        (cli.no_snap, "-n"),
-        (!cli.copy_to.is_empty(), "--copy-to"),
-        (cli.consistent, "--consistent"),
-        (cli.wait, "--wait"),
-        (cli.report.is_some(), "--report"),
-        (cli.metrics_file.is_some(), "--metrics-file"),
-        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
-    ];
-    let what = if backups.is_some() {
-        "--check-max-age is a read-only check"
-    } else {
-        "--drill-max-age is a read-only check"
-    };
-    refuse(&clashes, what)?;
-    Ok((backups, drills))
+    Ok((backups, drills, check_timeout(f)?))
 }
 
 /// A usage error naming every flag given among `clashes` (`(given, flag)`), after `what`.
@@ -454,34 +432,10 @@ fn refuse(clashes: &[(bool, &str)], what: &str) -> Result<()> {
     Ok(())
 }
 
-/// `list` reads and changes nothing: the flags of a run that it would ignore are usage errors.
-/// `-n`, `-H` and `-e` stay: they say what the run whose verdicts it shows would make.
-fn list_flags(cli: &Cli) -> Result<()> {
-    if !matches!(cli.command, Some(Sub::List { .. })) {
-        return Ok(());
-    }
-    let clashes = [
-        (!cli.drill_max_age.is_empty(), "--drill-max-age"),
-        (cli.run, "-u"),
-        (cli.wait, "--wait"),
-        (cli.report.is_some(), "--report"),
-        (cli.metrics_file.is_some(), "--metrics-file"),
-        (cli.check_timeout.is_some(), "--check-timeout"),
-        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
-        (cli.pre_snapshot.is_some(), "--pre-snapshot"),
-        (cli.post_snapshot.is_some(), "--post-snapshot"),
-        (cli.freeze.is_some(), "--freeze"),
-        (cli.lock.is_some(), "--lock"),
-        (cli.copy_lock.is_some(), "--copy-lock"),
-        (!cli.archive_after.is_empty(), "--archive-after"),
-    ];
-    refuse(&clashes, "list only reads")
-}
-
 /// The most seconds `--check-timeout` may give.
 const MAX_CHECK_TIMEOUT_SECS: u64 = 3_600;
 
-fn check_timeout(cli: &Cli) -> Result<Duration> {
+fn check_timeout(cli: &cli::Freshness) -> Result<Duration> {
     let secs = cli.check_timeout.unwrap_or(30);
     if !(1..=MAX_CHECK_TIMEOUT_SECS).contains(&secs) {
         bail!("--check-timeout must be from 1 to {MAX_CHECK_TIMEOUT_SECS} seconds (here {secs})");
@@ -513,12 +467,20 @@ fn region_name(name: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
+/// `--copy-to` and its rules; `making`: how a run makes them (`list` only shows them), with the
+/// lock flags their `--copy-lock` takes.
+fn copy_policy(
+    cli: &cli::CopyRules,
+    making: Option<(&cli::CopyMaking, &cli::Locks)>,
+    source: Rule,
+) -> Result<Option<CopyPolicy>> {
+    let (kms_key, copy_lock) =
+        making.map_or((None, None), |(m, _)| (m.copy_kms_key.clone(), m.copy_lock));
     if cli.copy_to.is_empty() {
-        if cli.copy_kms_key.is_some()
+        if kms_key.is_some()
             || !cli.copy_max_age.is_empty()
             || cli.copy_keep.is_some()
-            || cli.copy_lock.is_some()
+            || copy_lock.is_some()
         {
             bail!("--copy-kms-key, --copy-max-age, --copy-keep and --copy-lock go with --copy-to");
         }
@@ -546,13 +508,16 @@ fn copy_policy(cli: &Cli, source: Rule) -> Result<Option<CopyPolicy>> {
         },
         zone: source.zone,
     };
-    let lock = cli
-        .copy_lock
-        .map(|mode| lock_mode(cli, mode, &rule, "--copy-lock"))
-        .transpose()?;
+    let lock = match making {
+        Some((m, locks)) => m
+            .copy_lock
+            .map(|mode| lock_mode(locks, mode, &rule, "--copy-lock"))
+            .transpose()?,
+        None => None,
+    };
     Ok(Some(CopyPolicy {
         regions,
-        kms_key: cli.copy_kms_key.clone(),
+        kms_key,
         rule,
         lock,
     }))
@@ -573,7 +538,7 @@ impl CopyPolicy {
 }
 
 /// The calendar rules' flags and values, as given.
-fn keep_flags(cli: &Cli) -> [(&'static str, Option<&str>); 5] {
+fn keep_flags(cli: &cli::Rules) -> [(&'static str, Option<&str>); 5] {
     [
         ("--keep-hourly", cli.keep_hourly.as_deref()),
         ("--keep-daily", cli.keep_daily.as_deref()),
@@ -584,7 +549,14 @@ fn keep_flags(cli: &Cli) -> [(&'static str, Option<&str>); 5] {
 }
 
 /// `-g`, `-d`, the `--keep-*` rules and `--utc`.
-fn retention(cli: &Cli, max_age_secs: Option<i64>) -> Result<Rule> {
+fn retention(cli: &cli::Rules) -> Result<Rule> {
+    let max_age_secs = age_flag(&cli.max_age, "-g")?;
+    if cli.keep_last_snapshots < 0 {
+        bail!(
+            "Number of snapshots to keep cannot be negative (here {})",
+            cli.keep_last_snapshots
+        );
+    }
     let mut counts = [0usize; 5];
     for (slot, (flag, value)) in counts.iter_mut().zip(keep_flags(cli)) {
         if let Some(v) = value {
@@ -729,7 +701,7 @@ fn pairs(values: &[String], flag: &str) -> Result<Vec<TagPattern>> {
         .collect()
 }
 
-fn selection(cli: &Cli) -> Result<Selection> {
+fn selection(cli: &cli::Common) -> Result<Selection> {
     if cli.instance.is_empty() && cli.tags.is_empty() {
         bail!("Please set at least instance ID (-i) or tag with value (-t)");
     }
@@ -746,53 +718,91 @@ fn selection(cli: &Cli) -> Result<Selection> {
 }
 
 impl Config {
-    pub fn from_cli(cli: &Cli) -> Result<Config> {
-        let max_age_secs = age_flag(&cli.max_age, "-g")?;
-        if cli.keep_last_snapshots < 0 {
-            bail!(
-                "Number of snapshots to keep cannot be negative (here {})",
-                cli.keep_last_snapshots
-            );
-        }
-        let limit = match cli.limit {
-            -1 => None,
-            n if n < -1 => bail!("Limit must be -1 (no limit) or a positive number (here {n})"),
-            n => Some(n as usize),
+    /// What a command that takes none of a run's snapshot flags works with: its selection (none
+    /// for a restore of named snapshots), limit, snapshot filter, mode, connection and accounts.
+    fn base(args: &impl cli::Shared, selected: Option<Selection>, mode: Mode) -> Result<Config> {
+        let (common, filter) = (args.common(), args.filter());
+        let (conn, accounts) = (args.connection(), args.accounts());
+        let limit = limit(common.limit)?;
+        let max_attempts = max_attempts(conn)?;
+        let selection = match selected {
+            Some(s) => s,
+            None => selection(common)?,
         };
-        let add_tags = add_tags(&cli.add_tags)?;
-        if !(1..=MAX_PARALLEL).contains(&cli.parallel) {
+        let fleet = fleet::fleet(conn, accounts)?;
+        let (credentials, mut region) = credentials::resolve(conn)?;
+        // One target: the command itself works there (its role, the file's one region).
+        let mut role = None;
+        if let (true, [only]) = (fleet.is_single(), fleet.accounts.as_slice()) {
+            role = only.role.clone();
+            if let Some([own]) = only.regions.as_deref() {
+                region = Some(own.clone());
+            }
+        }
+        Ok(Config {
+            mode,
+            selection,
+            add_tags: Vec::new(),
+            limit,
+            snapshot: None,
+            timeout: Duration::from_secs(600),
+            no_root_device: false,
+            retention: Rule::default(),
+            snap_filter: pairs(&filter.snap_filter, "--snap-filter")?,
+            ignore_in_use: false,
+            aws: AwsSettings {
+                credentials,
+                region,
+                endpoint_url: endpoint_flag(conn.endpoint_url.as_deref())?,
+                max_attempts,
+                role,
+            },
+            fleet,
+            in_fleet: false,
+            hooks: None,
+            lock: None,
+            no_delete: false,
+            parallel: 1,
+            stop_tag: true,
+            grouping: Grouping::Volumes,
+            copy: None,
+            check_max_age: None,
+            drill_max_age: None,
+            restore: None,
+            check_timeout: Duration::from_secs(30),
+            prune_orphans_after: None,
+            archive_after: None,
+            wait: None,
+        })
+    }
+
+    /// A backup run: every group of flags.
+    pub fn run(a: &cli::RunArgs) -> Result<Config> {
+        let retention = retention(&a.rules)?;
+        limit(a.common.limit)?;
+        let add_tags = add_tags(&a.shape.add_tags)?;
+        let m = &a.making;
+        if !(1..=MAX_PARALLEL).contains(&m.parallel) {
             bail!(
                 "--parallel must be from 1 to {MAX_PARALLEL} (here {})",
-                cli.parallel
+                m.parallel
             );
         }
-        if !(1..=MAX_ATTEMPTS).contains(&cli.max_attempts) {
-            bail!(
-                "--max-attempts must be from 1 to {MAX_ATTEMPTS} (here {})",
-                cli.max_attempts
-            );
-        }
-        if cli.timeout > MAX_TIMEOUT_SECS {
+        max_attempts(&a.connection)?;
+        if m.timeout > MAX_TIMEOUT_SECS {
             bail!(
                 "-m/--timeout must be at most {MAX_TIMEOUT_SECS} seconds, 7 days (here {})",
-                cli.timeout
+                m.timeout
             );
         }
-        let restore = restore::options(cli)?;
-        let selection = match restore.as_ref().map(|r| &r.source) {
-            Some(restore::Source::Snapshots(_) | restore::Source::Set(_)) => Selection::Some {
-                ids: Vec::new(),
-                tags: Vec::new(),
-            },
-            _ => selection(cli)?,
-        };
-        let retention = retention(cli, max_age_secs)?;
-        let copy = copy_policy(cli, retention)?;
-        list_flags(cli)?;
-        let (check_max_age, drill_max_age) = check_max_age(cli)?;
+        selection(&a.common)?;
+        let copy = copy_policy(&a.copy_rules, Some((&a.copy_making, &a.locks)), retention)?;
+        if a.freshness.check_timeout.is_some() {
+            bail!("--check-timeout goes with --check-max-age or --drill-max-age");
+        }
         for (flag, path) in [
-            ("--report", &cli.report),
-            ("--metrics-file", &cli.metrics_file),
+            ("--report", &a.monitoring.report),
+            ("--metrics-file", &a.monitoring.metrics_file),
         ] {
             if let Some(p) = path
                 .as_deref()
@@ -802,77 +812,159 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))?;
             }
         }
-        let hooks = hooks(cli)?;
-        let lock = lock_policy(cli, &retention)?;
-        let archive_after = archive_after(cli, &retention)?;
-        let fleet = fleet::fleet(cli)?;
-        if restore.is_some() && !fleet.is_single() {
-            bail!("restore and drill work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
-        }
-        let (credentials, mut region) = credentials::resolve(cli)?;
-        // One target: the run itself works there (its role, the file's one region).
-        let mut role = None;
-        if let (true, [only]) = (fleet.is_single(), fleet.accounts.as_slice()) {
-            role = only.role.clone();
-            if let Some([own]) = only.regions.as_deref() {
-                region = Some(own.clone());
-            }
-        }
+        let hooks = hooks(&a.hooks, &a.shape)?;
+        let lock = lock_policy(&a.locks, a.copy_making.copy_lock, &retention)?;
+        let archive_after = archive_after(&a.locks, &retention)?;
+        let mut cfg = Config::base(a, None, mode(&a.mode))?;
         // One target: a copy to its own region is a usage error. In a fleet, a target in a
         // --copy-to region copies to the others (run::run says so).
-        if let (Some(policy), Some(region), true) = (&copy, &region, fleet.is_single()) {
+        if let (Some(policy), Some(region), true) = (&copy, &cfg.aws.region, cfg.fleet.is_single())
+        {
             policy.check_source_region(region)?;
         }
-        Ok(Config {
-            mode: if cli.run {
-                Mode::Real
+        cfg.shape(&a.shape, add_tags);
+        cfg.timeout = Duration::from_secs(m.timeout);
+        cfg.retention = retention;
+        cfg.ignore_in_use = a.deleting.ignore_in_use_snapshot;
+        cfg.hooks = hooks;
+        cfg.lock = lock;
+        cfg.no_delete = a.deleting.no_delete;
+        cfg.parallel = m.parallel;
+        cfg.stop_tag = !m.no_stop_tag;
+        cfg.copy = copy;
+        cfg.prune_orphans_after =
+            age_flag(&a.deleting.prune_orphans_after, "--prune-orphans-after")?;
+        cfg.archive_after = archive_after;
+        cfg.wait = wait_policy(m)?;
+        Ok(cfg)
+    }
+
+    /// `-e`, `-H`, `-n`, `-o`, `--consistent`: what the run makes.
+    fn shape(&mut self, shape: &cli::Shape, add_tags: Vec<(String, String)>) {
+        self.add_tags = add_tags;
+        self.snapshot = match (shape.no_snap, shape.cold_snap) {
+            (true, _) => None,
+            (false, true) => Some(SnapshotKind::Cold),
+            (false, false) => Some(SnapshotKind::Hot),
+        };
+        self.no_root_device = shape.no_root_device;
+        self.grouping = if shape.consistent {
+            Grouping::Sets
+        } else {
+            Grouping::Volumes
+        };
+    }
+
+    /// `ec2snap list`: what the run of the same flags would make and keep.
+    pub fn list(a: &cli::ListArgs) -> Result<Config> {
+        let retention = retention(&a.rules)?;
+        let add_tags = add_tags(&a.shape.add_tags)?;
+        let copy = copy_policy(&a.copy_rules, None, retention)?;
+        let stale = age_flag(&a.stale_after, "--stale-after")?;
+        let mode = Mode::DryRun {
+            check_permissions: false,
+        };
+        let mut cfg = Config::base(a, None, mode)?;
+        cfg.shape(&a.shape, add_tags);
+        cfg.retention = retention;
+        cfg.copy = copy;
+        cfg.check_max_age = stale;
+        Ok(cfg)
+    }
+
+    /// `ec2snap restore`.
+    pub fn restore(a: &cli::RestoreArgs) -> Result<Config> {
+        let options = restore::restore(a)?;
+        // Named snapshots or a set: no instance to select.
+        let selected = match &options.source {
+            restore::Source::Snapshots(_) | restore::Source::Set(_) => Some(Selection::Some {
+                ids: Vec::new(),
+                tags: Vec::new(),
+            }),
+            restore::Source::Instances { .. } => None,
+        };
+        Config::one_target(Config::base(a, selected, mode(&a.mode))?, options)
+    }
+
+    /// `ec2snap drill`.
+    pub fn drill(a: &cli::DrillArgs) -> Result<Config> {
+        let options = restore::drill(a)?;
+        Config::one_target(Config::base(a, None, mode(&a.mode))?, options)
+    }
+
+    /// A restore or a drill works in one account and one region.
+    fn one_target(mut cfg: Config, options: restore::RestoreOptions) -> Result<Config> {
+        if !cfg.fleet.is_single() {
+            bail!("restore and drill work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
+        }
+        cfg.restore = Some(options);
+        Ok(cfg)
+    }
+
+    /// `ec2snap check`.
+    pub fn check(a: &cli::CheckArgs) -> Result<Config> {
+        let (backups, drills, timeout) = freshness(&a.freshness)?;
+        let mode = Mode::DryRun {
+            check_permissions: false,
+        };
+        let mut cfg = Config::base(a, None, mode)?;
+        cfg.no_root_device = a.no_root_device;
+        cfg.check_max_age = backups;
+        cfg.drill_max_age = drills;
+        cfg.check_timeout = timeout;
+        Ok(cfg)
+    }
+
+    /// `--check-max-age`/`--drill-max-age` without a subcommand, as before `ec2snap check`:
+    /// `refused` are the flags given that `check` does not take (a check changes nothing).
+    pub fn check_without_subcommand(a: &cli::RunArgs, refused: &[String]) -> Result<Config> {
+        let (backups, _, _) = freshness(&a.freshness)?;
+        if !refused.is_empty() {
+            let what = if backups.is_some() {
+                "--check-max-age is a read-only check"
             } else {
-                Mode::DryRun {
-                    check_permissions: !cli.no_permission_check,
-                }
-            },
-            selection,
-            add_tags,
-            limit,
-            snapshot: match (cli.no_snap, cli.cold_snap) {
-                (true, _) => None,
-                (false, true) => Some(SnapshotKind::Cold),
-                (false, false) => Some(SnapshotKind::Hot),
-            },
-            timeout: Duration::from_secs(cli.timeout),
-            no_root_device: cli.no_root_device,
-            retention,
-            snap_filter: pairs(&cli.snap_filter, "--snap-filter")?,
-            ignore_in_use: cli.ignore_in_use_snapshot,
-            aws: AwsSettings {
-                credentials,
-                region,
-                endpoint_url: endpoint_flag(cli.endpoint_url.as_deref())?,
-                max_attempts: cli.max_attempts,
-                role,
-            },
-            fleet,
-            in_fleet: false,
-            hooks,
-            lock,
-            no_delete: cli.no_delete,
-            parallel: cli.parallel,
-            stop_tag: !cli.no_stop_tag,
-            grouping: if cli.consistent {
-                Grouping::Sets
-            } else {
-                Grouping::Volumes
-            },
-            copy,
-            check_max_age,
-            drill_max_age,
-            restore,
-            check_timeout: check_timeout(cli)?,
-            prune_orphans_after: age_flag(&cli.prune_orphans_after, "--prune-orphans-after")?,
-            archive_after,
-            wait: wait_policy(cli)?,
+                "--drill-max-age is a read-only check"
+            };
+            bail!("{what}: it cannot go with {}", refused.join(", "));
+        }
+        Config::check(&cli::CheckArgs {
+            common: a.common.clone(),
+            filter: a.filter.clone(),
+            no_root_device: a.shape.no_root_device,
+            freshness: a.freshness.clone(),
+            connection: a.connection.clone(),
+            accounts: a.accounts.clone(),
         })
     }
+}
+
+/// `-u`, else a dry run that checks permissions unless `--no-permission-check`.
+fn mode(m: &cli::ModeArgs) -> Mode {
+    if m.run {
+        Mode::Real
+    } else {
+        Mode::DryRun {
+            check_permissions: !m.no_permission_check,
+        }
+    }
+}
+
+/// `-l`: -1 is no limit.
+fn limit(n: i64) -> Result<Option<usize>> {
+    match n {
+        -1 => Ok(None),
+        n if n < -1 => bail!("Limit must be -1 (no limit) or a positive number (here {n})"),
+        n => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+    }
+}
+
+/// `--max-attempts`, 8 when not given.
+fn max_attempts(conn: &cli::Connection) -> Result<u32> {
+    let n = conn.max_attempts.unwrap_or(8);
+    if !(1..=MAX_ATTEMPTS).contains(&n) {
+        bail!("--max-attempts must be from 1 to {MAX_ATTEMPTS} (here {n})");
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -898,7 +990,7 @@ impl Config {
 fn endpoint_flag(url: Option<&str>) -> Result<Option<String>> {
     match url.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(u) if crate::aws::is_http_url(u) => Ok(Some(u.to_string())),
+        Some(u) if crate::aws::settings::is_http_url(u) => Ok(Some(u.to_string())),
         Some(u) => bail!("--endpoint-url {u:?}: give an http(s) URL such as http://localhost:4566"),
     }
 }
@@ -906,8 +998,7 @@ fn endpoint_flag(url: Option<&str>) -> Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::Credentials;
-    use clap::Parser;
+    use crate::aws::settings::Credentials;
 
     pub(crate) fn cli(args: &[&str]) -> Cli {
         let mut v = vec!["ec2snap"];
@@ -922,7 +1013,23 @@ mod tests {
             file.to_string_lossy().into_owned()
         });
         v.extend_from_slice(&["-c", path]);
-        Cli::try_parse_from(v).expect("parses")
+        crate::cli::parse_from(v).expect("parses")
+    }
+
+    /// The configuration of a command line (`args` after the program's name, as given).
+    pub(crate) fn config_of(cli: Cli) -> Result<Config> {
+        match Command::from_cli(cli) {
+            Command::Run(j) | Command::Restore(j) | Command::Drill(j) | Command::Check(j) => {
+                j.config
+            }
+            Command::List(j) => j.config.map(|l| l.config),
+            Command::Generate(_) | Command::Version => panic!("no configuration"),
+        }
+    }
+
+    /// The configuration of `args`, with an empty credentials file of the tests' own.
+    pub(crate) fn config(args: &[&str]) -> Result<Config> {
+        config_of(cli(args))
     }
 
     #[test]
@@ -1073,7 +1180,7 @@ mod tests {
                     "-i",
                     "i-1",
                 ],
-                "cannot go with --keep-*",
+                "cannot go with --keep-daily",
             ),
             (&["-d", "-2", "-i", "i-1"], "cannot be negative"),
             (&["-l", "-5", "-i", "i-1"], "Limit"),
@@ -1096,17 +1203,14 @@ mod tests {
             (&["-m", "18446744073709551615", "-i", "i-1"], "-m/--timeout"),
         ];
         for (args, want) in cases {
-            let err = Config::from_cli(&cli(args)).unwrap_err().to_string();
+            let err = config(args).unwrap_err().to_string();
             assert!(err.contains(want), "{args:?}: {err}");
         }
     }
 
     #[test]
     fn selection_and_defaults() {
-        let c = Config::from_cli(&cli(&[
-            "-t", "Name", "front*", "-t", "env", "prod", "-i", "i-1",
-        ]))
-        .unwrap();
+        let c = config(&["-t", "Name", "front*", "-t", "env", "prod", "-i", "i-1"]).unwrap();
         assert!(c.mode.is_dry() && c.mode.checks_permissions());
         assert_eq!(
             c.selection,
@@ -1121,7 +1225,7 @@ mod tests {
         assert_eq!(c.limit, None);
         assert_eq!(c.timeout, Duration::from_secs(600));
         assert_eq!(c.aws.credentials, Credentials::Chain { profile: None });
-        let all = Config::from_cli(&cli(&["-i", "i-1", "-i", "all", "-u", "-l", "2"])).unwrap();
+        let all = config(&["-i", "i-1", "-i", "all", "-u", "-l", "2"]).unwrap();
         assert_eq!(all.selection, Selection::All);
         assert_eq!(all.mode, Mode::Real);
         assert_eq!(all.limit, Some(2));
@@ -1129,7 +1233,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_nothing_and_secret_never_debug_printed() {
-        let c = Config::from_cli(&cli(&[
+        let c = config(&[
             "-i",
             "i-1",
             "-k",
@@ -1138,7 +1242,7 @@ mod tests {
             "SECRETVALUE",
             "-r",
             "eu-west-1",
-        ]))
+        ])
         .unwrap();
         assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
         let dbg = format!("{c:?}");
@@ -1154,7 +1258,7 @@ mod tests {
     fn with_copy(extra: &[&str]) -> Config {
         let mut args = vec!["-i", "i-1", "-g", "7", "d"];
         args.extend_from_slice(extra);
-        Config::from_cli(&cli(&args)).unwrap()
+        config(&args).unwrap()
     }
 
     #[test]
@@ -1231,7 +1335,10 @@ mod tests {
 
     #[test]
     fn metrics_job_names_the_selection() {
-        let job = |args: &[&str]| metrics_job(&cli(args));
+        let job = |args: &[&str]| match Command::from_cli(cli(args)) {
+            Command::Run(j) | Command::Restore(j) | Command::Drill(j) => j.outputs.job,
+            _ => panic!("{args:?}"),
+        };
         assert_eq!(job(&["-t", "Name", "front*"]), "Name=front*");
         assert_eq!(
             job(&["-i", "i-1", "-t", "Name", "a", "-t", "env", "prod"]),
@@ -1245,7 +1352,7 @@ mod tests {
 
     #[test]
     fn e_takes_several_values_and_repeats() {
-        let c = Config::from_cli(&cli(&["-i", "i-1", "-e", "a:1", "b:2", "-e", "c:3"])).unwrap();
+        let c = config(&["-i", "i-1", "-e", "a:1", "b:2", "-e", "c:3"]).unwrap();
         let keys: Vec<_> = c.add_tags.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
     }

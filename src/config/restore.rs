@@ -1,8 +1,8 @@
 //! `ec2snap restore` and `ec2snap drill`: their flags checked into `RestoreOptions`, before any
 //! AWS call.
 
-use crate::cli::{Cli, DrillArgs, RestoreArgs, Sub};
-use crate::config::{keep_flags, refuse};
+use crate::cli::{DrillArgs, RestoreArgs};
+use crate::config::refuse;
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
@@ -73,27 +73,6 @@ pub fn parse_at(text: &str) -> Result<DateTime<Utc>> {
     bail!("--at {text:?}: give a UTC time as 2026-11-30, 2026-11-30T14:00 or 2026-11-30T14:00:00+01:00")
 }
 
-/// The flags of a backup run that make no sense for a restore or a drill.
-fn run_flags(cli: &Cli, what: &str) -> Result<()> {
-    let keep = keep_flags(cli).iter().any(|(_, v)| v.is_some());
-    let clashes = [
-        (cli.cold_snap, "-H"),
-        (cli.no_snap, "-n"),
-        (cli.no_root_device, "-o"),
-        (!cli.add_tags.is_empty(), "-e"),
-        (!cli.max_age.is_empty(), "-g"),
-        (cli.keep_last_snapshots != 0, "-d"),
-        (keep, "--keep-*"),
-        (cli.consistent, "--consistent"),
-        (!cli.copy_to.is_empty(), "--copy-to"),
-        (cli.wait, "--wait"),
-        (!cli.prune_orphans_after.is_empty(), "--prune-orphans-after"),
-        (!cli.check_max_age.is_empty(), "--check-max-age"),
-        (!cli.drill_max_age.is_empty(), "--drill-max-age"),
-    ];
-    refuse(&clashes, &format!("{what} makes and deletes no snapshot"))
-}
-
 fn zone(z: &Option<String>) -> Result<Option<String>> {
     match z.as_deref().map(str::trim) {
         Some("") => bail!("--az cannot be empty"),
@@ -102,9 +81,9 @@ fn zone(z: &Option<String>) -> Result<Option<String>> {
     }
 }
 
-fn restore(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions> {
-    run_flags(cli, "restore")?;
-    let selected = !cli.instance.is_empty() || !cli.tags.is_empty();
+/// `ec2snap restore`'s options.
+pub fn restore(args: &RestoreArgs) -> Result<RestoreOptions> {
+    let selected = !args.common.instance.is_empty() || !args.common.tags.is_empty();
     let sources = [
         (selected, "-i/-t"),
         (!args.snapshot.is_empty(), "--snapshot"),
@@ -168,9 +147,9 @@ fn restore(cli: &Cli, args: &RestoreArgs) -> Result<RestoreOptions> {
     })
 }
 
-fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
-    run_flags(cli, "drill")?;
-    if cli.instance.is_empty() && cli.tags.is_empty() {
+/// `ec2snap drill`'s options.
+pub fn drill(args: &DrillArgs) -> Result<RestoreOptions> {
+    if args.common.instance.is_empty() && args.common.tags.is_empty() {
         bail!("drill: select the instances to drill with -i or -t");
     }
     if args.sample == Some(0) {
@@ -201,15 +180,6 @@ fn drill(cli: &Cli, args: &DrillArgs) -> Result<RestoreOptions> {
     })
 }
 
-/// `restore`'s or `drill`'s options; `None` for any other command.
-pub fn options(cli: &Cli) -> Result<Option<RestoreOptions>> {
-    match &cli.command {
-        Some(Sub::Restore(args)) => restore(cli, args).map(Some),
-        Some(Sub::Drill(args)) => drill(cli, args).map(Some),
-        _ => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,8 +206,13 @@ mod tests {
 
     #[test]
     fn restore_flags() {
-        let ok = |args: &[&str]| options(&cli(args)).unwrap().unwrap();
-        let err = |args: &[&str]| options(&cli(args)).unwrap_err().to_string();
+        let options = |args: &[&str]| match cli(args).command {
+            Some(crate::cli::Sub::Restore(a)) => restore(&a),
+            Some(crate::cli::Sub::Drill(a)) => drill(&a),
+            other => panic!("{other:?}"),
+        };
+        let ok = |args: &[&str]| options(args).unwrap();
+        let err = |args: &[&str]| options(args).unwrap_err().to_string();
         let o = ok(&["restore", "-i", "i-1", "--at", "2026-11-30"]);
         assert!(matches!(o.source, Source::Instances { at: Some(_) }));
         let o = ok(&["restore", "--snapshot", "snap-1", "--snapshot", "snap-2"]);
@@ -269,7 +244,6 @@ mod tests {
                 &["restore", "-i", "i-1", "--ami", "web", "--az", "a"],
                 "--ami registers an image",
             ),
-            (&["restore", "-i", "i-1", "-d", "3"], "cannot go with -d"),
             (
                 &["restore", "-i", "i-1", "--from-region", "us-east-1"],
                 "needs --az",
@@ -284,11 +258,9 @@ mod tests {
             ),
             (&["drill"], "select the instances"),
             (&["drill", "-i", "i-1", "--drill-sample", "0"], "at least 1"),
-            (&["drill", "-i", "i-1", "-g", "5", "d"], "cannot go with -g"),
         ] {
             let e = err(args);
             assert!(e.contains(want), "{args:?}: {e}");
         }
-        assert!(options(&cli(&["-i", "i-1"])).unwrap().is_none());
     }
 }

@@ -3,19 +3,19 @@
 //! snapshot as soon as it is completed, then prune (and `--copy-lock`) the copies there by their
 //! own rule. Decisions come from `copies`.
 
+use crate::act::ctx::Ctx;
+use crate::act::gate::{self, Sent};
 use crate::aws::{AwsError, Change, Ec2};
 use crate::config::CopyPolicy;
-use crate::copies::policy::{
-    self as copies, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
-};
+use crate::copies::policy as copies;
 use crate::model::{Disk, Instance, Snapshot, SnapshotState};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{CopyEntry, DeletedEntry, Failure, Kind};
 use crate::retention::apply::{self as prune, Lock};
 use crate::retention::lock;
-use crate::run::ctx::Ctx;
-use crate::run::permissions;
+use crate::snapshot::plan;
+use crate::tags::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tracing::{info, warn};
@@ -158,7 +158,7 @@ async fn existing_copies(ctx: &Arc<Ctx>, dest: &Ec2) -> Option<Vec<Snapshot>> {
         .into_iter()
         .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(source_region))
         .collect();
-    crate::select::fetch::read_holds(dest, &mut ours).await;
+    crate::retention::apply::read_holds(dest, &mut ours).await;
     Some(ours)
 }
 
@@ -273,28 +273,6 @@ async fn make_copies(
             ctx.record.copy(instance_id, entry);
         }
     };
-    if ctx.cfg.mode.is_dry() {
-        let mut planned_copies = Vec::new();
-        for (source, disk) in jobs {
-            info!("{}", msg::copying(&source.id, &disk, &region, None));
-            recorded(None, &source, &disk, None, None);
-            // The snapshot a dry run would make has no id to check a permission on.
-            if ctx.cfg.mode.checks_permissions() && !fresh {
-                let tags = copies::copy_tags(&source, &source_region);
-                let write = Change::CopySnapshot {
-                    source_region: &source_region,
-                    source_id: &source.id,
-                    description: &source.description,
-                    tags: &tags,
-                    kms_key: policy.kms_key.as_deref(),
-                };
-                permissions::check(ctx, dest, &write, &source.id).await;
-            }
-            let planned = format!("(planned copy of {})", source.id);
-            planned_copies.push((copy_of(&source, planned), disk));
-        }
-        return planned_copies;
-    }
     let (dest_call, kms) = (Arc::clone(dest), policy.kms_key.clone());
     let results = ctx
         .calls(jobs, move |ctx, (source, disk): (Snapshot, Disk)| {
@@ -302,20 +280,37 @@ async fn make_copies(
             async move {
                 let tags = copies::copy_tags(&source, ctx.ec2.region());
                 let called = crate::clock::now();
-                let call = dest.copy_snapshot(
-                    ctx.ec2.region(),
-                    &source.id,
-                    &source.description,
-                    &tags,
-                    kms.as_deref(),
-                );
-                let result = ctx.shutdown.race(call).await;
-                (source, disk, called, result)
+                let write = Change::CopySnapshot {
+                    source_region: ctx.ec2.region(),
+                    source_id: &source.id,
+                    description: &source.description,
+                    tags: &tags,
+                    kms_key: kms.as_deref(),
+                };
+                // A dry run's planned snapshot does not exist: nothing to copy, nor to check a
+                // permission on.
+                let sent = if plan::is_planned(&source.id) {
+                    Sent::Dry
+                } else {
+                    gate::send(&ctx, &dest, &write, &source.id).await
+                };
+                (source, disk, called, sent)
             }
         })
         .await;
     let mut made = Vec::new();
-    for (source, disk, called, result) in results {
+    for (source, disk, called, sent) in results {
+        let result = match sent {
+            Sent::Dry => {
+                info!("{}", msg::copying(&source.id, &disk, &region, None));
+                recorded(None, &source, &disk, None, None);
+                let planned = plan::planned_copy_id(&source.id);
+                made.push((copy_of(&source, planned), disk));
+                continue;
+            }
+            Sent::Answered(answer) => Ok(answer.and_then(crate::aws::Answer::id)),
+            Sent::Interrupted(sig) => Err(sig),
+        };
         match result {
             Ok(Ok(id)) => {
                 info!("{}", msg::copying(&source.id, &disk, &region, Some(&id)));
@@ -399,7 +394,6 @@ async fn prune_copies(
         }
     }
     let mut doomed: Vec<(Snapshot, Disk, Option<String>)> = Vec::new();
-    let dry = ctx.cfg.mode.is_dry();
     let mut to_lock: Vec<(Snapshot, Lock, Option<String>)> = Vec::new();
     for disk in disks {
         let Some(group) = by_volume.get(&disk.volume_id) else {
@@ -423,7 +417,7 @@ async fn prune_copies(
                             days,
                             policy: lock_policy,
                             now,
-                            planned: dry && protected.contains(&c.id),
+                            planned: plan::is_planned(&c.id),
                             stand_in: None,
                         };
                         (c.clone(), lock, owner.clone())

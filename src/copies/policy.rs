@@ -1,27 +1,18 @@
 //! Disaster-recovery copies, the decisions: which snapshot of a volume to copy to another region,
 //! the copy's tags, and which copies a destination region lets go.
 
-use crate::model::{Snapshot, SnapshotState, Tags, SET_TAG};
-use crate::retention::archive::ARCHIVED_TAG;
-use crate::retention::decide::{self as retention, Decision, Rule};
-use crate::retention::lock::LOCK_TAG;
+use crate::model::{Snapshot, SnapshotState, Tags};
+use crate::retention::decide::{self as retention, Decision};
+use crate::retention::policy::Rule;
+use crate::tags::is_ours;
+use crate::tags::{
+    ARCHIVED_TAG, LOCK_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
-pub const SOURCE_SNAPSHOT_TAG: &str = "ec2snap:source-snapshot";
-pub const SOURCE_VOLUME_TAG: &str = "ec2snap:source-volume";
-pub const SOURCE_REGION_TAG: &str = "ec2snap:source-region";
-
 /// EC2's limit of tags on one resource.
 const MAX_TAGS: usize = 50;
-
-/// Made by this tool (or the original): its description `<instance-id> (<Name>) - <Hot|Cold> ...`,
-/// or a set tag.
-pub fn is_ours(s: &Snapshot) -> bool {
-    s.tags.contains_key(SET_TAG)
-        || (s.description.starts_with("i-")
-            && (s.description.contains(") - Hot ") || s.description.contains(") - Cold ")))
-}
 
 /// The volume's newest `completed` snapshot made by this tool.
 pub fn newest_completed(listed: &[Snapshot]) -> Option<&Snapshot> {
@@ -168,7 +159,7 @@ mod tests {
                 20,
                 "error",
                 "i-1 (web) - Hot set x",
-                &[(SET_TAG, "i-1@x")],
+                &[(crate::tags::SET_TAG, "i-1@x")],
             ),
         ];
         let none = HashSet::new();

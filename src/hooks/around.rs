@@ -2,17 +2,20 @@
 //! snapshot call(s) of the plan its outcome gives, then the post hook, which always runs once the
 //! pre hook started (after a refused call, a timeout, a signal) before the instance's work ends.
 
+use crate::act::ctx::Ctx;
+use crate::act::gate;
+use crate::aws::Change;
 use crate::hooks::local::{self, Ran};
-use crate::hooks::policy::{self, Consistency, Freeze, Hooks, Outcome, Then, CONSISTENCY_TAG};
+use crate::hooks::policy::{self, Consistency, Freeze, Hooks, Outcome, Then};
 use crate::hooks::{script, ssm};
 use crate::model::{Instance, SnapshotKind};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, HookEntry, Kind};
-use crate::retention::decide::Done;
-use crate::run::ctx::Ctx;
 use crate::snapshot::make as snapshot;
 use crate::snapshot::plan::{self, Plan};
+use crate::snapshot::Done;
+use crate::tags::CONSISTENCY_TAG;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -129,7 +132,8 @@ pub async fn snapshot(
     plan_for: &(dyn Fn(Consistency) -> Plan + Sync),
     done: &mut Done,
 ) {
-    let dry = ctx.cfg.mode.is_dry();
+    // What the hooks are told (EC2SNAP_DRY_RUN); the gate decides what is sent.
+    let dry = gate::is_dry(ctx);
     let disks = plan::disks_to_snapshot(instance, ctx.cfg.no_root_device);
     // A run over many accounts and regions: which target the instance is in.
     let account = ctx.cfg.fleet.accounts.first().map(|a| a.name.as_str());
@@ -323,7 +327,12 @@ async fn claim(
     in_time: bool,
     done: &Done,
 ) -> Vec<String> {
-    if ctx.cfg.mode.is_dry() || froze.volumes.is_empty() {
+    // A dry run's planned snapshots have nothing to claim.
+    let planned = done
+        .created
+        .values()
+        .any(|s| crate::snapshot::plan::is_planned(&s.id));
+    if planned || froze.volumes.is_empty() {
         return Vec::new();
     }
     if !in_time {
@@ -340,12 +349,16 @@ async fn claim(
     if ids.is_empty() {
         return Vec::new();
     }
-    match ctx
-        .ec2
-        .tag_snapshots(&ids, CONSISTENCY_TAG, "application")
+    let tag = Change::Tag {
+        ids: &ids,
+        key: CONSISTENCY_TAG,
+        value: "application",
+    };
+    match gate::send_through(ctx, &ctx.ec2, &tag, &instance.id)
         .await
+        .answer()
     {
-        Ok(()) => volumes,
+        Ok(_) => volumes,
         Err(e) => {
             warn!(
                 "{}",

@@ -4,9 +4,6 @@
 use crate::model::{Disk, Instance};
 use std::time::Duration;
 
-/// The tag that says how consistent a snapshot (or set) is, when hooks are used.
-pub const CONSISTENCY_TAG: &str = "ec2snap:consistency";
-
 /// `--on-hook-failure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
@@ -39,8 +36,8 @@ pub enum Freeze {
 
 impl Hooks {
     /// Whether a run in this mode runs the hooks.
-    pub fn run_in(&self, dry_run: bool) -> bool {
-        !dry_run || self.in_dry_run
+    pub fn run_in(&self, mode: crate::model::Mode) -> bool {
+        !mode.is_dry() || self.in_dry_run
     }
 }
 

@@ -7,11 +7,12 @@ pub mod view;
 
 use crate::aws::Ec2;
 use crate::config::Config;
-use crate::copies::policy::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
 use crate::model::Tags;
+use crate::output::exit::{Abort, ExitCode};
 use crate::output::record::Record;
 use crate::retention::orphans;
 use crate::select::fetch;
+use crate::tags::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
 use anyhow::{Context, Result};
 use std::collections::{HashMap, HashSet};
 
@@ -63,7 +64,7 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
             None => &instances[..],
         };
         let mut snapshots = ec2.own_snapshots().await?;
-        fetch::read_holds(&ec2, &mut snapshots).await;
+        crate::retention::apply::read_holds(&ec2, &mut snapshots).await;
         let mut volume_ids = fetch::unique_volumes(processed.iter().flat_map(|i| i.disks.iter()));
         let known: HashSet<&str> = volume_ids.iter().map(String::as_str).collect();
         let others = orphans::volumes_to_check(&snapshots, &known);
@@ -94,7 +95,7 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
                 .into_iter()
                 .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(ec2.region()))
                 .collect();
-            fetch::read_holds(&dest, &mut ours).await;
+            crate::retention::apply::read_holds(&dest, &mut ours).await;
             copies.push((region.clone(), ours));
         }
         let input = view::Input {
@@ -118,4 +119,80 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
         };
         Ok(view::listing(&input))
     }
+}
+
+/// `ec2snap list`: the table (or `--json`) on standard output; exit 2 when an `-i` id does not
+/// exist or a target of many could not be read, 128+N on a signal.
+pub fn main(job: crate::config::Job<crate::config::ListConfig>) -> Result<ExitCode, Abort> {
+    let (config, _) = crate::job::start(job)?;
+    let crate::config::ListConfig { config, json } = config.map_err(Abort::Config)?;
+    let record = std::sync::Arc::new(Record::default());
+    let single = config.fleet.is_single();
+    let listed = crate::job::with_runtime(crate::signals::After::Read, |shutdown| {
+        let (config, record) = (&config, &record);
+        async move {
+            Ok(shutdown
+                .race(async move {
+                    if single {
+                        let one = list(config, record).await?;
+                        Ok(vec![TargetListing {
+                            id: crate::output::record::TargetId {
+                                account: String::new(),
+                                region: String::new(),
+                            },
+                            listing: Ok(one),
+                        }])
+                    } else {
+                        fleet(config, record).await
+                    }
+                })
+                .await)
+        }
+    })
+    .map_err(Abort::Setup)?;
+    let listings = match listed {
+        Ok(listings) => listings.map_err(Abort::Setup)?,
+        Err(sig) => {
+            tracing::error!("{}", crate::output::messages::interrupted(sig.name()));
+            return Ok(ExitCode::Signal(sig));
+        }
+    };
+    let colour = if crate::output::stdout::colour() {
+        show::Colour::On
+    } else {
+        show::Colour::Off
+    };
+    let failed = listings.iter().any(|t| t.listing.is_err());
+    let text = match listings.as_slice() {
+        [TargetListing {
+            listing: Ok(one), ..
+        }] if single => {
+            if json {
+                show::json(one)
+            } else {
+                show::table(one, colour)
+            }
+        }
+        many => {
+            fn shown(t: &TargetListing) -> Result<&view::Listing, String> {
+                t.listing.as_ref().map_err(|e| format!("{e:#}"))
+            }
+            if json {
+                let rows: Vec<_> = many
+                    .iter()
+                    .map(|t| (t.id.account.clone(), t.id.region.clone(), shown(t)))
+                    .collect();
+                show::fleet_json(&rows)
+            } else {
+                let rows: Vec<_> = many.iter().map(|t| (t.id.label(), shown(t))).collect();
+                show::fleet_table(&rows, colour)
+            }
+        }
+    };
+    crate::output::stdout::print(&text)?;
+    Ok(if record.counts().snapshot_errors > 0 || failed {
+        ExitCode::Errors
+    } else {
+        ExitCode::Success
+    })
 }

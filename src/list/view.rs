@@ -2,17 +2,18 @@
 //! copies in other regions, what each volume has, what a run with the same flags would keep (and
 //! why) or delete — computed by retention's own code — and the problems, first.
 
-use crate::copies::policy::{self as copies, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
-use crate::hooks::policy::CONSISTENCY_TAG;
+use crate::copies::policy as copies;
 use crate::model::{
-    matches_all, Instance, Snapshot, SnapshotKind, SnapshotState, TagPattern, Tags, SET_TAG,
+    matches_all, Instance, Snapshot, SnapshotKind, SnapshotState, TagPattern, Tags,
 };
 use crate::output::messages::age;
 use crate::retention;
 use crate::retention::archive::Storage;
-use crate::retention::decide::{Done, Rule};
 use crate::retention::policy::Reason;
+use crate::retention::policy::Rule;
 use crate::snapshot::plan;
+use crate::snapshot::Done;
+use crate::tags::{CONSISTENCY_TAG, SET_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -24,10 +24,10 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-pub fn launching(dry_run: bool) -> String {
+pub fn launching(mode: crate::model::Mode) -> String {
     format!(
         "== Launching {} mode ==",
-        if dry_run { "dry run" } else { "run" }
+        if mode.is_dry() { "dry run" } else { "run" }
     )
 }
 pub const CONNECTING: &str = "Connecting to AWS";
@@ -834,8 +834,8 @@ mod tests {
             device: "/dev/sdb".into(),
         };
         let cases: Vec<(String, &str)> = vec![
-            (launching(true), "== Launching dry run mode =="),
-            (launching(false), "== Launching run mode =="),
+            (launching(crate::model::Mode::DryRun { check_permissions: true }), "== Launching dry run mode =="),
+            (launching(crate::model::Mode::Real), "== Launching run mode =="),
             (
                 working_on(&inst(Some("instance-name2"))),
                 "Working on instance i-e16cc205 (instance-name2)",

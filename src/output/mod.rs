@@ -7,3 +7,4 @@ pub mod log;
 pub mod messages;
 pub mod record;
 pub mod report;
+pub mod stdout;

@@ -3,7 +3,7 @@
 //! and the counters, the exit code, the error summary, the report and the metrics are all derived
 //! from the record at the end.
 
-use crate::aws::AwsError;
+use crate::aws::errors::AwsError;
 use crate::model::Instance;
 use crate::output::log::{critical, Level};
 use serde::Serialize;

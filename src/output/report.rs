@@ -217,6 +217,37 @@ pub struct Sample {
     pub storage: Option<(i64, f64)>,
 }
 
+impl Sample {
+    /// The metrics of `report`, a run that ended at `finished` after `duration` seconds with
+    /// `exit_code`; `last_success` as `Sample` says; a series per `--copy-to` region (`regions`).
+    pub fn of(
+        report: &Report,
+        finished: f64,
+        duration: f64,
+        exit_code: u8,
+        last_success: Option<f64>,
+        regions: &[String],
+    ) -> Sample {
+        let t = &report.totals;
+        Sample {
+            finished,
+            last_success,
+            duration,
+            exit_code,
+            totals: (
+                t.snapshots_made,
+                t.snapshot_errors,
+                t.deleted,
+                t.deletion_errors,
+            ),
+            copies: copies_by_region(report, regions),
+            drills: drills(report),
+            targets: target_totals(report),
+            storage: storage(report),
+        }
+    }
+}
+
 /// The kept snapshots' size and monthly estimate, for the metrics.
 pub fn storage(report: &Report) -> Option<(i64, f64)> {
     let total = &report.storage.total;

@@ -4,6 +4,9 @@
 //! `--drill-check` (its own process group, bounded by `--drill-timeout`), and always deletes them
 //! — after a failure or a signal too. A pass is tagged on the instance (`ec2snap:drill-ok`).
 
+use crate::act::ctx::Ctx;
+use crate::act::gate::{self, Sent};
+use crate::aws::Change;
 use crate::aws::Ec2;
 use crate::cold::mark::{self, Here, Mark};
 use crate::config::Config;
@@ -13,11 +16,11 @@ use crate::model::Instance;
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{DrillEntry, Failure, Kind, Record};
-use crate::restore::pick::{self, DRILL_OK_TAG, DRILL_TAG};
+use crate::restore::pick::{self};
 use crate::restore::{self, Found, Made};
-use crate::run::ctx::Ctx;
 use crate::select::fetch;
 use crate::signals::{Shutdown, Signal};
+use crate::tags::{DRILL_OK_TAG, DRILL_TAG};
 use anyhow::Result;
 use chrono::SecondsFormat;
 use std::sync::Arc;
@@ -36,7 +39,7 @@ pub async fn drill(
     // The check's bound: `--drill-timeout`.
     let sample = opts.drill.as_ref().and_then(|d| d.sample);
     let check_timeout = opts.drill.as_ref().map(|d| d.timeout).unwrap_or_default();
-    info!("{}", msg::launching(cfg.mode.is_dry()));
+    info!("{}", msg::launching(cfg.mode));
     let home = Ec2::connect(&cfg.aws).await?;
     record.region(home.region());
     let now = crate::clock::now();
@@ -142,7 +145,8 @@ async fn one(
     let id = instance.id.as_str();
     let tag = drill_mark(check.map(|(_, t)| t));
     let mut made = restore::make_volumes(ctx, f, sources, zone, Some(&tag)).await;
-    if ctx.cfg.mode.is_dry() {
+    if gate::is_dry(ctx) {
+        // Nothing was made: the drill a real one would be.
         ctx.record
             .drill(id, entry("planned", None, None, last_success(instance)));
         return;
@@ -183,7 +187,13 @@ async fn one(
     if passed {
         info!("{}", msg::drill_result(id, true, &detail));
         let stamp = crate::clock::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-        if let Err(e) = ctx.ec2.tag_instance(id, DRILL_OK_TAG, &stamp).await {
+        let ids = [id.to_string()];
+        let tag = Change::Tag {
+            ids: &ids,
+            key: DRILL_OK_TAG,
+            value: &stamp,
+        };
+        if let Err(e) = gate::send_through(ctx, &ctx.ec2, &tag, id).await.answer() {
             let line = msg::drill_ok_not_tagged(id, &e.to_string());
             ctx.record.failed(
                 Some(id),
@@ -246,8 +256,12 @@ async fn run_check(
 async fn delete(ctx: &Ctx, owner: &str, made: &[Made]) {
     for m in made {
         info!("{}", msg::drill_deleting(&m.volume_id));
-        match ctx.ec2.delete_volume(&m.volume_id).await {
-            Ok(()) => ctx.record.restored(Some(owner), m.entry("deleted")),
+        let write = Change::DeleteVolume(&m.volume_id);
+        match gate::send_through(ctx, &ctx.ec2, &write, &m.volume_id)
+            .await
+            .answer()
+        {
+            Ok(_) => ctx.record.restored(Some(owner), m.entry("deleted")),
             Err(e) => {
                 let line = msg::volume_delete_failed(&m.volume_id, &e.to_string());
                 let f = Failure::aws(Level::Error, line, "DeleteVolume", &m.volume_id, &e);
@@ -269,12 +283,13 @@ async fn clean_up(ctx: &Ctx) -> Result<()> {
             info!("{}", msg::drill_still_running(&v.id, &run));
             continue;
         }
-        if ctx.cfg.mode.is_dry() {
+        let sent = gate::send_through(ctx, &ctx.ec2, &Change::DeleteVolume(&v.id), &v.id).await;
+        if let Sent::Dry = sent {
             info!("{}", msg::drill_leftover(&v.id, &run, false));
             continue;
         }
         info!("{}", msg::drill_leftover(&v.id, &run, true));
-        if let Err(e) = ctx.ec2.delete_volume(&v.id).await {
+        if let Err(e) = sent.answer() {
             let line = msg::volume_delete_failed(&v.id, &e.to_string());
             let f = Failure::aws(Level::Error, line, "DeleteVolume", &v.id, &e);
             ctx.record.failed(None, f);

@@ -5,19 +5,19 @@
 pub mod drill;
 pub mod pick;
 
+use crate::act::ctx::Ctx;
+use crate::act::gate::{self, Sent};
 use crate::aws::{Change, Ec2};
 use crate::config::restore::{RestoreOptions, Source};
 use crate::config::Config;
-use crate::copies::policy::{SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
-use crate::model::{Instance, Snapshot, SnapshotState, Volume, VolumeSpec, SET_TAG};
+use crate::model::{Instance, Snapshot, SnapshotState, Volume, VolumeSpec};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, ImageEntry, Kind, Record, RestoredEntry};
 use crate::retention::decide::group_sets;
-use crate::run::ctx::Ctx;
-use crate::run::permissions;
 use crate::select::fetch;
 use crate::signals::{Shutdown, Signal};
+use crate::tags::{SET_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG};
 use anyhow::Result;
 use pick::{Backup, Member};
 use std::collections::{HashMap, HashSet};
@@ -307,22 +307,16 @@ async fn from_archive(ctx: &Ctx, owner: Option<&str>, snapshot_id: &str) {
         snapshot_id,
         days: TEMPORARY_RESTORE_DAYS,
     };
-    if ctx.cfg.mode.is_dry() {
-        info!(
-            "{}",
-            msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, true)
-        );
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, &change, snapshot_id).await;
+    let asked = match gate::send(ctx, &ctx.ec2, &change, snapshot_id).await {
+        Sent::Answered(answer) => answer,
+        Sent::Dry => {
+            let line = msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, true);
+            return info!("{line}");
         }
-        return;
-    }
-    let asked = match ctx.shutdown.race(ctx.ec2.apply(&change)).await {
-        Ok(answer) => answer,
-        Err(_) => return,
+        Sent::Interrupted(_) => return,
     };
     let line = match asked {
-        Ok(()) => msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, false),
+        Ok(_) => msg::archived_restore(snapshot_id, TEMPORARY_RESTORE_DAYS, false),
         // Asked for already (by an earlier run): it is on its way.
         Err(e) if e.is("IncorrectState") => msg::archived_restore_pending(snapshot_id),
         Err(e) => {
@@ -376,25 +370,25 @@ pub async fn make_volumes(
             seconds: None,
             attached_to: None,
         };
-        if ctx.cfg.mode.is_dry() {
-            info!(
-                "{}",
-                msg::restoring(&m.snapshot.id, &m.source_volume, &m.device, &spec, None)
-            );
-            ctx.record.restored(owner, planned);
-            if ctx.cfg.mode.checks_permissions() {
-                let write = Change::CreateVolume {
-                    snapshot_id: &m.snapshot.id,
-                    spec: &spec,
-                    tags: &tags,
-                };
-                permissions::check(ctx, &ctx.ec2, &write, &m.snapshot.id).await;
-            }
-            continue;
-        }
         let started = Instant::now();
-        let call = ctx.ec2.create_volume(&m.snapshot.id, &spec, &tags);
-        match ctx.shutdown.race(call).await {
+        let write = Change::CreateVolume {
+            snapshot_id: &m.snapshot.id,
+            spec: &spec,
+            tags: &tags,
+        };
+        let result = match gate::send(ctx, &ctx.ec2, &write, &m.snapshot.id).await {
+            Sent::Dry => {
+                info!(
+                    "{}",
+                    msg::restoring(&m.snapshot.id, &m.source_volume, &m.device, &spec, None)
+                );
+                ctx.record.restored(owner, planned);
+                continue;
+            }
+            Sent::Answered(answer) => Ok(answer.and_then(crate::aws::Answer::id)),
+            Sent::Interrupted(sig) => Err(sig),
+        };
+        match result {
             Ok(Ok(id)) => {
                 info!(
                     "{}",
@@ -573,7 +567,7 @@ pub async fn restore(
     let Some(opts) = cfg.restore.as_ref() else {
         return Ok(None);
     };
-    info!("{}", msg::launching(cfg.mode.is_dry()));
+    info!("{}", msg::launching(cfg.mode));
     let home = Ec2::connect(&cfg.aws).await?;
     let target = match &opts.from_region {
         Some(region) => home.in_region(region),
@@ -678,12 +672,16 @@ async fn attach_target(
 /// Attaches each available volume to `target` at its member's device.
 async fn attach(ctx: &Ctx, owner: Option<&str>, target: &Instance, made: &[Made]) {
     for m in made.iter().filter(|m| m.seconds.is_some()) {
-        match ctx
-            .ec2
-            .attach_volume(&m.volume_id, &target.id, &m.member.device)
+        let write = Change::AttachVolume {
+            volume_id: &m.volume_id,
+            instance_id: &target.id,
+            device: &m.member.device,
+        };
+        match gate::send_through(ctx, &ctx.ec2, &write, &m.volume_id)
             .await
+            .answer()
         {
-            Ok(()) => {
+            Ok(_) => {
                 info!(
                     "{}",
                     msg::attaching(&m.volume_id, &target.id, &m.member.device, true)
@@ -764,15 +762,13 @@ async fn register(
         name: name.to_string(),
         devices: devices.clone(),
     };
-    if ctx.cfg.mode.is_dry() {
+    let sent = gate::send_through(ctx, &ctx.ec2, &Change::RegisterImage(&image), name).await;
+    let Some(answer) = sent.id() else {
+        // A dry run.
         info!("{}", msg::registering(name, &devices, None));
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, &ctx.ec2, &Change::RegisterImage(&image), name).await;
-        }
-        ctx.record.image(&instance.id, entry);
-        return;
-    }
-    match ctx.ec2.register_image(&image).await {
+        return ctx.record.image(&instance.id, entry);
+    };
+    match answer {
         Ok(id) => {
             info!("{}", msg::registering(name, &devices, Some(&id)));
             entry.id = Some(id);

@@ -3,24 +3,16 @@
 //! size, performance, tags), the AMI a set becomes, the devices a target already uses, and the
 //! instances a drill samples.
 
-use crate::copies::policy::{is_ours, SOURCE_VOLUME_TAG};
 use crate::model::{
     matches_all, Disk, ImageSpec, Instance, Snapshot, SnapshotState, TagPattern, Tags, Volume,
-    VolumeSpec, SET_TAG,
+    VolumeSpec,
 };
 use crate::retention::decide::{group_sets, Set};
 use crate::snapshot::plan;
+use crate::tags::is_ours;
+use crate::tags::{DRILL_TAG, RESTORED_FROM_TAG, SET_TAG, SOURCE_DEVICE_TAG, SOURCE_VOLUME_TAG};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-
-/// Tags of a restored volume.
-pub const RESTORED_FROM_TAG: &str = "ec2snap:restored-from";
-pub const SOURCE_DEVICE_TAG: &str = "ec2snap:source-device";
-/// A drill's volumes carry it (its run id) from their creation, so that a drill killed before
-/// it deleted them is cleaned up by the next one.
-pub const DRILL_TAG: &str = "ec2snap:drill";
-/// On an instance: when a drill of its backup last passed (RFC 3339), for `--drill-max-age`.
-pub const DRILL_OK_TAG: &str = "ec2snap:drill-ok";
 
 /// EC2's limit of tags on one resource.
 const MAX_TAGS: usize = 50;

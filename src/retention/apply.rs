@@ -1,19 +1,21 @@
 //! Applying retention to one instance's volumes: the decision comes from `retention`, the
 //! deletions (or, in a dry run, their announcement) go out within the run's `--parallel` permits.
 
+use crate::act::ctx::Ctx;
+use crate::act::gate;
 use crate::aws::{Change, Ec2};
 use crate::model::{Disk, Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{ArchivedEntry, DeletedEntry, Failure, KeptEntry, Kind, LockedEntry};
 use crate::retention::archive;
-use crate::retention::decide::{self as retention, Done, Set};
+use crate::retention::decide::{self as retention, Set};
 use crate::retention::lock::{self, LockPolicy};
 use crate::retention::orphans;
 use crate::retention::policy::Reason;
-use crate::run::ctx::Ctx;
-use crate::run::permissions;
 use crate::snapshot::plan;
+use crate::snapshot::Done;
+use crate::tags::{ARCHIVED_TAG, LOCK_TAG};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, info, warn};
@@ -69,7 +71,7 @@ pub async fn prune(
             continue;
         };
         for (s, why) in &decision.keep {
-            let planned = ctx.cfg.mode.is_dry() && input.protected.contains(&s.id);
+            let planned = plan::is_planned(&s.id);
             kept.push(kept_entry(s, disk, why, planned));
         }
         doomed.extend(decision.delete.iter().map(|s| Doomed {
@@ -79,7 +81,7 @@ pub async fn prune(
         }));
     }
     for (set, why) in &plan.sets.keep {
-        let planned = ctx.cfg.mode.is_dry() && done.set.as_deref() == Some(set.id.as_str());
+        let planned = set.members.iter().any(|m| plan::is_planned(&m.id));
         let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
         debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
         for m in sorted_members(set) {
@@ -135,7 +137,6 @@ async fn lock_kept(
     for (set, why) in &plan.sets.keep {
         kept.extend(set.members.iter().map(|m| (m, why.as_slice())));
     }
-    let dry = ctx.cfg.mode.is_dry();
     let rule = &ctx.cfg.retention;
     // Per volume, a snapshot that exists: where a dry run checks the lock of a planned one.
     let mut existing: HashMap<&str, &str> = HashMap::new();
@@ -154,7 +155,7 @@ async fn lock_kept(
     let jobs: Vec<(Snapshot, u32, bool, Option<String>)> = lock::to_lock(kept, rule, &policy, now)
         .into_iter()
         .map(|(s, days)| {
-            let planned = dry && protected.contains(&s.id);
+            let planned = plan::is_planned(&s.id);
             let stand_in = existing.get(s.volume_id.as_str()).map(|id| id.to_string());
             (s.clone(), days, planned, stand_in.filter(|_| planned))
         })
@@ -246,8 +247,13 @@ async fn archive_one(
         Sent::Made => ctx.record.archived(instance_id, entry),
     }
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let tagged = ctx.ec2.tag_snapshot(&s.id, archive::ARCHIVED_TAG, &stamp);
-    if let Ok(Err(e)) = ctx.shutdown.race(tagged).await {
+    let ids = [s.id.clone()];
+    let tag = Change::Tag {
+        ids: &ids,
+        key: ARCHIVED_TAG,
+        value: &stamp,
+    };
+    if let gate::Sent::Answered(Err(e)) = gate::send(ctx, &ctx.ec2, &tag, &s.id).await {
         // Archived; only the warning of an early deletion will not know since when.
         warn!("{}", msg::archive_tag_error(&s.id, &e.to_string()));
     }
@@ -273,22 +279,17 @@ async fn change_snapshot(
     id: &str,
     error_line: fn(&str, &str) -> String,
 ) -> Sent {
-    if ctx.cfg.mode.is_dry() {
-        if ctx.cfg.mode.checks_permissions() {
-            permissions::check(ctx, ec2, change, id).await;
-        }
-        return Sent::Dry;
-    }
-    match ctx.shutdown.race(ec2.apply(change)).await {
-        Ok(Ok(())) => Sent::Made,
-        Ok(Err(e)) => {
+    match gate::send(ctx, ec2, change, id).await {
+        gate::Sent::Dry => Sent::Dry,
+        gate::Sent::Answered(Ok(_)) => Sent::Made,
+        gate::Sent::Answered(Err(e)) => {
             let line = error_line(id, &e.to_string());
             let failure = Failure::aws(Level::Error, line, change.action(), id, &e);
             ctx.record
                 .failed(Some(instance_id), located(ctx, ec2, failure));
             Sent::Not
         }
-        Err(_) => Sent::Not,
+        gate::Sent::Interrupted(_) => Sent::Not,
     }
 }
 
@@ -358,7 +359,7 @@ pub async fn lock_one(
         until: until.clone(),
         region: (ec2.region() != ctx.ec2.region()).then(|| ec2.region().to_string()),
     };
-    if ctx.cfg.mode.is_dry() && planned {
+    if planned {
         // The snapshot a dry run would make has no id yet: ec2:LockSnapshot is checked on an
         // existing snapshot of its volume (DryRun changes nothing), so that the dry run says a
         // refusal that the real run would meet.
@@ -378,19 +379,22 @@ pub async fn lock_one(
         Sent::Not => return,
         Sent::Made => {}
     }
-    let tagged = ctx
-        .shutdown
-        .race(ec2.tag_snapshot(&s.id, lock::LOCK_TAG, &until));
-    match tagged.await {
-        Ok(Ok(())) => ctx.record.locked(instance_id, entry),
-        Ok(Err(e)) => {
+    let ids = [s.id.clone()];
+    let tag = Change::Tag {
+        ids: &ids,
+        key: LOCK_TAG,
+        value: &until,
+    };
+    match gate::send(ctx, ec2, &tag, &s.id).await {
+        gate::Sent::Answered(Ok(_)) | gate::Sent::Dry => ctx.record.locked(instance_id, entry),
+        gate::Sent::Answered(Err(e)) => {
             // Locked, but the next runs do not know it: their deletions of it fail, counted.
             let line = msg::lock_tag_error(&s.id, &e.to_string());
             let failure = Failure::aws(Level::Error, line, "CreateTags", &s.id, &e);
             ctx.record
                 .failed(Some(instance_id), located(ctx, ec2, failure));
         }
-        Err(_) => {}
+        gate::Sent::Interrupted(_) => {}
     }
 }
 
@@ -456,7 +460,7 @@ pub async fn prune_orphans(
             Some(all) => all,
             None => {
                 let mut all = ctx.ec2.own_snapshots().await?;
-                crate::select::fetch::read_holds(&ctx.ec2, &mut all).await;
+                read_holds(&ctx.ec2, &mut all).await;
                 all
             }
         };
@@ -540,21 +544,16 @@ pub async fn delete_snapshot(
     info!("{line}");
     let snapshot_id = gone.id.clone();
     let recorded = |gone| ctx.record.deleted(instance_id, gone);
-    if ctx.cfg.mode.is_dry() {
-        recorded(gone);
-        if ctx.cfg.mode.checks_permissions() {
-            let change = Change::DeleteSnapshot(&snapshot_id);
-            permissions::check(ctx, ec2, &change, &snapshot_id).await;
-        }
-        return;
-    }
-    let answer = match ctx.shutdown.race(ec2.delete_snapshot(&snapshot_id)).await {
-        Ok(answer) => answer,
+    let change = Change::DeleteSnapshot(&snapshot_id);
+    let answer = match gate::send(ctx, ec2, &change, &snapshot_id).await {
+        gate::Sent::Answered(answer) => answer,
+        // A dry run: recorded as the real run's deletion would be.
+        gate::Sent::Dry => return recorded(gone),
         // Abandoned at a signal: whether it was deleted is not known, and it is no error.
-        Err(_) => return,
+        gate::Sent::Interrupted(_) => return,
     };
     match answer {
-        Ok(()) => recorded(gone),
+        Ok(_) => recorded(gone),
         Err(e) if e.is("InvalidSnapshot.InUse") && ctx.cfg.ignore_in_use => warn!(
             "{}",
             msg::delete_in_use_ignored(&snapshot_id, &e.to_string())
@@ -570,5 +569,36 @@ pub async fn delete_snapshot(
             }
             ctx.record.failed(instance_id, failure);
         }
+    }
+}
+
+/// Reads what holds the region's snapshots beyond the rules into `snapshots`: their EBS locks
+/// (DescribeLockedSnapshots) and the AMIs that use them (DescribeImages): what retention, lock
+/// renewal, `list` and the report go by. Refused or failing (an older emulator, a role without
+/// the permission): a WARNING; a lock is then known by its `ec2snap:locked-until` tag only, and
+/// an AMI's snapshot by the refusal of its deletion.
+pub async fn read_holds(ec2: &Ec2, snapshots: &mut [Snapshot]) {
+    if snapshots.is_empty() {
+        return;
+    }
+    let (locks, images) = tokio::join!(ec2.locks(), ec2.image_snapshots());
+    match images {
+        Ok(images) => {
+            for s in snapshots.iter_mut() {
+                s.in_use_by = images.get(&s.id).cloned();
+            }
+        }
+        Err(e) => warn!("{}", msg::images_unread(ec2.region(), &e.to_string())),
+    }
+    match locks {
+        Ok(locks) => {
+            for s in snapshots.iter_mut() {
+                s.lock = match locks.get(&s.id) {
+                    Some(l) => crate::model::LockInfo::Locked(l.clone()),
+                    None => crate::model::LockInfo::Unlocked,
+                };
+            }
+        }
+        Err(e) => warn!("{}", msg::locks_unread(ec2.region(), &e.to_string())),
     }
 }

@@ -4,13 +4,11 @@
 //! snapshot before its 90 days are over still costs.
 
 use crate::model::{Snapshot, SnapshotState};
-use crate::retention::decide::Rule;
 use crate::retention::lock;
 use crate::retention::policy::Reason;
+use crate::retention::policy::Rule;
+use crate::tags::ARCHIVED_TAG;
 use chrono::{DateTime, Duration, Utc};
-
-/// The tag that says when this tool archived a snapshot (RFC 3339, UTC).
-pub const ARCHIVED_TAG: &str = "ec2snap:archived";
 
 /// The archive tier bills at least this many days.
 pub const MINIMUM_DAYS: i64 = 90;
@@ -112,7 +110,7 @@ pub fn early_deletion(s: &Snapshot, now: DateTime<Utc>) -> Option<(i64, Option<f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::retention::decide::Zone;
+    use crate::retention::policy::Zone;
     use crate::retention::policy::{Keep, Period};
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -2,78 +2,15 @@
 //! instance) are looked at, and which of them stay and why, by the rule of `keep` (`-g`, `-d`, the
 //! calendar rules) in the rule's time zone, with `now` passed in.
 
-use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern, SET_TAG};
+use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern};
 use crate::retention::lock;
-use crate::retention::policy::{self as keep, Item, Keep, Reason};
+use crate::retention::policy::{Item, Reason, Rule};
 use crate::snapshot::plan;
-use chrono::{DateTime, Local, Utc};
+use crate::snapshot::Done;
+use crate::tags::SET_TAG;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::collections::{HashMap, HashSet};
-
-/// The time zone of the calendar periods: the machine's (like the log), or UTC with `--utc`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Zone {
-    #[default]
-    Local,
-    Utc,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Rule {
-    /// `-g`: delete snapshots strictly older than this (whole seconds, like the original); with
-    /// keep rules, the window that is never pruned.
-    pub max_age_secs: Option<i64>,
-    /// `-d` and the calendar rules.
-    pub keep: Keep,
-    pub zone: Zone,
-}
-
-impl Rule {
-    pub fn is_enabled(&self) -> bool {
-        self.max_age_secs.is_some() || self.keep.any()
-    }
-
-    /// `-d N` alone.
-    #[cfg(test)]
-    pub fn last(n: usize) -> Rule {
-        Rule {
-            keep: Keep {
-                last: n,
-                ..Keep::default()
-            },
-            ..Rule::default()
-        }
-    }
-
-    /// `-g` alone.
-    #[cfg(test)]
-    pub fn age(secs: i64) -> Rule {
-        Rule {
-            max_age_secs: Some(secs),
-            ..Rule::default()
-        }
-    }
-
-    /// Why each item stays, in the rule's time zone.
-    fn reasons(&self, items: &[Item], now: DateTime<Utc>) -> Vec<Vec<Reason>> {
-        match self.zone {
-            Zone::Utc => keep::reasons(items, self.max_age_secs, &self.keep, now, &Utc),
-            Zone::Local => keep::reasons(items, self.max_age_secs, &self.keep, now, &Local),
-        }
-    }
-
-    /// What the report says of a deletion: `age` with `-g`, `count` with `-d` alone, else
-    /// `calendar`.
-    pub fn deletion_reason(&self) -> &'static str {
-        if self.max_age_secs.is_some() {
-            "age"
-        } else if self.keep.has_calendar() {
-            "calendar"
-        } else {
-            "count"
-        }
-    }
-}
 
 /// What retention decided for a list of snapshots or sets.
 #[derive(Debug)]
@@ -363,20 +300,6 @@ fn floor_reasons<'a>(
         .collect()
 }
 
-/// What one instance's snapshot step left for its retention step.
-#[derive(Debug, Default)]
-pub struct Done {
-    /// Snapshots made by this run (or planned, in a dry run), per volume: never deleted, and
-    /// counted among the newest.
-    pub created: HashMap<String, Snapshot>,
-    /// Volumes whose snapshot failed: their old snapshots are kept.
-    pub failed: HashSet<String>,
-    /// `--consistent`: the set made (or planned) by this run, never deleted by it.
-    pub set: Option<String>,
-    /// `--consistent`: the set call failed, so the instance's old sets are kept.
-    pub set_failed: bool,
-}
-
 /// What retention looks at, from the listing: per processed volume, its snapshots without the
 /// set tag that pass `--snap-filter`; per processed instance, its sets whose members all pass it
 /// (`--consistent` only: set members are pruned only by set rules).
@@ -561,6 +484,7 @@ pub fn sets_to_delete<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retention::policy::{Keep, Zone};
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -1117,7 +1041,7 @@ mod tests {
             let devices: Vec<String> = vols.iter().map(|v| format!("vol-{v}=/dev/sd{v}")).collect();
             let tags: crate::model::Tags = [
                 (SET_TAG.to_string(), set_id.clone()),
-                (crate::model::DEVICES_TAG.to_string(), devices.join(",")),
+                (crate::tags::DEVICES_TAG.to_string(), devices.join(",")),
             ]
             .into();
             let mut members: Vec<Snapshot> = vols

@@ -4,15 +4,13 @@
 //! `--lock-max`; and the lock a snapshot's `ec2snap:locked-until` tag says it has.
 
 use crate::model::{LockInfo, Snapshot};
-use crate::retention::decide::{Rule, Zone};
 use crate::retention::policy::{Period, Reason};
+use crate::retention::policy::{Rule, Zone};
+use crate::tags::LOCK_TAG;
 use chrono::{
     DateTime, Datelike, Days, Duration, Local, Months, NaiveDate, NaiveDateTime, TimeZone,
     Timelike, Utc,
 };
-
-/// The tag that says until when a snapshot is locked (RFC 3339, UTC): retention keeps it until then.
-pub const LOCK_TAG: &str = "ec2snap:locked-until";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -1,8 +1,9 @@
 //! Orphans, the decisions: snapshots this tool made (not copies from another region) of volumes
 //! that no longer exist, and which of them `--prune-orphans-after` lets go.
 
-use crate::copies::policy::{is_ours, SOURCE_SNAPSHOT_TAG};
 use crate::model::{matches_all, Snapshot, TagPattern};
+use crate::tags::is_ours;
+use crate::tags::SOURCE_SNAPSHOT_TAG;
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -107,7 +108,7 @@ mod tests {
                 "vol-y",
                 60 * DAY,
                 "",
-                &[(crate::model::SET_TAG, "i-1@x")],
+                &[(crate::tags::SET_TAG, "i-1@x")],
             ),
         ];
         let known: HashSet<&str> = ["vol-a"].into();

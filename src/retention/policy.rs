@@ -2,7 +2,7 @@
 //! sets) stay and why, by the `-g` window, `-d` (`--keep-last`) and the calendar rules
 //! (`--keep-hourly` ... `--keep-yearly`), with `now` and the time zone of the periods passed in.
 
-use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Local, TimeZone, Timelike, Utc};
 use std::fmt;
 
 /// How many items each rule keeps; 0 turns a rule off. `last` is `-d`.
@@ -219,6 +219,71 @@ pub fn reasons<Tz: TimeZone>(
         }
     }
     out
+}
+
+/// The time zone of the calendar periods: the machine's (like the log), or UTC with `--utc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Zone {
+    #[default]
+    Local,
+    Utc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rule {
+    /// `-g`: delete snapshots strictly older than this (whole seconds, like the original); with
+    /// keep rules, the window that is never pruned.
+    pub max_age_secs: Option<i64>,
+    /// `-d` and the calendar rules.
+    pub keep: Keep,
+    pub zone: Zone,
+}
+
+impl Rule {
+    pub fn is_enabled(&self) -> bool {
+        self.max_age_secs.is_some() || self.keep.any()
+    }
+
+    /// `-d N` alone.
+    #[cfg(test)]
+    pub fn last(n: usize) -> Rule {
+        Rule {
+            keep: Keep {
+                last: n,
+                ..Keep::default()
+            },
+            ..Rule::default()
+        }
+    }
+
+    /// `-g` alone.
+    #[cfg(test)]
+    pub fn age(secs: i64) -> Rule {
+        Rule {
+            max_age_secs: Some(secs),
+            ..Rule::default()
+        }
+    }
+
+    /// Why each item stays, in the rule's time zone.
+    pub fn reasons(&self, items: &[Item], now: DateTime<Utc>) -> Vec<Vec<Reason>> {
+        match self.zone {
+            Zone::Utc => reasons(items, self.max_age_secs, &self.keep, now, &Utc),
+            Zone::Local => reasons(items, self.max_age_secs, &self.keep, now, &Local),
+        }
+    }
+
+    /// What the report says of a deletion: `age` with `-g`, `count` with `-d` alone, else
+    /// `calendar`.
+    pub fn deletion_reason(&self) -> &'static str {
+        if self.max_age_secs.is_some() {
+            "age"
+        } else if self.keep.has_calendar() {
+            "calendar"
+        } else {
+            "count"
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,29 +2,28 @@
 //! snapshots and volume tags, then fan out one task per instance (its snapshots, hot or cold, then
 //! its retention) and add up what they counted.
 
-pub mod ctx;
 pub mod fleet;
-pub mod permissions;
 
+use crate::act::ctx::Ctx;
+use crate::act::wait::Ended;
 use crate::aws::Ec2;
 use crate::cold::cycle as cold;
-use crate::cold::mark::STOP_TAG;
 use crate::config::Config;
 use crate::copies::apply::{self as replicate, Replicas};
 use crate::hooks;
-use crate::hooks::policy::{Consistency, CONSISTENCY_TAG};
+use crate::hooks::policy::Consistency;
 use crate::model::{Disk, Instance, Snapshot};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
 use crate::retention::apply as prune;
-use crate::retention::decide::{self as retention, Done, Set};
-use crate::run::ctx::Ctx;
+use crate::retention::decide::{self as retention, Set};
 use crate::select::fetch::{self, Listed};
 use crate::signals::{Shutdown, Signal};
 use crate::snapshot::make as snapshot;
 use crate::snapshot::plan;
-use crate::snapshot::wait::Ended;
+use crate::snapshot::Done;
+use crate::tags::{CONSISTENCY_TAG, STOP_TAG};
 use anyhow::Result;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +34,7 @@ use tracing::{debug, error, info, warn, Instrument};
 /// instance's work (no region, instances cannot be listed); every failure after that is in the
 /// record.
 pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Result<Option<Signal>> {
-    info!("{}", msg::launching(cfg.mode.is_dry()));
+    info!("{}", msg::launching(cfg.mode));
     info!("{}", msg::CONNECTING);
     debug!("{}", msg::configuration(cfg));
     let ec2 = match shutdown.race(Ec2::connect(&cfg.aws)).await {
@@ -64,15 +63,11 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     }
     if cfg.stop_tag {
         match shutdown.race(ec2.instances_with_tag_key(STOP_TAG)).await {
-            Ok(marked) => cold::recover(&ec2, cfg, marked?, &record).await,
+            Ok(marked) => cold::recover(&ec2, cfg, marked?, &record, &shutdown).await,
             Err(sig) => return Ok(interrupted(sig)),
         }
     }
-    if cfg
-        .hooks
-        .as_ref()
-        .is_some_and(|h| !h.run_in(cfg.mode.is_dry()))
-    {
+    if cfg.hooks.as_ref().is_some_and(|h| !h.run_in(cfg.mode)) {
         info!("{}", msg::HOOKS_NOT_IN_DRY_RUN);
     }
     info!("{}", msg::GETTING_INSTANCES);
@@ -204,15 +199,17 @@ async fn wait_for(
         .values()
         .map(|s| (s.id.clone(), s.clone()))
         .collect();
-    if ctx.cfg.mode.is_dry() {
-        // Planned snapshots: the real run would wait for them, then copy them.
-        let mut planned: Vec<&Snapshot> = by_id.values().collect();
+    // Planned snapshots (a dry run's): the real run would wait for them, then copy them.
+    let mut planned: Vec<&Snapshot> = by_id.values().filter(|s| plan::is_planned(&s.id)).collect();
+    if !planned.is_empty() {
         planned.sort_by(|a, b| a.volume_id.cmp(&b.volume_id));
         copy(planned.iter().map(|s| ((*s).clone(), disk(s))).collect());
         completed.extend(planned.iter().map(|s| (s.volume_id.clone(), s.id.clone())));
-    } else if !by_id.is_empty() {
+    }
+    if by_id.values().any(|s| !plan::is_planned(&s.id)) {
         let snapshots: Vec<(String, String)> = by_id
             .values()
+            .filter(|s| !plan::is_planned(&s.id))
             .map(|s| {
                 let label = format!("{}|{}", s.volume_id, device(&s.volume_id));
                 (s.id.clone(), label)
@@ -367,7 +364,7 @@ async fn work(
         } else {
             let mut done = Done::default();
             match &cfg.hooks {
-                Some(hooks) if hooks.run_in(cfg.mode.is_dry()) => {
+                Some(hooks) if hooks.run_in(cfg.mode) => {
                     // The snapshots say how consistent they are: `ec2snap:consistency`.
                     let plan_for = |c: Consistency| {
                         let mut tags = cfg.add_tags.clone();

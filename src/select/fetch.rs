@@ -3,7 +3,7 @@
 
 use crate::aws::Ec2;
 use crate::config::{Config, Selection};
-use crate::model::{matches_all, Disk, Instance, LockInfo, Snapshot, Tags};
+use crate::model::{matches_all, Disk, Instance, Snapshot, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, Record};
@@ -12,7 +12,7 @@ use crate::select::pick as select;
 use crate::snapshot::plan;
 use anyhow::Result;
 use std::collections::{HashMap, HashSet};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// What retention looks at: per volume, the snapshots without the set tag that pass
 /// `--snap-filter`; per instance, its sets (`--consistent`) whose members all pass it.
@@ -26,37 +26,6 @@ pub struct Listed {
     /// `--consistent` with `--prune-orphans-after`: every snapshot this account owns, as listed
     /// (the orphans are looked for in it instead of a second listing).
     pub own: Option<Vec<Snapshot>>,
-}
-
-/// Reads what holds the region's snapshots beyond the rules into `snapshots`: their EBS locks
-/// (DescribeLockedSnapshots) and the AMIs that use them (DescribeImages): what retention, lock
-/// renewal, `list` and the report go by. Refused or failing (an older emulator, a role without
-/// the permission): a WARNING; a lock is then known by its `ec2snap:locked-until` tag only, and
-/// an AMI's snapshot by the refusal of its deletion.
-pub async fn read_holds(ec2: &Ec2, snapshots: &mut [Snapshot]) {
-    if snapshots.is_empty() {
-        return;
-    }
-    let (locks, images) = tokio::join!(ec2.locks(), ec2.image_snapshots());
-    match images {
-        Ok(images) => {
-            for s in snapshots.iter_mut() {
-                s.in_use_by = images.get(&s.id).cloned();
-            }
-        }
-        Err(e) => warn!("{}", msg::images_unread(ec2.region(), &e.to_string())),
-    }
-    match locks {
-        Ok(locks) => {
-            for s in snapshots.iter_mut() {
-                s.lock = match locks.get(&s.id) {
-                    Some(l) => LockInfo::Locked(l.clone()),
-                    None => LockInfo::Unlocked,
-                };
-            }
-        }
-        Err(e) => warn!("{}", msg::locks_unread(ec2.region(), &e.to_string())),
-    }
 }
 
 /// Without `--consistent`: this account's snapshots of the processed volumes, in batches by
@@ -75,7 +44,7 @@ pub async fn prefetch_snapshots(ec2: &Ec2, cfg: &Config, processed: &[Instance])
         ec2.snapshots_of(&volumes, &cfg.snap_filter).await?
     };
     if cfg.retention.is_enabled() {
-        read_holds(ec2, &mut all).await;
+        crate::retention::apply::read_holds(ec2, &mut all).await;
     }
     if cfg.sets() && cfg.prune_orphans_after.is_some() {
         listed.own = Some(all.clone());
@@ -108,11 +77,7 @@ pub async fn prefetch_volume_tags(
 ) -> Result<HashMap<String, Tags>> {
     // With --consistent, EC2 copies the volumes' tags itself (CopyTagsFromSource).
     let filter_check = cfg.retention.keep.any() && !cfg.snap_filter.is_empty();
-    let needed = if cfg.sets() {
-        cfg.mode.is_dry() && filter_check
-    } else {
-        !cfg.mode.is_dry() || filter_check
-    };
+    let needed = crate::snapshot::plan::volume_tags_needed(cfg.mode, cfg.sets(), filter_check);
     if cfg.snapshot.is_none() || !needed {
         return Ok(HashMap::new());
     }

@@ -2,15 +2,15 @@
 //! the run's `--parallel` permits, or one set (`--consistent`); a call is abandoned at a signal or
 //! past a deadline.
 
-use crate::aws::{AwsError, Change};
+use crate::act::ctx::Ctx;
+use crate::act::gate::{self, Sent};
+use crate::aws::{Answer, AwsError, Change};
 use crate::model::{Disk, Instance, Snapshot, SnapshotKind, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
 use crate::output::record::{Failure, Kind, SnapshotEntry};
-use crate::retention::decide::Done;
-use crate::run::ctx::Ctx;
-use crate::run::permissions;
 use crate::snapshot::plan::{self, Plan, SetRequest, SnapshotRequest};
+use crate::snapshot::Done;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -107,31 +107,6 @@ async fn make_all(
     for req in requests.iter().filter(|r| !r.dropped_tags.is_empty()) {
         warn!("{}", msg::tags_dropped(&req.disk, &req.dropped_tags));
     }
-    if ctx.cfg.mode.is_dry() {
-        for req in requests {
-            info!("{}", msg::snapshot_made(kind, &req.disk, None));
-            let planned = entry(None, &req.disk, &req.description, "planned");
-            ctx.record.snapshot(&instance.id, planned);
-            // Counted among the newest as the real one would be, so that the dry run lists
-            // exactly the deletions of the real run.
-            let id = plan::planned_id(&req.disk.volume_id);
-            done.created
-                .insert(req.disk.volume_id.clone(), just_made(id, req));
-        }
-        if ctx.cfg.mode.checks_permissions() {
-            // A refusal is recorded by the check itself.
-            ctx.calls(requests.to_vec(), |ctx, req: SnapshotRequest| async move {
-                let write = Change::CreateSnapshot {
-                    volume_id: &req.disk.volume_id,
-                    description: &req.description,
-                    tags: &req.tags,
-                };
-                permissions::check(&ctx, &ctx.ec2, &write, &req.disk.volume_id).await
-            })
-            .await;
-        }
-        return;
-    }
     let instance_id = instance.id.clone();
     let results = ctx
         .calls(requests.to_vec(), move |ctx, req: SnapshotRequest| {
@@ -139,7 +114,9 @@ async fn make_all(
             async move {
                 let result = create(&ctx, &req, limit).await;
                 match &result {
-                    Ok(id) => info!("{}", msg::snapshot_made(kind, &req.disk, Some(id))),
+                    Ok(Some(id)) => info!("{}", msg::snapshot_made(kind, &req.disk, Some(id))),
+                    // A dry run: said below, in the order of the requests.
+                    Ok(None) => {}
                     Err(e) => {
                         let line = msg::snapshot_failed(kind, &req.disk, &e.to_string());
                         let failure = e.recorded(line, "CreateSnapshot", &req.disk.volume_id);
@@ -152,7 +129,17 @@ async fn make_all(
         .await;
     for (req, result) in results {
         match result {
-            Ok(id) => {
+            Ok(None) => {
+                info!("{}", msg::snapshot_made(kind, &req.disk, None));
+                let planned = entry(None, &req.disk, &req.description, "planned");
+                ctx.record.snapshot(&instance.id, planned);
+                // Counted among the newest as the real one would be, so that the dry run lists
+                // exactly the deletions of the real run.
+                let id = plan::planned_id(&req.disk.volume_id);
+                done.created
+                    .insert(req.disk.volume_id.clone(), just_made(id, &req));
+            }
+            Ok(Some(id)) => {
                 let made = entry(Some(&id), &req.disk, &req.description, "pending");
                 ctx.record.snapshot(&instance.id, made);
                 done.created
@@ -178,38 +165,40 @@ async fn make_set(
     done: &mut Done,
 ) {
     let member_tags = |volume_id: &str| plan::member_tags(ctx.volume_tags.get(volume_id), set);
-    if ctx.cfg.mode.is_dry() {
-        for disk in &set.members {
-            info!("{}", msg::snapshot_made(kind, disk, None));
-            let planned = entry(None, disk, &set.description, "planned");
-            ctx.record.snapshot(&instance.id, planned);
-            let id = plan::planned_id(&disk.volume_id);
-            let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
-            done.created.insert(disk.volume_id.clone(), planned);
+    let change = Change::CreateSnapshots {
+        instance_id: &instance.id,
+        exclude_boot: ctx.cfg.no_root_device,
+        description: &set.description,
+        tags: &set.tags,
+    };
+    let sent = bounded(
+        ctx,
+        gate::send_through(ctx, &ctx.ec2, &change, &instance.id),
+        limit,
+    )
+    .await;
+    let result = match sent {
+        Ok(Sent::Dry) => {
+            for disk in &set.members {
+                info!("{}", msg::snapshot_made(kind, disk, None));
+                let planned = entry(None, disk, &set.description, "planned");
+                ctx.record.snapshot(&instance.id, planned);
+                let id = plan::planned_id(&disk.volume_id);
+                let planned = member(id, &disk.volume_id, member_tags(&disk.volume_id));
+                done.created.insert(disk.volume_id.clone(), planned);
+            }
+            info!(
+                "{}",
+                msg::set_made(kind, None, &instance.id, set.members.len())
+            );
+            done.set = Some(set.set_id.clone());
+            return;
         }
-        info!(
-            "{}",
-            msg::set_made(kind, None, &instance.id, set.members.len())
-        );
-        done.set = Some(set.set_id.clone());
-        if ctx.cfg.mode.checks_permissions() {
-            let write = Change::CreateSnapshots {
-                instance_id: &instance.id,
-                exclude_boot: ctx.cfg.no_root_device,
-                description: &set.description,
-                tags: &set.tags,
-            };
-            permissions::check(ctx, &ctx.ec2, &write, &instance.id).await;
-        }
-        return;
-    }
-    let call = ctx.ec2.create_snapshot_set(
-        &instance.id,
-        ctx.cfg.no_root_device,
-        &set.description,
-        &set.tags,
-    );
-    match bounded(ctx, call, limit).await {
+        Ok(Sent::Answered(answer)) => answer.map(Answer::set).map_err(CallError::Aws),
+        Ok(Sent::Interrupted(_)) => Err(CallError::Interrupted),
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(made) => {
             for (snapshot_id, volume_id) in &made {
                 let device = instance.device_of(volume_id).unwrap_or("?").to_string();
@@ -245,22 +234,33 @@ async fn make_set(
     }
 }
 
-/// One CreateSnapshot call, raced with the signal and the deadline.
+/// One CreateSnapshot call, raced with the signal and the deadline: the new snapshot's id,
+/// `None` in a dry run.
 async fn create(
     ctx: &Ctx,
     req: &SnapshotRequest,
     limit: Option<(Instant, Duration)>,
-) -> Result<String, CallError> {
-    let call = ctx
-        .ec2
-        .create_snapshot(&req.disk.volume_id, &req.description, &req.tags);
-    bounded(ctx, call, limit).await
+) -> Result<Option<String>, CallError> {
+    let change = Change::CreateSnapshot {
+        volume_id: &req.disk.volume_id,
+        description: &req.description,
+        tags: &req.tags,
+    };
+    let sent = gate::send_through(ctx, &ctx.ec2, &change, &req.disk.volume_id);
+    match bounded(ctx, sent, limit).await? {
+        Sent::Answered(answer) => answer
+            .and_then(Answer::id)
+            .map(Some)
+            .map_err(CallError::Aws),
+        Sent::Dry => Ok(None),
+        Sent::Interrupted(_) => Err(CallError::Interrupted),
+    }
 }
 
 /// A call raced with the signal and, when given, the deadline.
 async fn bounded<T>(
     ctx: &Ctx,
-    call: impl std::future::Future<Output = Result<T, AwsError>>,
+    call: impl std::future::Future<Output = T>,
     limit: Option<(Instant, Duration)>,
 ) -> Result<T, CallError> {
     let deadline = async {
@@ -270,7 +270,7 @@ async fn bounded<T>(
         }
     };
     tokio::select! {
-        r = call => r.map_err(CallError::Aws),
+        r = call => Ok(r),
         _ = ctx.shutdown.wait() => Err(CallError::Interrupted),
         _ = deadline => Err(CallError::Abandoned(limit.map(|(_, d)| d).unwrap_or_default())),
     }

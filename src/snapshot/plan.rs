@@ -1,9 +1,8 @@
 //! Snapshot planning: which volumes of an instance get a snapshot, with the original's description
 //! and tags.
 
-use crate::model::{
-    Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags, DEVICES_TAG, SET_TAG,
-};
+use crate::model::{Disk, Instance, Snapshot, SnapshotKind, SnapshotState, Tags};
+use crate::tags::{DEVICES_TAG, SET_TAG};
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 
@@ -151,6 +150,28 @@ pub fn for_instance(
 /// The id a dry run (and `list`) gives the snapshot it would make of a volume.
 pub fn planned_id(volume_id: &str) -> String {
     format!("(planned for {volume_id})")
+}
+
+/// Whether a run needs its volumes' tags before snapshotting: a real run copies them onto each
+/// snapshot (with `--consistent` EC2 does it: CopyTagsFromSource); a dry run needs them only to
+/// know whether its planned snapshots pass `--snap-filter` under keep rules (`filter_check`).
+pub fn volume_tags_needed(mode: crate::model::Mode, sets: bool, filter_check: bool) -> bool {
+    match (mode.is_dry(), sets) {
+        (true, _) => filter_check,
+        (false, true) => false,
+        (false, false) => true,
+    }
+}
+
+/// Whether `id` is a snapshot or a copy a dry run would make (`planned_id`, `planned_copy_id`):
+/// it exists in no other mode.
+pub fn is_planned(id: &str) -> bool {
+    id.starts_with("(planned ")
+}
+
+/// The id shown for a copy a dry run would make of `source`.
+pub fn planned_copy_id(source: &str) -> String {
+    format!("(planned copy of {source})")
 }
 
 /// A snapshot just made (or planned), still pending: the newest of its volume.

@@ -1,13 +1,13 @@
 //! What every instance's work shares: the config, the AWS client, the signal, the volume tags
 //! fetched up front, and the `--parallel` permits for snapshot and delete calls.
 
+use crate::act::wait::Waiter;
 use crate::aws::Ec2;
 use crate::config::Config;
 use crate::model::Tags;
 use crate::output::messages as msg;
 use crate::output::record::Record;
 use crate::signals::Shutdown;
-use crate::snapshot::wait::Waiter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
