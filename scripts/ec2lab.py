@@ -290,13 +290,22 @@ def table(ec2, before_path):
         print(f"  {len(rows)} snapshots")
 
 
+def copy(ec2, snapshot_id, region):
+    """Copies a snapshot of `region` into this account: {"id": ...}, or {"error": CODE}."""
+    try:
+        out = ec2.copy_snapshot(SourceSnapshotId=snapshot_id, SourceRegion=region)
+        return {"id": out["SnapshotId"]}
+    except ec2.exceptions.ClientError as e:
+        return {"error": e.response["Error"]["Code"]}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive", "copy"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -327,6 +336,8 @@ def main():
         result = unlock(ec2, a.arg)
     elif a.command == "archive":
         result = archive(ec2, a.arg)
+    elif a.command == "copy":
+        result = copy(ec2, a.arg, a.region)
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

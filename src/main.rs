@@ -22,6 +22,7 @@ mod select;
 mod signals;
 mod snapshot;
 mod tags;
+mod vault;
 
 use crate::config::Command;
 use crate::job::Kind;
@@ -86,6 +87,11 @@ fn try_main() -> Result<ExitCode, Abort> {
         Command::Drill(job) => {
             job::recorded(*job, Kind::Drill, |cfg, shutdown, record| async move {
                 restore::drill::drill(&cfg, shutdown, record).await
+            })
+        }
+        Command::VaultPrune(job) => {
+            job::recorded(*job, Kind::Run, |cfg, shutdown, record| async move {
+                vault::prune::prune(&cfg, shutdown, record).await
             })
         }
         Command::List(job) => list::main(*job),

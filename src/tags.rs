@@ -35,6 +35,16 @@ pub const DRILL_OK_TAG: &str = "ec2snap:drill-ok";
 /// The tag set on an instance before a cold stop and removed once it runs again.
 pub const STOP_TAG: &str = "ec2snap:stopped-by";
 
+/// A vault copy: the account of its source snapshot.
+pub const SOURCE_ACCOUNT_TAG: &str = "ec2snap:source-account";
+
+/// On a snapshot shared with the vault account (its value) until the vault copy is completed.
+pub const VAULT_SHARED_TAG: &str = "ec2snap:vault-shared";
+
+/// On a copy re-encrypted with `--share-kms-key` to be shared: the snapshot it stands for
+/// (deleted once the vault copy is completed).
+pub const VAULT_INTERMEDIATE_TAG: &str = "ec2snap:vault-intermediate";
+
 /// A copy (`--copy-to`): its source snapshot's id, volume and region.
 pub const SOURCE_SNAPSHOT_TAG: &str = "ec2snap:source-snapshot";
 

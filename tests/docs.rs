@@ -10,7 +10,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const COMMANDS: [&str; 5] = ["", "list", "restore", "drill", "check"];
+const COMMANDS: [&str; 6] = ["", "list", "restore", "drill", "check", "vault-prune"];
 
 /// Flags of other programs the documents name in inline code: scripts/bench.sh's (`--fleet`,
 /// `--old`), restic's (`--keep-last`), and those of the commands they show.

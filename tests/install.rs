@@ -264,6 +264,19 @@ fn debian_package_assets_exist_or_are_made() {
                 package.contains(&format!("\"$OUT/{made}\"")),
                 "scripts/package.sh does not make {made}"
             );
+        } else if let Some(dir) = src.strip_suffix("/*.md") {
+            // A glob (cargo-deb's): at least one page there.
+            let pages = std::fs::read_dir(repo().join(dir))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "md")
+                })
+                .count();
+            assert!(pages > 0, "{src} matches nothing");
         } else if src != "target/release/ec2snap" {
             assert!(repo().join(src).is_file(), "{src} is missing");
         }

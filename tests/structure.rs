@@ -55,6 +55,9 @@ const TIERS: &[(&str, Tier)] = &[
     ("retention::apply", Acting),
     ("copies::apply", Acting),
     ("cold::cycle", Acting),
+    ("vault", Pure),
+    ("vault::apply", Acting),
+    ("vault::prune", Commands),
     ("restore", Commands),
     ("list", Commands),
     ("run", Commands),
@@ -276,6 +279,7 @@ const CHANGING_CALLS: &[&str] = &[
     ".modify_snapshot_tier()",
     ".restore_snapshot_tier()",
     ".lock_snapshot()",
+    ".modify_snapshot_attribute()",
 ];
 
 /// Every change goes through the gate: the SDK's changing calls are built only in
@@ -337,5 +341,24 @@ fn no_step_decides_the_mode() {
                 "{rel} tests {asked}: only the gate may"
             );
         }
+    }
+}
+
+/// A run never deletes in the vault: the vault step's one deletion is of this account's own
+/// intermediate copy, through its own client (`ctx.ec2`), never the vault role's.
+#[test]
+fn the_vault_step_deletes_nothing_in_the_vault() {
+    let text = std::fs::read_to_string(src().join("vault/apply.rs")).unwrap();
+    assert!(!text.contains("DeleteVolume"));
+    let deletions: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Change::DeleteSnapshot"))
+        .collect();
+    assert!(!deletions.is_empty());
+    for line in deletions {
+        assert!(
+            line.contains("&ctx.ec2"),
+            "a deletion not through ctx.ec2: {line}"
+        );
     }
 }

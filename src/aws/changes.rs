@@ -31,6 +31,18 @@ pub enum Change<'a> {
         description: &'a str,
         tags: &'a Tags,
         kms_key: Option<&'a str>,
+        /// Encrypted even without `kms_key` (with the destination account's default EBS key).
+        encrypt: bool,
+    },
+    /// Shares a snapshot with an account (ModifySnapshotAttribute, createVolumePermission add).
+    Share {
+        snapshot_id: &'a str,
+        account: &'a str,
+    },
+    /// Ends that share (createVolumePermission remove).
+    Unshare {
+        snapshot_id: &'a str,
+        account: &'a str,
     },
     CreateVolume {
         snapshot_id: &'a str,
@@ -114,6 +126,7 @@ impl Change<'_> {
             Change::StopInstances(_) => "StopInstances",
             Change::StartInstances(_) => "StartInstances",
             Change::CopySnapshot { .. } => "CopySnapshot",
+            Change::Share { .. } | Change::Unshare { .. } => "ModifySnapshotAttribute",
             Change::CreateVolume { .. } => "CreateVolume",
             Change::AttachVolume { .. } => "AttachVolume",
             Change::DeleteVolume(_) => "DeleteVolume",
@@ -284,6 +297,7 @@ impl Ec2 {
                 description,
                 tags,
                 kms_key,
+                encrypt,
             } => {
                 let mut call = c
                     .copy_snapshot()
@@ -294,6 +308,8 @@ impl Ec2 {
                     .tag_specifications(snapshot_tags(tags));
                 if let Some(key) = kms_key {
                     call = call.encrypted(true).kms_key_id(key);
+                } else if encrypt {
+                    call = call.encrypted(true);
                 }
                 Answer::Id(call.send().await?.snapshot_id().map(String::from))
             }
@@ -358,6 +374,29 @@ impl Ec2 {
                     .send()
                     .await?;
                 Answer::Id(out.image_id().map(String::from))
+            }
+            Change::Share {
+                snapshot_id,
+                account,
+            }
+            | Change::Unshare {
+                snapshot_id,
+                account,
+            } => {
+                let operation = if matches!(write, Change::Share { .. }) {
+                    aws_sdk_ec2::types::OperationType::Add
+                } else {
+                    aws_sdk_ec2::types::OperationType::Remove
+                };
+                c.modify_snapshot_attribute()
+                    .dry_run(dry_run)
+                    .snapshot_id(snapshot_id)
+                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                    .operation_type(operation)
+                    .user_ids(account)
+                    .send()
+                    .await?;
+                Answer::Done
             }
             Change::Tag { ids, key, value } => {
                 c.create_tags()

@@ -37,6 +37,8 @@ pub struct Ec2 {
     client: Client,
     /// SSM Run Command (`--freeze ssm`), with the same credentials, endpoint and retries.
     ssm: aws_sdk_ssm::Client,
+    /// STS: the account these credentials act in (`--vault-role`).
+    sts: aws_sdk_sts::Client,
     region: String,
 }
 /// A role's session, shared by every client of this process that works as that role (the
@@ -172,6 +174,7 @@ impl Ec2 {
         Ok(Ec2 {
             client: Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
             region,
         })
     }
@@ -213,8 +216,23 @@ impl Ec2 {
         Ec2 {
             client: Client::from_conf(conf),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            sts: self.sts.clone(),
             region: region.to_string(),
         }
+    }
+
+    /// The account these credentials act in (STS GetCallerIdentity).
+    pub async fn account(&self) -> Result<String, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(AwsError::from)?;
+        out.account().map(String::from).ok_or_else(|| AwsError {
+            code: None,
+            message: "GetCallerIdentity answered without an account".into(),
+        })
     }
 
     pub fn region(&self) -> &str {

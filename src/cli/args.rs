@@ -188,6 +188,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub hooks: HookArgs,
     #[command(flatten)]
+    pub vault: Vault,
+    #[command(flatten)]
     pub monitoring: Monitoring,
     #[command(flatten)]
     pub freshness: Freshness,
@@ -316,6 +318,14 @@ pub struct Rules {
     )]
     pub keep_last_snapshots: i64,
 
+    #[command(flatten)]
+    pub calendar: Calendar,
+}
+
+/// The calendar rules (restic's), of the snapshots or, in `vault-prune`, of the vault copies.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Retention")]
+pub struct Calendar {
     /// Keep the newest snapshot of each of the last N hours that have one (restic's rules; with
     /// them, -d is --keep-last and -g a window that is never pruned)
     #[arg(long = "keep-hourly", value_name = "N", allow_negative_numbers = true)]
@@ -414,6 +424,76 @@ pub struct CopyMaking {
     /// (--lock-max and --lock-cool-off apply)
     #[arg(long = "copy-lock", value_enum, value_name = "MODE")]
     pub copy_lock: Option<LockMode>,
+}
+
+/// The vault account: copies of every backup in another account, which the production
+/// credentials can create, tag and lock but never delete.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Vault")]
+pub struct Vault {
+    /// Copy each volume's newest completed backup into the account of this IAM role, assumed from
+    /// the base credentials (the copy role: no ec2:DeleteSnapshot)
+    #[arg(long = "vault-role", value_name = "ROLE_ARN")]
+    pub vault_role: Option<String>,
+
+    /// The external id the vault role requires
+    #[arg(long = "vault-external-id", value_name = "ID")]
+    pub vault_external_id: Option<String>,
+
+    /// The vault's region (default: the snapshots' own)
+    #[arg(long = "vault-region", value_name = "REGION")]
+    pub vault_region: Option<String>,
+
+    /// Encrypt the vault copies with this KMS key of the vault account (default: the vault
+    /// account's default EBS key; the copies are always encrypted)
+    #[arg(long = "vault-kms-key", value_name = "KEY")]
+    pub vault_kms_key: Option<String>,
+
+    /// A key of this account granted to the vault account: a snapshot encrypted with the default
+    /// aws/ebs key (which cannot be shared) is first copied re-encrypted with it
+    #[arg(long = "share-kms-key", value_name = "KEY")]
+    pub share_kms_key: Option<String>,
+
+    /// Lock each vault copy in the vault for as long as the vault's rules are sure to keep it
+    /// (--lock-max and --lock-cool-off apply)
+    #[arg(long = "vault-lock", value_enum, value_name = "MODE")]
+    pub vault_lock: Option<LockMode>,
+
+    #[command(flatten)]
+    pub rules: VaultRules,
+}
+
+/// How long the vault keeps its copies: what `vault-prune` applies, and `--vault-lock` locks by.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Vault")]
+pub struct VaultRules {
+    /// Maximum age of the vault copies (<int> <s/m/h/d/w/M/y>); default: the -g of the source
+    #[arg(long = "vault-max-age", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    pub vault_max_age: Vec<String>,
+
+    /// Keep the N newest vault copies of each volume; default: the -d of the source
+    #[arg(long = "vault-keep", value_name = "N", allow_negative_numbers = true)]
+    pub vault_keep: Option<i64>,
+}
+
+/// `ec2snap vault-prune`: the vault's own retention, run with the vault account's credentials.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct VaultPruneArgs {
+    #[command(flatten)]
+    pub rules: VaultRules,
+    #[command(flatten)]
+    pub calendar: Calendar,
+    /// Only the copies of this source account (repeatable; default: every account's)
+    #[arg(long = "source-account", value_name = "ACCOUNT_ID", action = clap::ArgAction::Append)]
+    pub source_account: Vec<String>,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    #[command(flatten)]
+    pub connection: Connection,
+    /// A role in the vault account to prune as (`--assume-role`), when the credentials are not
+    /// the vault's own
+    #[command(flatten)]
+    pub accounts: Accounts,
 }
 
 /// The hooks around each instance's snapshot calls.

@@ -24,6 +24,10 @@ pub enum Sub {
     /// selected volume, a drill younger than --drill-max-age of every instance? Exit 0 OK, 2
     /// CRITICAL, 3 UNKNOWN
     Check(CheckArgs),
+    /// The vault account's own retention, with its own credentials (never the production
+    /// account's): delete the vault copies its rules no longer keep, never a locked one nor the
+    /// newest completed copy of a volume. Dry run without -u
+    VaultPrune(VaultPruneArgs),
 }
 
 #[derive(Parser, Debug, Default)]
@@ -182,6 +186,7 @@ impl Sub {
             Sub::Restore(_) => "restore",
             Sub::Drill(_) => "drill",
             Sub::Check(_) => "check",
+            Sub::VaultPrune(_) => "vault-prune",
         }
     }
 
@@ -191,6 +196,7 @@ impl Sub {
             Sub::Restore(a) => &mut a.connection,
             Sub::Drill(a) => &mut a.connection,
             Sub::Check(a) => &mut a.connection,
+            Sub::VaultPrune(a) => &mut a.connection,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod fleet;
 pub mod restore;
+pub mod vault;
 
 use crate::aws::settings::AwsSettings;
 use crate::cli::{self, Cli, Generate, Sub};
@@ -25,6 +26,8 @@ pub enum Command {
     Drill(Box<Job<Config>>),
     /// `ec2snap check`, or `--check-max-age`/`--drill-max-age` without a subcommand.
     Check(Box<Job<Config>>),
+    /// `ec2snap vault-prune`.
+    VaultPrune(Box<Job<Config>>),
     /// `--generate KIND`: print the man page or a completion script.
     Generate(Generate),
     /// `-V`: print the version.
@@ -87,6 +90,16 @@ impl Outputs {
     }
 }
 
+impl Outputs {
+    /// `vault-prune` writes no report: its deletions are in its log.
+    fn of_prune(m: &cli::ModeArgs) -> Outputs {
+        Outputs {
+            real_run: m.run,
+            ..Outputs::default()
+        }
+    }
+}
+
 impl Command {
     pub fn from_cli(cli: Cli) -> Command {
         if let Some(kind) = cli.generate {
@@ -141,6 +154,11 @@ impl Command {
                 log,
                 Outputs::of(&a.monitoring, &a.common, "drill:", a.mode.run),
                 Config::drill(&a),
+            )),
+            Some(Sub::VaultPrune(a)) => Command::VaultPrune(job(
+                log,
+                Outputs::of_prune(&a.mode),
+                Config::vault_prune(&a),
             )),
             Some(Sub::Check(a)) => Command::Check(job(log, Outputs::default(), Config::check(&a))),
         }
@@ -211,6 +229,10 @@ pub struct Config {
     pub check_timeout: Duration,
     /// `--wait`: retention for a volume only once its new snapshot is completed.
     pub wait: Option<WaitPolicy>,
+    /// `--vault-role`: copies in the vault account.
+    pub vault: Option<vault::VaultPolicy>,
+    /// `ec2snap vault-prune`: the vault's own retention.
+    pub vault_prune: Option<vault::PruneOptions>,
 }
 
 pub use crate::model::Mode;
@@ -252,20 +274,24 @@ fn archive_after(cli: &cli::Locks, rule: &Rule) -> Result<Option<i64>> {
 }
 
 /// `--lock`, `--lock-max`, `--lock-cool-off`.
+/// `others`: `--copy-lock` and `--vault-lock`, which the lock options apply to as well.
 fn lock_policy(
     cli: &cli::Locks,
-    copy_lock: Option<cli::LockMode>,
+    others: [Option<cli::LockMode>; 2],
     rule: &Rule,
 ) -> Result<Option<crate::retention::lock::LockPolicy>> {
-    if cli.lock.is_none() && copy_lock.is_none() {
+    if cli.lock.is_none() && others.iter().all(Option::is_none) {
         if cli.lock_max.is_some() || cli.lock_cool_off.is_some() {
-            bail!("--lock-max and --lock-cool-off go with --lock or --copy-lock");
+            bail!("--lock-max and --lock-cool-off go with --lock, --copy-lock or --vault-lock");
         }
         return Ok(None);
     }
     let compliance = |m: Option<crate::cli::LockMode>| m == Some(crate::cli::LockMode::Compliance);
-    if cli.lock_cool_off.is_some() && !compliance(cli.lock) && !compliance(copy_lock) {
-        bail!("--lock-cool-off goes with --lock compliance or --copy-lock compliance");
+    if cli.lock_cool_off.is_some()
+        && !compliance(cli.lock)
+        && !others.iter().any(|m| compliance(*m))
+    {
+        bail!("--lock-cool-off goes with --lock compliance, --copy-lock compliance or --vault-lock compliance");
     }
     cli.lock
         .map(|mode| lock_mode(cli, mode, rule, "--lock"))
@@ -538,7 +564,7 @@ impl CopyPolicy {
 }
 
 /// The calendar rules' flags and values, as given.
-fn keep_flags(cli: &cli::Rules) -> [(&'static str, Option<&str>); 5] {
+fn keep_flags(cli: &cli::Calendar) -> [(&'static str, Option<&str>); 5] {
     [
         ("--keep-hourly", cli.keep_hourly.as_deref()),
         ("--keep-daily", cli.keep_daily.as_deref()),
@@ -557,6 +583,13 @@ fn retention(cli: &cli::Rules) -> Result<Rule> {
             cli.keep_last_snapshots
         );
     }
+    let last = usize::try_from(cli.keep_last_snapshots).unwrap_or(0);
+    calendar(&cli.calendar, max_age_secs, last)
+}
+
+/// The `--keep-*` rules and `--utc`, over a max age and a count kept by `-g` and `-d` (or
+/// `--vault-max-age` and `--vault-keep`).
+fn calendar(cli: &cli::Calendar, max_age_secs: Option<i64>, last: usize) -> Result<Rule> {
     let mut counts = [0usize; 5];
     for (slot, (flag, value)) in counts.iter_mut().zip(keep_flags(cli)) {
         if let Some(v) = value {
@@ -574,7 +607,7 @@ fn retention(cli: &cli::Rules) -> Result<Rule> {
     }
     let [hourly, daily, weekly, monthly, yearly] = counts;
     let keep = Keep {
-        last: usize::try_from(cli.keep_last_snapshots).unwrap_or(0),
+        last,
         hourly,
         daily,
         weekly,
@@ -773,6 +806,8 @@ impl Config {
             prune_orphans_after: None,
             archive_after: None,
             wait: None,
+            vault: None,
+            vault_prune: None,
         })
     }
 
@@ -813,7 +848,15 @@ impl Config {
             }
         }
         let hooks = hooks(&a.hooks, &a.shape)?;
-        let lock = lock_policy(&a.locks, a.copy_making.copy_lock, &retention)?;
+        let lock = lock_policy(
+            &a.locks,
+            [a.copy_making.copy_lock, a.vault.vault_lock],
+            &retention,
+        )?;
+        let session = a.accounts.role_session_name.as_deref().unwrap_or("ec2snap");
+        let vault = vault::policy(&a.vault, &retention, session, |mode, rule| {
+            lock_mode(&a.locks, mode, rule, "--vault-lock")
+        })?;
         let archive_after = archive_after(&a.locks, &retention)?;
         let mut cfg = Config::base(a, None, mode(&a.mode))?;
         // One target: a copy to its own region is a usage error. In a fleet, a target in a
@@ -836,6 +879,7 @@ impl Config {
             age_flag(&a.deleting.prune_orphans_after, "--prune-orphans-after")?;
         cfg.archive_after = archive_after;
         cfg.wait = wait_policy(m)?;
+        cfg.vault = vault;
         Ok(cfg)
     }
 
@@ -890,6 +934,28 @@ impl Config {
     pub fn drill(a: &cli::DrillArgs) -> Result<Config> {
         let options = restore::drill(a)?;
         Config::one_target(Config::base(a, None, mode(&a.mode))?, options)
+    }
+
+    /// `ec2snap vault-prune`: in the account of its own credentials (the vault's), over the vault
+    /// copies.
+    pub fn vault_prune(a: &cli::VaultPruneArgs) -> Result<Config> {
+        let options = vault::prune(a)?;
+        let shared = cli::CheckArgs {
+            common: cli::Common {
+                instance: vec!["all".into()],
+                limit: -1,
+                ..cli::Common::default()
+            },
+            connection: a.connection.clone(),
+            accounts: a.accounts.clone(),
+            ..cli::CheckArgs::default()
+        };
+        let mut cfg = Config::base(&shared, None, mode(&a.mode))?;
+        if !cfg.fleet.is_single() {
+            bail!("vault-prune works in one account and one region: the vault's");
+        }
+        cfg.vault_prune = Some(options);
+        Ok(cfg)
     }
 
     /// A restore or a drill works in one account and one region.
@@ -1019,9 +1085,11 @@ mod tests {
     /// The configuration of a command line (`args` after the program's name, as given).
     pub(crate) fn config_of(cli: Cli) -> Result<Config> {
         match Command::from_cli(cli) {
-            Command::Run(j) | Command::Restore(j) | Command::Drill(j) | Command::Check(j) => {
-                j.config
-            }
+            Command::Run(j)
+            | Command::Restore(j)
+            | Command::Drill(j)
+            | Command::Check(j)
+            | Command::VaultPrune(j) => j.config,
             Command::List(j) => j.config.map(|l| l.config),
             Command::Generate(_) | Command::Version => panic!("no configuration"),
         }

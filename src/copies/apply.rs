@@ -286,6 +286,7 @@ async fn make_copies(
                     description: &source.description,
                     tags: &tags,
                     kms_key: kms.as_deref(),
+                    encrypt: false,
                 };
                 // A dry run's planned snapshot does not exist: nothing to copy, nor to check a
                 // permission on.

@@ -339,6 +339,54 @@ pub fn copy_deferred(source_id: &str, region: &str, error: &str) -> String {
     format!("Copy of snapshot {source_id} to {region} left for a later run: {error}")
 }
 
+/// The vault, as the log names it: `vault 999999999999/eu-west-1`.
+pub fn vault_place(account: &str, region: &str) -> String {
+    format!("vault {account}/{region}")
+}
+
+pub fn vault_pruning(account: &str, volume: &str, kept: usize, deleted: usize) -> String {
+    format!("Vault copies of {account} {volume}: {kept} kept, {deleted} to delete")
+}
+
+pub fn vault_unreachable(role: &str, error: &str) -> String {
+    format!("Cannot reach the vault through {role}: {error}; the local backups are made as usual")
+}
+
+pub fn vault_same_account(account: &str) -> String {
+    format!("--vault-role is a role of this account ({account}): the vault must be another account, out of reach of these credentials")
+}
+
+pub fn vault_no_region(region: &str) -> String {
+    format!("--vault-region {region} is not a region enabled for this account")
+}
+
+pub fn vault_share_failed(snapshot_id: &str, error: &str) -> String {
+    format!("Cannot share snapshot {snapshot_id} with the vault: {error}")
+}
+
+pub fn vault_needs_share_key(snapshot_id: &str, error: &str) -> String {
+    format!("Snapshot {snapshot_id} cannot be shared with the vault ({error}): it is encrypted with this account's default key (aws/ebs); give --share-kms-key KEY, a key of this account granted to the vault account")
+}
+
+pub fn vault_intermediate(source_id: &str, copy_id: Option<&str>) -> String {
+    match copy_id {
+        Some(id) => format!(
+            "Copying snapshot {source_id} with --share-kms-key, to share it with the vault - {id}"
+        ),
+        None => {
+            format!("Copying snapshot {source_id} with --share-kms-key, to share it with the vault")
+        }
+    }
+}
+
+pub fn vault_share_closed(snapshot_id: &str, deleted: bool) -> String {
+    if deleted {
+        format!("Vault copy completed: intermediate copy {snapshot_id} unshared and deleted")
+    } else {
+        format!("Vault copy completed: snapshot {snapshot_id} no longer shared with the vault")
+    }
+}
+
 pub fn copy_failed(source_id: &str, region: &str, error: &str) -> String {
     format!("Copying snapshot {source_id} to {region} failed: {error}")
 }

@@ -61,6 +61,14 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
     if let Some(policy) = &cfg.copy {
         policy.check_source_region(ec2.region())?;
     }
+    // --vault-role: checked before any change (another account, a region that exists).
+    let vault_account = match &cfg.vault {
+        Some(v) => match shutdown.race(crate::vault::apply::check(&ec2, v)).await {
+            Ok(account) => Some(account?),
+            Err(sig) => return Ok(interrupted(sig)),
+        },
+        None => None,
+    };
     if cfg.stop_tag {
         match shutdown.race(ec2.instances_with_tag_key(STOP_TAG)).await {
             Ok(marked) => cold::recover(&ec2, cfg, marked?, &record, &shutdown).await,
@@ -163,6 +171,11 @@ pub async fn run(cfg: &Config, shutdown: Shutdown, record: Arc<Record>) -> Resul
         tasks.spawn(work.in_current_span());
     }
     drain(&mut tasks, 0, &ctx.record).await;
+    if let (Some(v), Some(account)) = (&cfg.vault, &vault_account) {
+        if !ctx.shutdown.is_set() {
+            crate::vault::apply::vault(&ctx, v, account, processed).await;
+        }
+    }
     if let Some(p) = poller {
         p.abort();
     }
