@@ -391,7 +391,12 @@ fn ages(
 /// `ec2snap check` (or `--check-max-age` without a subcommand): one status line on standard
 /// output; every failure, a bad flag included, is UNKNOWN (exit 3).
 pub fn main(job: crate::config::Job<Config>) -> Result<ExitCode, crate::output::exit::Abort> {
-    let (config, _) = crate::job::start(job)?;
+    // A log that cannot be opened (-f) is an UNKNOWN too: a plugin answers 0, 2 or 3.
+    let config = match crate::job::start(job) {
+        Ok((config, _)) => config,
+        Err(crate::output::exit::Abort::Log(e)) => Err(e),
+        Err(other) => return Err(other),
+    };
     let result = config.and_then(|cfg| {
         crate::job::with_runtime(crate::signals::After::Read, |shutdown| async move {
             check(&cfg, &shutdown).await

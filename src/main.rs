@@ -50,13 +50,11 @@ fn try_main() -> Result<ExitCode, Abort> {
         stdout::print(&cli::Cli::command().render_help().to_string())?;
         return Ok(ExitCode::Success);
     }
-    let cli = match cli::parse_from(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::parse_from(args.iter().cloned()) {
         Ok(cli) => cli,
         // A monitoring plugin's bad command line is UNKNOWN (3), never CRITICAL (2).
-        Err(e)
-            if e.use_stderr()
-                && cli::subcommand_of(std::env::args_os()).as_deref() == Some("check") =>
-        {
+        Err(e) if e.use_stderr() && cli::is_check(&args) => {
             let _ = e.print();
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
             stdout::print(&format!("{}\n", freshness::unknown(&first)))?;

@@ -429,3 +429,72 @@ fn each_command_takes_only_its_own_flags() {
         "{r:?}"
     );
 }
+
+/// The monitoring check answers 0, 2 or 3 only: any bad command line of it, and a log it cannot
+/// open, is UNKNOWN (3); bad values of other flags are exit 1 naming the flag, before any call.
+#[test]
+fn a_checks_bad_command_line_is_unknown_and_bad_values_name_their_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &[
+            "-x",
+            "check",
+            "--check-max-age",
+            "1",
+            "d",
+            "-t",
+            "Name",
+            "w",
+        ][..],
+        &["--check-max-age", "1", "d", "-t", "Name", "w", "--bogus"],
+        &[
+            "check",
+            "--check-max-age",
+            "1",
+            "d",
+            "-t",
+            "Name",
+            "w",
+            "-f",
+            "/nonexistent/x.log",
+        ],
+    ] {
+        let r = run_cmd(bare_cmd(dir.path()).args(args));
+        assert_eq!(r.code, 3, "{args:?}: {r:?}");
+        assert!(r.stdout.starts_with("EC2SNAP UNKNOWN - "), "{r:?}");
+    }
+    for (args, want) in [
+        (
+            &["-t", "Name", "w", "-r", "bad region"][..],
+            "-r \"bad region\" is not a region name",
+        ),
+        (
+            &["-t", "Name", "w", "--endpoint-url", "http://[::1"],
+            "--endpoint-url \"http://[::1\"",
+        ),
+        (
+            &["restore", "-t", "Name", "w", "--ami", "bad name!*"],
+            "--ami: an AMI name has",
+        ),
+    ] {
+        let r = run_cmd(
+            bare_cmd(dir.path())
+                .args(["-k", "AKIA", "-a", "s", "-r", "eu-west-1"])
+                .args(args),
+        );
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(want), "{want}: {r:?}");
+    }
+    let long = "a".repeat(129);
+    let r = run_cmd(bare_cmd(dir.path()).args([
+        "-r",
+        "eu-west-1",
+        "restore",
+        "-t",
+        "Name",
+        "w",
+        "--ami",
+        &long,
+    ]));
+    assert_eq!(r.code, 1, "{r:?}");
+}

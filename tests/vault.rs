@@ -305,3 +305,64 @@ fn the_vaults_own_pruning_deletes_only_old_unlocked_vault_copies_and_keeps_the_n
     // Only vault copies were deleted: the production snapshots are all there.
     assert_eq!(lab.snapshots().len(), 3);
 }
+
+#[test]
+fn restore_from_the_vault_makes_volumes_in_the_vault_account() {
+    let lab = Lab::start();
+    web(&lab, false);
+    let r = run_vault(&lab, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let role = vault_role();
+    let zone = format!("{REGION}b");
+    let args = [
+        "restore",
+        "-t",
+        "Name",
+        "web1",
+        "--from-vault",
+        "--in-vault",
+        "--vault-role",
+        &role,
+        "--az",
+        &zone,
+    ];
+    // A dry run makes nothing.
+    let dry = lab.run(&args);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    let vault_volumes = |lab: &Lab| {
+        lab.ec2lab_volumes_as(&role)
+            .into_iter()
+            .filter(|v| v["tags"].get("ec2snap:restored-from").is_some())
+            .collect::<Vec<_>>()
+    };
+    assert!(vault_volumes(&lab).is_empty());
+    let mut real = args.to_vec();
+    real.push("-u");
+    let r = lab.run(&real);
+    assert_eq!(r.code, 0, "{r:?}");
+    let made = vault_volumes(&lab);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let copy = &vault_copies(&lab)[0];
+    assert_eq!(
+        made[0]["tags"]["ec2snap:restored-from"], copy["id"],
+        "{made:?}"
+    );
+    assert_eq!(made[0]["zone"], zone.as_str(), "{made:?}");
+    // Nothing was made in this account.
+    assert!(lab
+        .volumes()
+        .iter()
+        .all(|v| v["tags"].get("ec2snap:restored-from").is_none()));
+    // Without --in-vault: said, not done.
+    let r = lab.run(&[
+        "restore",
+        "-t",
+        "Name",
+        "web1",
+        "--from-vault",
+        "--vault-role",
+        &role,
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("give --in-vault"), "{r:?}");
+}

@@ -63,14 +63,13 @@ pub enum Change<'a> {
         snapshot_id: &'a str,
         days: i32,
     },
-    /// One tag on resources (instances, snapshots): CreateTags. Not checked in a dry run (the
-    /// tags a run sets are its bookkeeping: the dry run never needs them).
+    /// One tag on resources (instances, snapshots): CreateTags.
     Tag {
         ids: &'a [String],
         key: &'a str,
         value: &'a str,
     },
-    /// One tag (any value) off a resource: DeleteTags. Not checked in a dry run either.
+    /// One tag (any value) off a resource: DeleteTags.
     Untag {
         id: &'a str,
         key: &'a str,
@@ -139,9 +138,10 @@ impl Change<'_> {
         }
     }
 
-    /// Whether a dry run checks this change's permission (with `DryRun=true`).
+    /// Whether a dry run checks this change's permission (with `DryRun=true`): every change has
+    /// one.
     pub fn has_dry_run(&self) -> bool {
-        !matches!(self, Change::Tag { .. } | Change::Untag { .. })
+        true
     }
 }
 

@@ -46,8 +46,15 @@ pub fn is_http_url(url: &str) -> bool {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
     rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty() && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+        let authority = r.split(['/', '?', '#']).next().unwrap_or("");
+        // `[::1]:4566`: an IPv6 address closes its bracket; a host name has no bracket at all.
+        let host_ok = match authority.strip_prefix('[') {
+            Some(v6) => v6.split_once(']').is_some_and(|(addr, port)| {
+                !addr.is_empty() && (port.is_empty() || port.starts_with(':'))
+            }),
+            None => !authority.is_empty() && !authority.contains([']', '[']),
+        };
+        host_ok && !r.chars().any(|c| c.is_whitespace() || c.is_control())
     })
 }
 

@@ -60,32 +60,60 @@ pub struct RestoreArgs {
     pub accounts: Accounts,
     /// The newest backup taken at or before TIME (UTC: 2026-11-30, 2026-11-30T14:00, or RFC 3339
     /// with an offset)
-    #[arg(long = "at", value_name = "TIME")]
+    #[arg(help_heading = "Restore", long = "at", value_name = "TIME")]
     pub at: Option<String>,
     /// Restore this snapshot (repeatable) instead of an instance's backup
-    #[arg(long = "snapshot", value_name = "SNAPSHOT_ID", action = clap::ArgAction::Append)]
+    #[arg(help_heading = "Restore", long = "snapshot", value_name = "SNAPSHOT_ID", action = clap::ArgAction::Append)]
     pub snapshot: Vec<String>,
     /// Restore every member of this set (`i-..@2026-...`, as `list` shows it)
-    #[arg(long = "set", value_name = "SET_ID")]
+    #[arg(help_heading = "Restore", long = "set", value_name = "SET_ID")]
     pub set: Option<String>,
     /// The Availability Zone of the new volumes (default: the source volume's, or --attach-to's)
-    #[arg(long = "az", value_name = "ZONE")]
+    #[arg(help_heading = "Restore", long = "az", value_name = "ZONE")]
     pub az: Option<String>,
     /// Attach the new volumes to this instance at their original devices (refused when one is
     /// taken; nothing is ever detached)
-    #[arg(long = "attach-to", value_name = "INSTANCE_ID")]
+    #[arg(
+        help_heading = "Restore",
+        long = "attach-to",
+        value_name = "INSTANCE_ID"
+    )]
     pub attach_to: Option<String>,
     /// Register an AMI named NAME of the backup (its root and data snapshots) instead of making
     /// volumes
-    #[arg(long = "ami", value_name = "NAME")]
+    #[arg(help_heading = "Restore", long = "ami", value_name = "NAME")]
     pub ami: Option<String>,
     /// Restore from the copies in this region (--copy-to) instead of this region's snapshots
-    #[arg(long = "from-region", value_name = "REGION")]
+    #[arg(help_heading = "Restore", long = "from-region", value_name = "REGION")]
     pub from_region: Option<String>,
     /// With --ami: register an image of a backup that lacks a volume (an incomplete set, a volume
     /// with no snapshot of that run); refused otherwise
-    #[arg(long = "allow-partial")]
+    #[arg(help_heading = "Restore", long = "allow-partial")]
     pub allow_partial: bool,
+
+    /// Restore from the vault copies (--vault-role) instead of this account's snapshots
+    #[arg(help_heading = "Restore", long = "from-vault")]
+    pub from_vault: bool,
+
+    /// With --from-vault: make the volumes (or the AMI) in the vault account itself, with --az
+    #[arg(help_heading = "Restore", long = "in-vault")]
+    pub in_vault: bool,
+
+    /// With --from-vault: the vault role (as on the run that made the copies)
+    #[arg(help_heading = "Restore", long = "vault-role", value_name = "ROLE_ARN")]
+    pub vault_role: Option<String>,
+
+    /// With --from-vault: the external id the vault role requires
+    #[arg(
+        help_heading = "Restore",
+        long = "vault-external-id",
+        value_name = "ID"
+    )]
+    pub vault_external_id: Option<String>,
+
+    /// With --from-vault: the vault's region (default: this one)
+    #[arg(help_heading = "Restore", long = "vault-region", value_name = "REGION")]
+    pub vault_region: Option<String>,
 }
 
 /// `ec2snap drill`: the drill's own flags.
@@ -104,18 +132,18 @@ pub struct DrillArgs {
     #[command(flatten)]
     pub accounts: Accounts,
     /// The Availability Zone of the drill's volumes (default: each source volume's)
-    #[arg(long = "az", value_name = "ZONE")]
+    #[arg(help_heading = "Drill", long = "az", value_name = "ZONE")]
     pub az: Option<String>,
     /// A command run (by /bin/sh) once an instance's volumes are available, with
     /// EC2SNAP_DRILL_VOLUMES="vol-..=/dev/sdb ..." and EC2SNAP_DRILL_INSTANCE; non-zero fails the drill
-    #[arg(long = "drill-check", value_name = "COMMAND")]
+    #[arg(help_heading = "Drill", long = "drill-check", value_name = "COMMAND")]
     pub check: Option<String>,
     /// Drill only N of the selected instances, chosen at random
-    #[arg(long = "drill-sample", value_name = "N")]
+    #[arg(help_heading = "Drill", long = "drill-sample", value_name = "N")]
     pub sample: Option<usize>,
     /// The most seconds --drill-check may run (its process group is killed then, and the drill
     /// fails) [default: 300]
-    #[arg(long = "drill-timeout", value_name = "SECONDS")]
+    #[arg(help_heading = "Drill", long = "drill-timeout", value_name = "SECONDS")]
     pub drill_timeout: Option<u64>,
 }
 
@@ -133,10 +161,10 @@ pub struct ListArgs {
     #[command(flatten)]
     pub copy_rules: CopyRules,
     /// A JSON document instead of the table
-    #[arg(long = "json")]
+    #[arg(help_heading = "List", long = "json")]
     pub json: bool,
     /// A volume whose newest completed snapshot is older than N UNIT is a problem (stale)
-    #[arg(long = "stale-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
+    #[arg(help_heading = "List", long = "stale-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub stale_after: Vec<String>,
     #[command(flatten)]
     pub connection: Connection,
@@ -484,7 +512,7 @@ pub struct VaultPruneArgs {
     #[command(flatten)]
     pub calendar: Calendar,
     /// Only the copies of this source account (repeatable; default: every account's)
-    #[arg(long = "source-account", value_name = "ACCOUNT_ID", action = clap::ArgAction::Append)]
+    #[arg(help_heading = "Vault", long = "source-account", value_name = "ACCOUNT_ID", action = clap::ArgAction::Append)]
     pub source_account: Vec<String>,
     #[command(flatten)]
     pub mode: ModeArgs,

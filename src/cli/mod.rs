@@ -111,6 +111,18 @@ where
     matches.subcommand_name().map(String::from)
 }
 
+/// Whether a command line clap refused is the monitoring check's (`check`, or `--check-max-age`
+/// / `--drill-max-age` without a subcommand): its usage errors are UNKNOWN, never CRITICAL.
+pub fn is_check(args: &[std::ffi::OsString]) -> bool {
+    match subcommand_of(args.iter().cloned()) {
+        Some(name) => name == "check",
+        None => args
+            .iter()
+            .skip(1)
+            .any(|a| a == "check" || a == "--check-max-age" || a == "--drill-max-age"),
+    }
+}
+
 /// The parent's flags given with subcommand `name`: only the connection's may be.
 fn before_subcommand(
     cmd: &mut clap::Command,

@@ -47,6 +47,10 @@ pub async fn cycle(ctx: &Arc<Ctx>, instance: &Instance, plan: &Plan) -> Option<D
         snapshot::make(ctx, SnapshotKind::Cold, instance, plan, None, &mut done).await;
         info!("{}", ctx.line(msg::GOING_UP, id));
         gate::send_through(ctx, &ctx.ec2, &Change::StartInstances(id), id).await;
+        if ctx.cfg.stop_tag {
+            // The real run removes its stop mark once the instance runs: checked too.
+            untag(&ctx.gate(), &ctx.ec2, id).await;
+        }
         return Some(done);
     }
     if let Sent::Answered(Err(e)) = stop {
@@ -230,7 +234,10 @@ pub async fn recover(
                 warn!(
                     "{}",
                     msg::left_stopped(id, name, value, "run mode starts it again")
-                )
+                );
+                // The permission the real run needs for it.
+                gate.send_through(ec2, &Change::StartInstances(id), id)
+                    .await;
             }
             Verdict::Start => {
                 warn!(

@@ -357,6 +357,16 @@ pub fn targets(
 
 /// The fleet of a command line.
 pub fn fleet(conn: &Connection, cli: &Accounts) -> Result<Fleet> {
+    // A region is a host label (the SDK builds the endpoint from it): checked here, by name.
+    if let Some(bad) = conn.region.iter().find(|r| {
+        r.as_str() != "all"
+            && (r.is_empty()
+                || !r
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    }) {
+        bail!("-r {bad:?} is not a region name (ex: eu-west-1)");
+    }
     let regions = match conn.region.as_slice() {
         [] => Regions::Default,
         list if list.iter().any(|r| r == "all") => {

@@ -31,8 +31,18 @@ pub struct RestoreOptions {
     pub from_region: Option<String>,
     /// `--allow-partial`: `--ami` of a backup that lacks a volume.
     pub allow_partial: bool,
+    /// `--from-vault --in-vault`: the vault copies, restored in the vault account.
+    pub vault: Option<FromVault>,
     /// `drill`: the drill and its `--drill-check` command and `--drill-sample`.
     pub drill: Option<Drill>,
+}
+
+/// `--from-vault`: the vault role, its account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromVault {
+    pub role: crate::aws::settings::Role,
+    pub account: String,
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -123,8 +133,12 @@ pub fn restore(args: &RestoreArgs) -> Result<RestoreOptions> {
             (!args.snapshot.is_empty(), "--snapshot"),
         ];
         refuse(&clashes, "--ami registers an image, it makes no volume")?;
-        if args.ami.as_deref().is_some_and(|n| n.trim().len() < 3) {
-            bail!("--ami: an AMI name has 3 to 128 characters");
+        if let Some(name) = args.ami.as_deref() {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
+            let length = name.trim().chars().count();
+            if !(3..=128).contains(&length) || !name.chars().all(allowed) {
+                bail!("--ami: an AMI name has 3 to 128 characters, letters, digits and ()[] ./-'@_ (here {name:?})");
+            }
         }
     }
     if args.allow_partial && args.ami.is_none() {
@@ -136,6 +150,7 @@ pub fn restore(args: &RestoreArgs) -> Result<RestoreOptions> {
     if let Some(id) = args.attach_to.as_deref().filter(|i| !i.starts_with("i-")) {
         bail!("--attach-to {id:?}: an instance id starts with i-");
     }
+    let vault = from_vault(args)?;
     Ok(RestoreOptions {
         source,
         zone: zone(&args.az)?,
@@ -143,8 +158,57 @@ pub fn restore(args: &RestoreArgs) -> Result<RestoreOptions> {
         ami: args.ami.clone(),
         from_region: args.from_region.clone(),
         allow_partial: args.allow_partial,
+        vault,
         drill: None,
     })
+}
+
+/// `--from-vault`, `--in-vault` and the vault role.
+fn from_vault(args: &RestoreArgs) -> Result<Option<FromVault>> {
+    if !args.from_vault {
+        let given = [
+            (args.in_vault, "--in-vault"),
+            (args.vault_role.is_some(), "--vault-role"),
+            (args.vault_external_id.is_some(), "--vault-external-id"),
+            (args.vault_region.is_some(), "--vault-region"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+            bail!("{flag} goes with --from-vault");
+        }
+        return Ok(None);
+    }
+    let Some(arn) = args.vault_role.as_deref() else {
+        bail!("--from-vault needs --vault-role: the role the copies were made with");
+    };
+    let Some(account) = crate::config::fleet::role_account(arn) else {
+        bail!("--vault-role {arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+    };
+    if !args.in_vault {
+        bail!("--from-vault restores in the vault account: give --in-vault (restoring back into this account is not built yet)");
+    }
+    if args.from_region.is_some() {
+        bail!("--from-vault reads the vault's copies: give --vault-region, not --from-region");
+    }
+    if args.ami.is_none() && args.az.is_none() {
+        bail!("--in-vault needs --az: a zone of the vault account");
+    }
+    if args.attach_to.is_some() {
+        bail!("--in-vault makes the volumes in the vault account: --attach-to names an instance of this one");
+    }
+    if let Some(region) = args.vault_region.as_deref() {
+        if !crate::config::fleet::is_region_name(region) {
+            bail!("--vault-region {region:?} is not a region name (ex: eu-west-1)");
+        }
+    }
+    Ok(Some(FromVault {
+        role: crate::aws::settings::Role {
+            arn: arn.to_string(),
+            external_id: args.vault_external_id.clone(),
+            session_name: "ec2snap".into(),
+        },
+        account: account.to_string(),
+        region: args.vault_region.clone(),
+    }))
 }
 
 /// `ec2snap drill`'s options.
@@ -172,6 +236,7 @@ pub fn drill(args: &DrillArgs) -> Result<RestoreOptions> {
         ami: None,
         from_region: None,
         allow_partial: false,
+        vault: None,
         drill: Some(Drill {
             check: args.check.clone(),
             sample: args.sample,

@@ -146,6 +146,14 @@ async fn one(
     let tag = drill_mark(check.map(|(_, t)| t));
     let mut made = restore::make_volumes(ctx, f, sources, zone, Some(&tag)).await;
     if gate::is_dry(ctx) {
+        // The mark a passed drill leaves: its permission checked.
+        let ids = [id.to_string()];
+        let mark = Change::Tag {
+            ids: &ids,
+            key: DRILL_OK_TAG,
+            value: "dry-run",
+        };
+        gate::send_through(ctx, &ctx.ec2, &mark, id).await;
         // Nothing was made: the drill a real one would be.
         ctx.record
             .drill(id, entry("planned", None, None, last_success(instance)));

@@ -83,14 +83,23 @@ pub fn context(cfg: &Config, target: Ec2, shutdown: Shutdown, record: Arc<Record
 
 /// The snapshots backups are found among: this account's in the region, or with
 /// `--from-region`, the copies there of this region's snapshots, seen as their sources.
-async fn candidates(home: &Ec2, source: &Ec2) -> Result<Vec<Snapshot>> {
-    if source.region() == home.region() {
+/// `vault_of`: with `--from-vault`, this account (the vault copies of its snapshots).
+async fn candidates(home: &Ec2, source: &Ec2, vault_of: Option<&str>) -> Result<Vec<Snapshot>> {
+    if source.region() == home.region() && vault_of.is_none() {
         return home.own_snapshots().await;
     }
     let copies = source.snapshots_tagged(SOURCE_SNAPSHOT_TAG).await?;
     Ok(copies
         .into_iter()
         .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(home.region()))
+        .filter(|c| {
+            vault_of.is_none_or(|account| {
+                c.tags
+                    .get(crate::tags::SOURCE_ACCOUNT_TAG)
+                    .map(String::as_str)
+                    == Some(account)
+            })
+        })
         .map(pick::as_source)
         .collect())
 }
@@ -102,6 +111,7 @@ pub async fn find(
     home: &Ec2,
     cfg: &Config,
     opts: &RestoreOptions,
+    vault_of: Option<&str>,
 ) -> Result<Vec<Found>> {
     let source = &ctx.ec2;
     let record = &ctx.record;
@@ -116,12 +126,12 @@ pub async fn find(
             if processed.is_empty() {
                 nothing_selected(record, "restore");
             }
-            let snapshots = candidates(home, source).await?;
+            let snapshots = candidates(home, source, vault_of).await?;
             found = of_instances(ctx, processed, &snapshots, *at, &cfg.snap_filter);
         }
         Source::Snapshots(ids) => {
             let mut listed = source.snapshots_by_ids(ids).await?;
-            if source.region() != home.region() {
+            if source.region() != home.region() || vault_of.is_some() {
                 listed = listed.into_iter().map(pick::as_source).collect();
             }
             for id in ids {
@@ -166,7 +176,7 @@ pub async fn find(
             }
         }
         Source::Set(id) => {
-            let members: Vec<Snapshot> = candidates(home, source)
+            let members: Vec<Snapshot> = candidates(home, source, vault_of)
                 .await?
                 .into_iter()
                 .filter(|s| s.tags.get(SET_TAG) == Some(id))
@@ -569,13 +579,29 @@ pub async fn restore(
     };
     info!("{}", msg::launching(cfg.mode));
     let home = Ec2::connect(&cfg.aws).await?;
-    let target = match &opts.from_region {
-        Some(region) => home.in_region(region),
-        None => home.in_region(home.region()),
+    // Where the backups are read and the volumes made: this region, --from-region's, or the
+    // vault's (--from-vault --in-vault: the vault role in the vault's region).
+    let (target, copies_of) = match (&opts.vault, &opts.from_region) {
+        (Some(vault), _) => {
+            let mut settings = cfg.aws.clone();
+            settings.region = Some(
+                vault
+                    .region
+                    .clone()
+                    .unwrap_or_else(|| home.region().to_string()),
+            );
+            settings.role = Some(vault.role.clone());
+            let account = home.account().await.map_err(|e| {
+                anyhow::anyhow!("Cannot tell this account (sts:GetCallerIdentity), which --from-vault needs: {e}")
+            })?;
+            (Ec2::connect(&settings).await?, Some(account))
+        }
+        (None, Some(region)) => (home.in_region(region), None),
+        (None, None) => (home.in_region(home.region()), None),
     };
     record.region(target.region());
     let ctx = context(cfg, target, shutdown, record);
-    let found = find(&ctx, &home, cfg, opts).await?;
+    let found = find(&ctx, &home, cfg, opts, copies_of.as_deref()).await?;
     let sources = sources(&home, &found).await?;
     if let Some(name) = &opts.ami {
         register(&ctx, &found, &sources, name, opts.allow_partial).await;

@@ -194,16 +194,25 @@ impl Step<'_> {
             snapshot_id: &source.id,
             account: &self.vault.account,
         };
-        match gate::send(ctx, &ctx.ec2, &share, &source.id).await {
-            Sent::Dry | Sent::Answered(Ok(_)) => Some(source.id.clone()),
-            Sent::Interrupted(_) => None,
-            Sent::Answered(Err(e)) if e.is("UnauthorizedOperation") => {
+        let answer = match gate::send(ctx, &ctx.ec2, &share, &source.id).await {
+            Sent::Dry | Sent::Answered(Ok(_)) => return Some(source.id.clone()),
+            Sent::Interrupted(_) => return None,
+            Sent::Answered(Err(e)) => e,
+        };
+        // Not shared: the mark goes (an intermediate copy carries its own).
+        let unmark = Change::Untag {
+            id: &source.id,
+            key: VAULT_SHARED_TAG,
+        };
+        gate::send(ctx, &ctx.ec2, &unmark, &source.id).await;
+        match answer {
+            e if e.is("UnauthorizedOperation") => {
                 let line = msg::vault_share_failed(&source.id, &e.to_string());
                 let failure = Failure::aws(Level::Error, line, share.action(), &source.id, &e);
                 ctx.record.failed(owner, failure);
                 None
             }
-            Sent::Answered(Err(e)) => match self.vault.share_kms_key.as_deref() {
+            e => match self.vault.share_kms_key.as_deref() {
                 Some(key) => self.intermediate(source, key, owner).await,
                 None => {
                     let line = msg::vault_needs_share_key(&source.id, &e.to_string());

@@ -435,6 +435,12 @@ impl Lab {
         self.ec2lab(&["volumes"], None).as_array().unwrap().clone()
     }
 
+    /// Every volume of the account of `role` in the lab's region.
+    pub fn ec2lab_volumes_as(&self, role: &str) -> Vec<Value> {
+        let all = self.ec2lab_as(self.moto_port, REGION, Some(role), &["volumes"], None);
+        all.as_array().unwrap().clone()
+    }
+
     /// Every volume of another region.
     pub fn volumes_in(&self, region: &str) -> Vec<Value> {
         let all = self.ec2lab_at(self.moto_port, region, &["volumes"], None);
