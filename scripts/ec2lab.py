@@ -305,7 +305,7 @@ def main():
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive", "copy"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive", "copy", "tag"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
     ec2 = client(a.endpoint, a.region, a.role)
@@ -338,6 +338,11 @@ def main():
         result = archive(ec2, a.arg)
     elif a.command == "copy":
         result = copy(ec2, a.arg, a.region)
+    elif a.command == "tag":
+        resource, _, tag = a.arg.partition(":")
+        key, _, value = tag.partition("=")
+        ec2.create_tags(Resources=[resource], Tags=[{"Key": key, "Value": value}])
+        result = {"tagged": resource}
     else:
         result = image(ec2, a.arg)
     json.dump(result, sys.stdout)

@@ -254,11 +254,15 @@ pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)
                 .into_iter()
                 .map(|u| (u.id.label(), Err(u.error))),
         );
-        let mut found = (Vec::new(), Vec::new());
+        let mut found = (Vec::new(), Vec::new(), Vec::new());
         let mut failed = Vec::new();
         for (label, result) in results {
             match result {
-                Ok((volumes, drills)) => {
+                Ok((volumes, drills, vault)) => {
+                    found.2.extend(vault.into_iter().map(|v| VolumeAge {
+                        target: Some(label.clone()),
+                        ..v
+                    }));
                     let target = Some(label);
                     found.0.extend(volumes.into_iter().map(|v| VolumeAge {
                         target: target.clone(),
@@ -275,7 +279,7 @@ pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)
         Ok((found, failed))
     };
     let bounded = tokio::time::timeout(cfg.check_timeout, work);
-    let ((volumes, drills), failed) = match shutdown.race(bounded).await {
+    let ((volumes, drills, vault), failed) = match shutdown.race(bounded).await {
         Ok(Ok(result)) => result?,
         Ok(Err(_)) => bail!(
             "no answer within {} s (--check-timeout)",
@@ -290,7 +294,11 @@ pub async fn check(cfg: &Config, shutdown: &Shutdown) -> Result<(Status, String)
             msg::volume_age(&v.volume_id, &v.instance_id, &v.name, &v.device, &age)
         );
     }
-    let backups = cfg.check_max_age.map(|max| evaluate(&volumes, max));
+    let mut backups = cfg.check_max_age.map(|max| evaluate(&volumes, max));
+    if let (Some(max), Some(_)) = (cfg.check_max_age, &cfg.vault_reader) {
+        let copies = evaluate_vault(&vault, max);
+        backups = backups.map(|b| combine(b, copies));
+    }
     let drilled = cfg.drill_max_age.map(|max| evaluate_drills(&drills, max));
     let result = match (backups, drilled) {
         (Some(a), Some(b)) => combine(a, b),
@@ -324,7 +332,7 @@ async fn gather(
     cfg: &Config,
     now: DateTime<Utc>,
     alone: bool,
-) -> Result<(Vec<VolumeAge>, Vec<DrillAge>)> {
+) -> Result<(Vec<VolumeAge>, Vec<DrillAge>, Vec<VolumeAge>)> {
     let ec2 = Ec2::connect(&cfg.aws).await?;
     let record = Record::default();
     // In a fleet, an id another target has is no error here.
@@ -350,11 +358,97 @@ async fn gather(
         .collect();
     let drills = drill_ages(processed, now);
     if cfg.check_max_age.is_none() || disks.is_empty() {
-        return Ok((Vec::new(), drills));
+        return Ok((Vec::new(), drills, Vec::new()));
     }
     let volumes = fetch::unique_volumes(disks.iter().map(|(_, d)| *d));
     let snapshots = ec2.snapshots_of(&volumes, &cfg.snap_filter).await?;
-    Ok((ages(&disks, &snapshots, cfg, now), drills))
+    let vault = match &cfg.vault_reader {
+        Some(v) => vault_ages(&ec2, cfg, v, &disks, &snapshots, now).await?,
+        None => Vec::new(),
+    };
+    Ok((ages(&disks, &snapshots, cfg, now), drills, vault))
+}
+
+/// `--check-vault`: each volume's newest completed vault copy, aged by the backup it is a copy of
+/// (the copy's own time when that backup is gone). The vault is read as the vault role.
+async fn vault_ages(
+    ec2: &Ec2,
+    cfg: &Config,
+    vault: &crate::config::restore::FromVault,
+    disks: &[(&crate::model::Instance, &crate::model::Disk)],
+    snapshots: &[crate::model::Snapshot],
+    now: DateTime<Utc>,
+) -> Result<Vec<VolumeAge>> {
+    use crate::tags::{
+        SOURCE_ACCOUNT_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
+    };
+    let account = ec2
+        .account()
+        .await
+        .map_err(|e| anyhow::anyhow!("Cannot tell this account (sts:GetCallerIdentity): {e}"))?;
+    let mut settings = cfg.aws.clone();
+    settings.region = Some(
+        vault
+            .region
+            .clone()
+            .unwrap_or_else(|| ec2.region().to_string()),
+    );
+    settings.role = Some(vault.role.clone());
+    let client = Ec2::connect(&settings).await?;
+    let copies = client.snapshots_tagged(SOURCE_SNAPSHOT_TAG).await?;
+    let start_of: HashMap<&str, DateTime<Utc>> = snapshots
+        .iter()
+        .map(|s| (s.id.as_str(), s.start_time))
+        .collect();
+    let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let tag = |c: &crate::model::Snapshot, k: &str| c.tags.get(k).cloned().unwrap_or_default();
+    for c in &copies {
+        let ours =
+            tag(c, SOURCE_ACCOUNT_TAG) == account && tag(c, SOURCE_REGION_TAG) == ec2.region();
+        if !ours || c.state != SnapshotState::Completed {
+            continue;
+        }
+        let Some(vol) = c.tags.get(SOURCE_VOLUME_TAG) else {
+            continue;
+        };
+        let source = tag(c, SOURCE_SNAPSHOT_TAG);
+        let when = start_of
+            .get(source.as_str())
+            .copied()
+            .unwrap_or(c.start_time);
+        let t = newest.entry(vol.as_str()).or_insert(when);
+        *t = (*t).max(when);
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(disks
+        .iter()
+        .filter(|(_, d)| seen.insert(d.volume_id.clone()))
+        .map(|(i, d)| VolumeAge {
+            volume_id: d.volume_id.clone(),
+            instance_id: i.id.clone(),
+            name: i.name().to_string(),
+            device: d.device.clone(),
+            age_secs: newest
+                .get(d.volume_id.as_str())
+                .map(|t| (now - *t).num_seconds().max(0)),
+            target: None,
+        })
+        .collect())
+}
+
+/// The vault copies' status: `evaluate`'s, said of the vault copies (`vault_` perfdata).
+pub fn evaluate_vault(volumes: &[VolumeAge], max_age_secs: i64) -> (Status, String) {
+    let (status, line) = evaluate(volumes, max_age_secs);
+    let (text, perf) = line.split_once(" | ").unwrap_or((line.as_str(), ""));
+    let text = text
+        .replace("newest snapshots", "newest vault copies")
+        .replace(" volumes stale", " volumes without a recent vault copy");
+    let perf: Vec<String> = perf
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("vault_{p}"))
+        .collect();
+    (status, format!("{text} | {}", perf.join(" ")))
 }
 
 /// The newest completed snapshot's age of each volume, each volume once.

@@ -163,6 +163,16 @@ pub struct ListArgs {
     /// A JSON document instead of the table
     #[arg(help_heading = "List", long = "json")]
     pub json: bool,
+    /// Show each backup's vault copy too, read with this vault role (and the snapshots still
+    /// shared with the vault)
+    #[arg(help_heading = "Vault", long = "vault-role", value_name = "ROLE_ARN")]
+    pub vault_role: Option<String>,
+    /// With --vault-role: the external id the vault role requires
+    #[arg(help_heading = "Vault", long = "vault-external-id", value_name = "ID")]
+    pub vault_external_id: Option<String>,
+    /// With --vault-role: the vault's region (default: this one)
+    #[arg(help_heading = "Vault", long = "vault-region", value_name = "REGION")]
+    pub vault_region: Option<String>,
     /// A volume whose newest completed snapshot is older than N UNIT is a problem (stale)
     #[arg(help_heading = "List", long = "stale-after", num_args = 2, value_names = ["N", "UNIT"], allow_negative_numbers = true)]
     pub stale_after: Vec<String>,
@@ -184,6 +194,19 @@ pub struct CheckArgs {
     pub filter: Filter,
     #[command(flatten)]
     pub freshness: Freshness,
+    /// Also require a completed vault copy (--vault-role) of a backup younger than
+    /// --check-max-age, for every selected volume
+    #[arg(help_heading = "Vault", long = "check-vault")]
+    pub check_vault: bool,
+    /// With --check-vault: the vault role the copies are read with
+    #[arg(help_heading = "Vault", long = "vault-role", value_name = "ROLE_ARN")]
+    pub vault_role: Option<String>,
+    /// With --check-vault: the external id the vault role requires
+    #[arg(help_heading = "Vault", long = "vault-external-id", value_name = "ID")]
+    pub vault_external_id: Option<String>,
+    /// With --check-vault: the vault's region (default: this one)
+    #[arg(help_heading = "Vault", long = "vault-region", value_name = "REGION")]
+    pub vault_region: Option<String>,
     #[command(flatten)]
     pub connection: Connection,
     #[command(flatten)]

@@ -233,6 +233,8 @@ pub struct Config {
     pub vault: Option<vault::VaultPolicy>,
     /// `ec2snap vault-prune`: the vault's own retention.
     pub vault_prune: Option<vault::PruneOptions>,
+    /// `check --check-vault`, `list --vault-role`: the vault copies, read with this role.
+    pub vault_reader: Option<restore::FromVault>,
 }
 
 pub use crate::model::Mode;
@@ -808,6 +810,7 @@ impl Config {
             wait: None,
             vault: None,
             vault_prune: None,
+            vault_reader: None,
         })
     }
 
@@ -913,6 +916,7 @@ impl Config {
         cfg.retention = retention;
         cfg.copy = copy;
         cfg.check_max_age = stale;
+        cfg.vault_reader = vault::list_vault(a)?;
         Ok(cfg)
     }
 
@@ -975,6 +979,7 @@ impl Config {
         };
         let mut cfg = Config::base(a, None, mode)?;
         cfg.no_root_device = a.no_root_device;
+        cfg.vault_reader = vault::check_vault(a, backups.is_some())?;
         cfg.check_max_age = backups;
         cfg.drill_max_age = drills;
         cfg.check_timeout = timeout;
@@ -1000,6 +1005,7 @@ impl Config {
             freshness: a.freshness.clone(),
             connection: a.connection.clone(),
             accounts: a.accounts.clone(),
+            ..cli::CheckArgs::default()
         })
     }
 }

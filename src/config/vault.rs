@@ -124,6 +124,69 @@ pub fn policy(
     }))
 }
 
+/// `check --check-vault` and its vault role.
+pub fn check_vault(a: &cli::CheckArgs, max_age: bool) -> Result<Option<super::restore::FromVault>> {
+    if !a.check_vault {
+        if a.vault_role.is_some() || a.vault_external_id.is_some() || a.vault_region.is_some() {
+            bail!("--vault-role, --vault-external-id and --vault-region go with --check-vault");
+        }
+        return Ok(None);
+    }
+    if !max_age {
+        bail!(
+            "--check-vault goes with --check-max-age: the age the vault copies' backups may have"
+        );
+    }
+    if a.vault_role.is_none() {
+        bail!("--check-vault needs --vault-role: the role the vault copies are read with");
+    }
+    reader(
+        a.vault_role.as_deref(),
+        a.vault_external_id.as_ref(),
+        a.vault_region.as_ref(),
+    )
+}
+
+/// `list --vault-role` (and `--vault-external-id`, `--vault-region`).
+pub fn list_vault(a: &cli::ListArgs) -> Result<Option<super::restore::FromVault>> {
+    if a.vault_role.is_none() && (a.vault_external_id.is_some() || a.vault_region.is_some()) {
+        bail!("--vault-external-id and --vault-region go with --vault-role");
+    }
+    reader(
+        a.vault_role.as_deref(),
+        a.vault_external_id.as_ref(),
+        a.vault_region.as_ref(),
+    )
+}
+
+/// The role the vault copies are read with; `None` without one.
+fn reader(
+    arn: Option<&str>,
+    external_id: Option<&String>,
+    region: Option<&String>,
+) -> Result<Option<super::restore::FromVault>> {
+    let Some(arn) = arn else {
+        return Ok(None);
+    };
+    let Some(account) = role_account(arn) else {
+        bail!("--vault-role {arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)");
+    };
+    if let Some(region) = region {
+        if !super::fleet::is_region_name(region) {
+            bail!("--vault-region {region:?} is not a region name (ex: eu-west-1)");
+        }
+    }
+    Ok(Some(super::restore::FromVault {
+        role: Role {
+            arn: arn.to_string(),
+            external_id: external_id.cloned(),
+            session_name: "ec2snap".into(),
+        },
+        account: account.to_string(),
+        region: region.cloned(),
+    }))
+}
+
 /// `vault-prune`'s rule and accounts: a rule is required (pruning by nothing would be a mistake).
 pub fn prune(a: &cli::VaultPruneArgs) -> Result<PruneOptions> {
     let max_age = super::age_flag(&a.rules.vault_max_age, "--vault-max-age")?;

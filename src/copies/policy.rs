@@ -7,6 +7,7 @@ use crate::retention::policy::Rule;
 use crate::tags::is_ours;
 use crate::tags::{
     ARCHIVED_TAG, LOCK_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
+    VAULT_INTERMEDIATE_TAG, VAULT_SHARED_TAG,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -51,8 +52,13 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
         (SOURCE_REGION_TAG.to_string(), source_region.to_string()),
     ]
     .into();
-    // The source's lock and tier are its own, not the copy's.
-    let not_copied = [LOCK_TAG, ARCHIVED_TAG];
+    // The source's lock, tier and share with a vault are its own, not the copy's.
+    let not_copied = [
+        LOCK_TAG,
+        ARCHIVED_TAG,
+        VAULT_SHARED_TAG,
+        VAULT_INTERMEDIATE_TAG,
+    ];
     let mut tags: Tags = source
         .tags
         .iter()
@@ -188,6 +194,8 @@ mod tests {
         many.push(("aws:x".into(), "y".into()));
         many.insert(0, (LOCK_TAG.into(), "2027-01-01T00:00:00Z".into()));
         many.insert(1, (ARCHIVED_TAG.into(), "2026-01-01T00:00:00Z".into()));
+        // A share with the vault is the source's (the copy was never shared).
+        many.insert(2, (VAULT_SHARED_TAG.into(), "999999999999".into()));
         let pairs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let source = snap("snap-1", 0, "completed", OURS, &pairs);
         let tags = copy_tags(&source, "eu-west-1");
@@ -208,8 +216,10 @@ mod tests {
             !tags.contains_key("aws:x") && tags.contains_key("k46") && !tags.contains_key("k47")
         );
         assert!(
-            !tags.contains_key(LOCK_TAG) && !tags.contains_key(ARCHIVED_TAG),
-            "a copy has its own lock and tier"
+            !tags.contains_key(LOCK_TAG)
+                && !tags.contains_key(ARCHIVED_TAG)
+                && !tags.contains_key(VAULT_SHARED_TAG),
+            "a copy has its own lock, tier and shares"
         );
     }
 

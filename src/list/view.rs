@@ -171,6 +171,9 @@ pub enum ProblemKind {
     Error,
     /// A snapshot this tool made of a volume that no longer exists.
     Orphan,
+    /// A snapshot still shared with the vault account (`--vault-role`), until its vault copy
+    /// completes.
+    Shared,
 }
 
 impl ProblemKind {
@@ -181,6 +184,7 @@ impl ProblemKind {
             ProblemKind::IncompleteSet => "incomplete set",
             ProblemKind::Error => "error",
             ProblemKind::Orphan => "orphan",
+            ProblemKind::Shared => "shared",
         }
     }
 }
@@ -287,6 +291,7 @@ pub fn listing(input: &Input) -> Listing {
         .collect();
     problems.extend(orphans(input));
     problems.extend(failed_copies(input));
+    problems.extend(shared(input));
     problems.sort();
     problems.dedup();
     let mut storage = Storage::default();
@@ -517,7 +522,12 @@ fn copy_verdicts(input: &Input) -> HashMap<String, Verdict> {
     let Some(rule) = input.copy_rule.filter(Rule::is_enabled) else {
         return out;
     };
-    for (_, list) in input.copies {
+    // The vault's copies are pruned by the vault alone (`vault-prune`): no verdict here.
+    for (_, list) in input
+        .copies
+        .iter()
+        .filter(|(r, _)| !r.starts_with("vault "))
+    {
         let mut by_volume: BTreeMap<&str, Vec<Snapshot>> = BTreeMap::new();
         for c in list {
             if let Some(vol) = c.tags.get(SOURCE_VOLUME_TAG) {
@@ -608,6 +618,25 @@ fn failed_copies(input: &Input) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// The snapshots still shared with a vault account (`ec2snap:vault-shared`).
+fn shared(input: &Input) -> Vec<Problem> {
+    input
+        .snapshots
+        .iter()
+        .filter_map(|s| {
+            let account = s.tags.get(crate::tags::VAULT_SHARED_TAG)?;
+            Some(Problem {
+                kind: ProblemKind::Shared,
+                resource: s.id.clone(),
+                detail: format!(
+                    "{} of {} is shared with the vault account {account} until its vault copy completes",
+                    s.id, s.volume_id
+                ),
+            })
+        })
+        .collect()
 }
 
 /// This tool's snapshots of volumes that no longer exist.

@@ -128,6 +128,7 @@ pub async fn vault(ctx: &Arc<Ctx>, vault: &VaultPolicy, account: &str, processed
     } else {
         planned.iter().collect()
     };
+    let mut shared_now = std::collections::HashSet::new();
     for source in sources {
         if ctx.shutdown.is_set() {
             return;
@@ -136,9 +137,10 @@ pub async fn vault(ctx: &Arc<Ctx>, vault: &VaultPolicy, account: &str, processed
             step.copy(source, &source.id).await;
         } else if let Some(shared) = step.share(source, &intermediates).await {
             step.copy(source, &shared).await;
+            shared_now.insert(shared);
         }
     }
-    step.close().await;
+    step.close(&shared_now).await;
 }
 
 /// What the vault step works with.
@@ -378,7 +380,7 @@ impl Step<'_> {
 
     /// Closes the shares whose vault copy is completed (this run's and the earlier runs'): the
     /// share removed, then the mark; an intermediate copy is deleted (it is this account's own).
-    async fn close(&self) {
+    async fn close(&self, shared_now: &std::collections::HashSet<String>) {
         let ctx = self.ctx;
         let reads = async {
             let copies = self.client.snapshots_tagged(SOURCE_SNAPSHOT_TAG).await?;
@@ -396,7 +398,7 @@ impl Step<'_> {
             Err(_) => return,
         };
         let copied = policy::copied(&copies, self.account);
-        for close in policy::shares_to_close(&shared, &self.vault.account, &copied) {
+        for close in policy::shares_to_close(&shared, &self.vault.account, &copied, shared_now) {
             let id = close.shared.as_str();
             let unshare = Change::Unshare {
                 snapshot_id: id,

@@ -65,22 +65,26 @@ pub struct Close {
 }
 
 /// The shares with `vault_account` that are done with: the vault copy of what they stand for is
-/// completed. A share whose vault copy is pending, in error or missing stays open (the next run
-/// copies again and closes it).
+/// completed; or, for a snapshot itself (not an intermediate copy), no vault copy is on its way
+/// and this run did not just share it (`now`): a share left by a run whose copy failed, of a
+/// snapshot that is no longer its volume's newest, would else stay open for ever. A share whose
+/// vault copy is pending stays open; so does an intermediate copy's until its vault copy is done.
 pub fn shares_to_close(
     own: &[Snapshot],
     vault_account: &str,
     copied: &HashMap<&str, &Snapshot>,
+    now: &HashSet<String>,
 ) -> Vec<Close> {
     own.iter()
         .filter(|s| s.tags.get(VAULT_SHARED_TAG).map(String::as_str) == Some(vault_account))
         .filter_map(|s| {
             let stands_for = s.tags.get(VAULT_INTERMEDIATE_TAG);
             let source = stands_for.map_or(s.id.as_str(), String::as_str);
-            let done = copied
-                .get(source)
-                .is_some_and(|c| c.state == SnapshotState::Completed);
-            done.then(|| Close {
+            let copy = copied.get(source);
+            let done = copy.is_some_and(|c| c.state == SnapshotState::Completed);
+            let on_its_way = copy.is_some_and(|c| c.state == SnapshotState::Pending);
+            let stale = stands_for.is_none() && !on_its_way && !now.contains(&s.id);
+            (done || stale).then(|| Close {
                 shared: s.id.clone(),
                 intermediate: stands_for.is_some(),
             })
@@ -199,8 +203,12 @@ mod tests {
             copy("c-c", "snap-c", Completed),
         ];
         let copied = copied(&vault, "111111111111");
+        let now: HashSet<String> = ["snap-d".to_string()].into();
+        // snap-d, shared by an earlier run whose copy failed and not shared again now: closed.
+        let closed = shares_to_close(&own, "999999999999", &copied, &HashSet::new());
+        assert!(closed.iter().any(|c| c.shared == "snap-d"), "{closed:?}");
         assert_eq!(
-            shares_to_close(&own, "999999999999", &copied),
+            shares_to_close(&own, "999999999999", &copied, &now),
             [
                 Close {
                     shared: "snap-a".into(),
@@ -213,7 +221,7 @@ mod tests {
             ]
         );
         // Shared with another account: not this vault's to close.
-        assert!(shares_to_close(&own, "888888888888", &copied).is_empty());
+        assert!(shares_to_close(&own, "888888888888", &copied, &now).is_empty());
     }
 
     #[test]

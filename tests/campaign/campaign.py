@@ -76,6 +76,21 @@ def run_flags(draw):
     return f
 
 
+def vault_of(f):
+    """--vault-role and --vault-lock, decided from what was drawn (no draw of their own, so that
+    each fixed seed explores the same steps as before the vault existed, now with the vault on
+    about half of its runs); a replay may set them."""
+    vault = f.get("vault", f["parallel"] > 1 or bool(f["keep"]) or f["d"] == 2)
+    lock = f.get("vault_lock", "governance" if vault and f["g"] and f["d"] else None)
+    return vault, lock
+
+
+# The vault account, its copy role (what runs assume) and its own pruning role.
+VAULT = "999999999999"
+VAULT_ROLE = f"arn:aws:iam::{VAULT}:role/ec2snap-copy"
+PRUNE_ROLE = f"arn:aws:iam::{VAULT}:role/ec2snap-prune"
+
+
 def to_args(f):
     a = ["-t", "Name", "c*"]
     if f["real"]:
@@ -124,6 +139,11 @@ def to_args(f):
         if not f["lock"] and (f["g"] or f["keep"]):
             a += ["--lock", "governance"]
         a += ["--lock-max", "36500"] if (f["lock"] or f["copy_lock"] or not f["lock"] and (f["g"] or f["keep"])) else []
+    vault, vault_lock = vault_of(f)
+    if vault:
+        a += ["--vault-role", VAULT_ROLE]
+        if vault_lock:
+            a += ["--vault-lock", vault_lock]
     a += ["--max-attempts", "3"]
     return a
 
@@ -206,6 +226,7 @@ class Campaign(RuleBasedStateMachine):
         self.killed = False      # the last backup run was killed with SIGKILL: the next must recover
         self.steps = 0
         self.tolerated = []      # (promise, detail) seen in tolerate mode
+        self.vault_used = False  # a run had --vault-role: the vault's promises are checked
         self.root_base = self.lab.dir / f"roots-{time.time_ns()}"
         self.root_base.mkdir()
 
@@ -229,6 +250,18 @@ class Campaign(RuleBasedStateMachine):
                     out[s["SnapshotId"]] = {"id": s["SnapshotId"], "volume": s.get("VolumeId"), "state": s["State"],
                                             "start": s["StartTime"].timestamp(), "tags": tags, "region": region,
                                             "account": account, "description": s.get("Description", "")}
+        return out
+
+    def vault_snapshots(self):
+        """The vault account's snapshots (its copies), in both regions: id -> info."""
+        out = {}
+        for region in (REGION, OTHER):
+            ec2 = self.ec2(VAULT, region)
+            for page in ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"]):
+                for s in page["Snapshots"]:
+                    tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+                    out[s["SnapshotId"]] = {"id": s["SnapshotId"], "state": s["State"], "region": region,
+                                            "start": s["StartTime"].timestamp(), "tags": tags}
         return out
 
     def instance_states(self):
@@ -323,6 +356,9 @@ class Campaign(RuleBasedStateMachine):
     @rule(hours=st.sampled_from([1, 5, 23, 24, 24, 72, 24 * 10, 24 * 40]))
     def advance_clock(self, hours):
         self.lab.advance(hours * 3600)
+        # The vault's own pruning, when runs made vault copies (no draw of its own: see vault_of).
+        if self.vault_used:
+            self.vault_prune("3 d" if hours < 72 else "10 d", 1 if hours > 24 else None)
 
     # --- by hand, as another admin would ----------------------------------------------------
     @rule(pick=st.integers(0, 50))
@@ -399,6 +435,8 @@ class Campaign(RuleBasedStateMachine):
         before = self.snapshots()
         states_before = self.instance_states()
         locks_before = self.locks()
+        self.vault_used = self.vault_used or vault_of(f)[0]
+        vault_before = self.vault_snapshots() if self.vault_used else {}
         clean = fault is None and sig is None
         predicted = None
         if f["real"] and clean and not f["fleet"] and not f["huge"]:
@@ -418,6 +456,8 @@ class Campaign(RuleBasedStateMachine):
             self.lab.signal(lives[0], SIGNALS[sig[0]])
         results = [self.lab.finish(live) for live in lives]
         self.lab.clear_faults()
+        # A killed run's call held by a delay still lands: counted in this step, not the next.
+        self.lab.settle()
         after = self.snapshots()
         for r in results:
             for sid in set(after) - set(before):
@@ -461,7 +501,49 @@ class Campaign(RuleBasedStateMachine):
             if not killed:
                 self.check_thaw_sent(results)
             self.check_freeze(f, results, after)
+        if self.vault_used:
+            vault_after = self.vault_snapshots()
+            gone = sorted(set(vault_before) - set(vault_after))
+            if gone:
+                self.fail("vault-kept", f"vault copies {gone} deleted by a backup run (flags {f})")
+            if vault_of(f)[0] and f["real"] and clean and len(results) == 1:
+                # The run's own targets: another account's shares are its own runs' to close.
+                marked = sorted((s["id"], s["account"], s["region"], s["description"][:60], s["state"])
+                                for s in after.values()
+                                if "ec2snap:vault-shared" in s["tags"] and (s["account"], s["region"]) in cells)
+                if marked:
+                    self.fail("shares-closed", f"{marked} still marked shared after {results[0]!r}")
         self.killed = killed
+
+    def vault_prune(self, age, keep):
+        """The vault's own retention, with the vault's credentials: never below its floor."""
+        self.steps += 1
+        before = self.vault_snapshots()
+        try:
+            items = self.ec2(VAULT, REGION).describe_locked_snapshots().get("Snapshots", [])
+        except Exception:  # noqa: BLE001 (no locks known)
+            items = []
+        locked = {i["SnapshotId"] for i in items if i.get("LockState") != "expired"}
+        args = ["vault-prune", "--assume-role", PRUNE_ROLE, "--vault-max-age", *age.split(), "-u"]
+        if keep:
+            args += ["--vault-keep", str(keep)]
+        r = self.lab.run(args, report=False)
+        self.outputs(r)
+        after = self.vault_snapshots()
+        groups = {}
+        for s in before.values():
+            if s["region"] == REGION and "ec2snap:source-account" in s["tags"]:
+                key = (s["tags"]["ec2snap:source-account"], s["tags"].get("ec2snap:source-volume"))
+                groups.setdefault(key, []).append(s)
+        for key, copies in groups.items():
+            usable = sorted((c for c in copies if c["state"] == "completed"),
+                            key=lambda c: (c["start"], c["id"]), reverse=True)
+            for c in usable[:max(keep or 0, 1)]:
+                if c["id"] not in after:
+                    self.fail("vault-floor", f"{c['id']} of {key} deleted: among its {max(keep or 0, 1)} newest usable: {r!r}")
+            for c in copies:
+                if c["id"] in locked and c["id"] not in after:
+                    self.fail("vault-floor", f"locked vault copy {c['id']} deleted: {r!r}")
 
     @precondition(lambda self: any(i["account"] != BASE_ACCOUNT for i in self.instances.values()))
     @rule(f=run_flags(), all_regions=st.booleans(), refuse=st.sampled_from([None, "111111111111", "222222222222"]))

@@ -165,6 +165,13 @@ class Lab:
     def requests(self):
         return http(self.proxy_port, "GET", "/__requests")
 
+    def settle(self, timeout=15):
+        """Waits until the proxy answers no request: a signalled run's call still on its way
+        (held by a delay fault) lands before the step reads what is there."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and http(self.proxy_port, "GET", "/__stats").get("in_flight", 0) > 0:
+            time.sleep(0.05)
+
     # --- the binary -----------------------------------------------------------------------
     def command(self, args, region=REGION, extra_env=None, connect=True):
         self.runs += 1
@@ -254,5 +261,5 @@ def role_arn(account):
     return f"arn:aws:iam::{account}:role/ec2snap"
 
 
-SUBCOMMANDS = ("list", "restore", "drill", "check")
+SUBCOMMANDS = ("list", "restore", "drill", "check", "vault-prune")
 SIGNALS = {"TERM": signal.SIGTERM, "INT": signal.SIGINT, "KILL": signal.SIGKILL}

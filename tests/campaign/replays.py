@@ -10,7 +10,7 @@ def flags(**over):
     f = {"real": True, "g": None, "d": None, "keep": {}, "consistent": False, "no_root": False, "no_snap": False,
          "copy": False, "copy_keep": None, "copy_max_age": None, "lock": None, "copy_lock": None,
          "archive_after": None, "freeze": False, "wait": False, "parallel": 1, "orphans": None, "huge": False,
-         "fleet": None, "fleet_pick": ["111111111111"]}
+         "fleet": None, "fleet_pick": ["111111111111"], "vault": False, "vault_lock": None}
     f.update(over)
     return f
 

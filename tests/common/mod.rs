@@ -435,6 +435,11 @@ impl Lab {
         self.ec2lab(&["volumes"], None).as_array().unwrap().clone()
     }
 
+    /// Sets one tag on a resource of the lab's region (straight to moto).
+    pub fn tag_snapshot(&self, id: &str, key: &str, value: &str) {
+        self.ec2lab(&["tag", &format!("{id}:{key}={value}")], None);
+    }
+
     /// Every volume of the account of `role` in the lab's region.
     pub fn ec2lab_volumes_as(&self, role: &str) -> Vec<Value> {
         let all = self.ec2lab_as(self.moto_port, REGION, Some(role), &["volumes"], None);

@@ -691,6 +691,9 @@ class Handler(BaseHTTPRequestHandler):
                         "signers": SIGNERS,
                         "max_in_flight": MAX_IN_FLIGHT,
                         "max_writes_in_flight": MAX_WRITES_IN_FLIGHT,
+                        # Requests being answered now (a killed client's included: the proxy
+                        # still forwards what it was sent, as AWS still acts on it).
+                        "in_flight": IN_FLIGHT,
                     }
                 ).encode()
         else:
