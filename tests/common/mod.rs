@@ -166,20 +166,55 @@ pub fn strip_time(line: &str) -> String {
     }
 }
 
+/// moto_server.py on a free port, once it answers and is still running (it is the one answering);
+/// `None` when it exited (its port was taken) or did not answer within 60 s.
+fn start_moto(py: &Path, dir: &Path) -> Option<(Child, u16)> {
+    let port = free_port();
+    let mut moto = Command::new(py)
+        .arg(repo().join("tests/emulator/moto_server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_CLOCK_FILE", dir.join("clock"))
+        .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("moto.log")).unwrap())
+        .spawn()
+        .expect("start moto_server.py");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if moto.try_wait().ok().flatten().is_some() {
+            let _ = moto.wait();
+            return None;
+        }
+        if http(port, "GET", "/moto-api/", "").is_ok() {
+            std::thread::sleep(Duration::from_millis(200));
+            if moto.try_wait().ok().flatten().is_none() {
+                return Some((moto, port));
+            }
+            let _ = moto.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = moto.kill();
+    let _ = moto.wait();
+    None
+}
+
 impl Lab {
     pub fn start() -> Lab {
         let py = python();
         let dir = tempfile::tempdir().unwrap();
-        let moto_port = free_port();
-        let moto = Command::new(&py)
-            .arg(repo().join("tests/emulator/moto_server.py"))
-            .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-            .env("MOTO_CLOCK_FILE", dir.path().join("clock"))
-            .env("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("moto.log")).unwrap())
-            .spawn()
-            .expect("start moto_server.py");
+        // moto on a port picked free: another process may take it before moto binds it (moto
+        // then exits, "Address already in use", and the port answers for someone else). So moto
+        // must be up on it, and still running, before the proxy points at it; else a new port.
+        let (moto, moto_port) = (0..10)
+            .find_map(|_| start_moto(&py, dir.path()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "moto did not start: {}",
+                    std::fs::read_to_string(dir.path().join("moto.log")).unwrap_or_default()
+                )
+            });
         let mut proxy = Command::new(&py)
             .arg(repo().join("tests/emulator/fault_proxy.py"))
             .args([
@@ -204,24 +239,14 @@ impl Lab {
             .unwrap_or_else(|| panic!("fault proxy said {first:?}"))
             .parse()
             .unwrap();
-        let lab = Lab {
+        Lab {
             moto,
             proxy,
             moto_port,
             proxy_port,
             dir,
             clock_offset: std::cell::Cell::new(0),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while http(moto_port, "GET", "/moto-api/", "").is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start: {}",
-                lab.moto_log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
-        lab
     }
 
     pub fn moto_log(&self) -> String {
