@@ -166,8 +166,8 @@ pub fn strip_time(line: &str) -> String {
     }
 }
 
-/// moto_server.py on a free port, once it answers and is still running (it is the one answering);
-/// `None` when it exited (its port was taken) or did not answer within 60 s.
+/// moto_server.py on a free port, once it holds it and answers; `None` when it exited (its port
+/// was taken) or did not answer within 60 s.
 fn start_moto(py: &Path, dir: &Path) -> Option<(Child, u16)> {
     let port = free_port();
     let mut moto = Command::new(py)
@@ -179,19 +179,17 @@ fn start_moto(py: &Path, dir: &Path) -> Option<(Child, u16)> {
         .stderr(std::fs::File::create(dir.join("moto.log")).unwrap())
         .spawn()
         .expect("start moto_server.py");
+    // Bound: werkzeug says "Running on" once it holds the port; "in use" when it cannot.
+    let log = dir.join("moto.log");
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if moto.try_wait().ok().flatten().is_some() {
             let _ = moto.wait();
             return None;
         }
-        if http(port, "GET", "/moto-api/", "").is_ok() {
-            std::thread::sleep(Duration::from_millis(200));
-            if moto.try_wait().ok().flatten().is_none() {
-                return Some((moto, port));
-            }
-            let _ = moto.wait();
-            return None;
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.contains("Running on") && http(port, "GET", "/moto-api/", "").is_ok() {
+            return Some((moto, port));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
