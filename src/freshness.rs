@@ -379,61 +379,30 @@ async fn vault_ages(
     snapshots: &[crate::model::Snapshot],
     now: DateTime<Utc>,
 ) -> Result<Vec<VolumeAge>> {
-    use crate::tags::{
-        SOURCE_ACCOUNT_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
-    };
-    let account = ec2
-        .account()
-        .await
-        .map_err(|e| anyhow::anyhow!("Cannot tell this account (sts:GetCallerIdentity): {e}"))?;
-    let mut settings = cfg.aws.clone();
-    settings.region = Some(
-        vault
-            .region
-            .clone()
-            .unwrap_or_else(|| ec2.region().to_string()),
-    );
-    settings.role = Some(vault.role.clone());
-    let client = Ec2::connect(&settings).await?;
-    let copies = client.snapshots_tagged(SOURCE_SNAPSHOT_TAG).await?;
+    use crate::tags::{SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG};
+    let (_, copies) = crate::vault::apply::copies_of_this_account(ec2, &cfg.aws, vault).await?;
     let start_of: HashMap<&str, DateTime<Utc>> = snapshots
         .iter()
         .map(|s| (s.id.as_str(), s.start_time))
         .collect();
     let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
-    let tag = |c: &crate::model::Snapshot, k: &str| c.tags.get(k).cloned().unwrap_or_default();
-    for c in &copies {
-        let ours =
-            tag(c, SOURCE_ACCOUNT_TAG) == account && tag(c, SOURCE_REGION_TAG) == ec2.region();
-        if !ours || c.state != SnapshotState::Completed {
-            continue;
-        }
+    for c in copies
+        .iter()
+        .filter(|c| c.state == SnapshotState::Completed)
+    {
         let Some(vol) = c.tags.get(SOURCE_VOLUME_TAG) else {
             continue;
         };
-        let source = tag(c, SOURCE_SNAPSHOT_TAG);
-        let when = start_of
-            .get(source.as_str())
-            .copied()
-            .unwrap_or(c.start_time);
+        let source = c
+            .tags
+            .get(SOURCE_SNAPSHOT_TAG)
+            .map(String::as_str)
+            .unwrap_or("");
+        let when = start_of.get(source).copied().unwrap_or(c.start_time);
         let t = newest.entry(vol.as_str()).or_insert(when);
         *t = (*t).max(when);
     }
-    let mut seen = std::collections::HashSet::new();
-    Ok(disks
-        .iter()
-        .filter(|(_, d)| seen.insert(d.volume_id.clone()))
-        .map(|(i, d)| VolumeAge {
-            volume_id: d.volume_id.clone(),
-            instance_id: i.id.clone(),
-            name: i.name().to_string(),
-            device: d.device.clone(),
-            age_secs: newest
-                .get(d.volume_id.as_str())
-                .map(|t| (now - *t).num_seconds().max(0)),
-            target: None,
-        })
-        .collect())
+    Ok(volume_ages(disks, &newest, now))
 }
 
 /// The vault copies' status: `evaluate`'s, said of the vault copies (`vault_` perfdata).
@@ -465,6 +434,15 @@ fn ages(
             *t = (*t).max(s.start_time);
         }
     }
+    volume_ages(disks, &newest, now)
+}
+
+/// Each volume once, aged by `newest` (`None`: nothing there).
+fn volume_ages(
+    disks: &[(&crate::model::Instance, &crate::model::Disk)],
+    newest: &HashMap<&str, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Vec<VolumeAge> {
     let mut seen = std::collections::HashSet::new();
     disks
         .iter()

@@ -33,8 +33,22 @@ pub struct PruneOptions {
     pub source_accounts: Vec<String>,
 }
 
+/// The vault role's client settings: the base credentials (the role is assumed from them), the
+/// vault's region or else `home`.
+pub fn client_settings(
+    base: &crate::aws::settings::AwsSettings,
+    role: &Role,
+    region: Option<&String>,
+    home: &str,
+) -> crate::aws::settings::AwsSettings {
+    let mut settings = base.clone();
+    settings.region = Some(region.cloned().unwrap_or_else(|| home.to_string()));
+    settings.role = Some(role.clone());
+    settings
+}
+
 /// A KMS key's account when it is given as an ARN (`arn:aws:kms:REGION:ACCOUNT:key/...`).
-fn key_account(key: &str) -> Option<&str> {
+pub fn key_account(key: &str) -> Option<&str> {
     let rest = key.strip_prefix("arn:")?;
     let mut parts = rest.splitn(5, ':');
     let (_, service, _, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);

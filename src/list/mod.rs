@@ -101,28 +101,8 @@ pub async fn list(cfg: &Config, record: &Record) -> Result<view::Listing> {
         // --vault-role: the vault copies of this account's snapshots of this region, as a copy
         // region of their own (a run never prunes them).
         if let Some(vault) = &cfg.vault_reader {
-            use crate::tags::{SOURCE_ACCOUNT_TAG, SOURCE_REGION_TAG};
-            let account = ec2.account().await.map_err(|e| {
-                anyhow::anyhow!("Cannot tell this account (sts:GetCallerIdentity): {e}")
-            })?;
-            let mut settings = cfg.aws.clone();
-            let region = vault
-                .region
-                .clone()
-                .unwrap_or_else(|| ec2.region().to_string());
-            settings.region = Some(region.clone());
-            settings.role = Some(vault.role.clone());
-            let client = crate::aws::Ec2::connect(&settings).await?;
-            let made = client
-                .snapshots_tagged(SOURCE_SNAPSHOT_TAG)
-                .await
-                .context("Cannot list the vault's copies")?;
-            let mut ours: Vec<_> = made
-                .into_iter()
-                .filter(|c| c.tags.get(SOURCE_ACCOUNT_TAG) == Some(&account))
-                .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(ec2.region()))
-                .collect();
-            crate::retention::apply::read_holds(&client, &mut ours).await;
+            let (region, ours) =
+                crate::vault::apply::copies_of_this_account(&ec2, &cfg.aws, vault).await?;
             let place = crate::output::messages::vault_place(&vault.account, &region);
             copies.push((place, ours));
         }

@@ -583,14 +583,12 @@ pub async fn restore(
     // vault's (--from-vault --in-vault: the vault role in the vault's region).
     let (target, copies_of) = match (&opts.vault, &opts.from_region) {
         (Some(vault), _) => {
-            let mut settings = cfg.aws.clone();
-            settings.region = Some(
-                vault
-                    .region
-                    .clone()
-                    .unwrap_or_else(|| home.region().to_string()),
+            let settings = crate::config::vault::client_settings(
+                &cfg.aws,
+                &vault.role,
+                vault.region.as_ref(),
+                home.region(),
             );
-            settings.role = Some(vault.role.clone());
             let account = home.account().await.map_err(|e| {
                 anyhow::anyhow!("Cannot tell this account (sts:GetCallerIdentity), which --from-vault needs: {e}")
             })?;

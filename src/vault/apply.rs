@@ -7,7 +7,7 @@
 use crate::act::ctx::Ctx;
 use crate::act::gate::{self, Sent};
 use crate::aws::{Change, Ec2};
-use crate::config::vault::VaultPolicy;
+use crate::config::vault::{client_settings, key_account, VaultPolicy};
 use crate::model::{Disk, Instance, Snapshot, SnapshotState, Tags};
 use crate::output::log::Level;
 use crate::output::messages as msg;
@@ -43,23 +43,46 @@ pub async fn check(ec2: &Ec2, vault: &VaultPolicy) -> anyhow::Result<String> {
     Ok(account)
 }
 
-/// A KMS key ARN's account.
-fn key_account(key: &str) -> Option<&str> {
-    let mut parts = key.strip_prefix("arn:")?.splitn(5, ':');
-    let (_, service, _, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    (service == "kms").then_some(account)
+/// This account's vault copies of this region's snapshots (`home`'s), read with the vault role
+/// (`list --vault-role`, `check --check-vault`), with their locks; and the vault's region.
+pub async fn copies_of_this_account(
+    home: &Ec2,
+    base: &crate::aws::settings::AwsSettings,
+    vault: &crate::config::restore::FromVault,
+) -> anyhow::Result<(String, Vec<Snapshot>)> {
+    use crate::tags::{SOURCE_ACCOUNT_TAG, SOURCE_REGION_TAG};
+    use anyhow::Context;
+    let account = home
+        .account()
+        .await
+        .map_err(|e| anyhow!("Cannot tell this account (sts:GetCallerIdentity): {e}"))?;
+    let settings = client_settings(base, &vault.role, vault.region.as_ref(), home.region());
+    let client = Ec2::connect(&settings).await?;
+    let made = client
+        .snapshots_tagged(SOURCE_SNAPSHOT_TAG)
+        .await
+        .context("Cannot list the vault's copies")?;
+    let mut ours: Vec<Snapshot> = made
+        .into_iter()
+        .filter(|c| c.tags.get(SOURCE_ACCOUNT_TAG) == Some(&account))
+        .filter(|c| c.tags.get(SOURCE_REGION_TAG).map(String::as_str) == Some(home.region()))
+        .collect();
+    crate::retention::apply::read_holds(&client, &mut ours).await;
+    Ok((client.region().to_string(), ours))
 }
 
 /// The vault step of a run over `processed`, as `account`.
 pub async fn vault(ctx: &Arc<Ctx>, vault: &VaultPolicy, account: &str, processed: &[Instance]) {
-    let region = vault
-        .region
-        .clone()
-        .unwrap_or_else(|| ctx.ec2.region().to_string());
-    let place = msg::vault_place(&vault.account, &region);
-    let mut settings = ctx.cfg.aws.clone();
-    settings.region = Some(region);
-    settings.role = Some(vault.role.clone());
+    let settings = client_settings(
+        &ctx.cfg.aws,
+        &vault.role,
+        vault.region.as_ref(),
+        ctx.ec2.region(),
+    );
+    let place = msg::vault_place(
+        &vault.account,
+        settings.region.as_deref().unwrap_or_default(),
+    );
     let reached = async {
         let client = Ec2::connect(&settings).await?;
         let copies = client.snapshots_tagged(SOURCE_SNAPSHOT_TAG).await?;
