@@ -192,6 +192,26 @@ def run_fleet(binary, proxy, roles, parallel):
     return wall, usage.ru_utime + usage.ru_stime, stats["counts"], stats["max_in_flight"]
 
 
+def run_shards(binary, proxy, roles, parallel, shards):
+    """The job over `roles` as `shards` workers at once (--shard k/S), or one process when
+    `shards` is 0: wall time of the slowest, requests by Action."""
+    http(f"{proxy}/__stats", "DELETE")
+    base = [binary, "--endpoint-url", proxy, "-r", "eu-west-1", "-t", "Name", "bench*", "-g", "7", "d",
+            "-u", "--parallel", str(parallel)]
+    for r in roles:
+        base += ["--assume-role", r]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    argvs = [base] if shards == 0 else [base + ["--shard", f"{k}/{shards}"] for k in range(shards)]
+    start = time.monotonic()
+    procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env) for a in argvs]
+    codes = [p.wait() for p in procs]
+    wall = time.monotonic() - start
+    if any(codes):
+        sys.exit(f"ec2snap exited {codes}")
+    stats = json.loads(http(f"{proxy}/__stats"))
+    return wall, stats["counts"]
+
+
 def vm_hwm_kb(pid):
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
@@ -217,9 +237,25 @@ def main():
     p.add_argument("--copy-to", help="measure the copy step instead: -n --copy-to REGION")
     p.add_argument("--list", type=int, metavar="K", help="measure `ec2snap list` over K snapshots per volume")
     p.add_argument("--fleet", type=int, metavar="T", help="measure a run over T accounts against one alone")
+    p.add_argument("--shards", type=int, metavar="S", help="with --fleet T: S workers (--shard k/S) against one process")
     a = p.parse_args()
     http(f"{a.proxy}/__faults", "DELETE")
     http(f"{a.proxy}/__faults", "POST", json.dumps([{"action": "*", "delay": a.latency_ms / 1000}]).encode())
+    if a.fleet and a.shards:
+        par = int(a.parallel.split(",")[-1])
+        print(f"latency {a.latency_ms:g} ms per request; {a.fleet} targets (accounts in one region), V={V} volumes, K={a.old} old snapshots per volume, --parallel {par}, --parallel-targets 4 per process")
+        print("| N per target | one process s | S workers s | one process requests | S workers requests |")
+        print("|---|---|---|---|---|")
+        for n in [int(x) for x in a.sizes.split(",")]:
+            rows = []
+            for shards in (0, a.shards):
+                http(f"{a.moto}/moto-api/reset", "POST")
+                for t in range(a.fleet):
+                    seed(a.moto, a.clock, n, ALL_AGES_DAYS[: a.old], role=fleet_role(t), reset=False)
+                rows.append(run_shards(a.binary, a.proxy, [fleet_role(t) for t in range(a.fleet)], par, shards))
+            (one, c1), (many, cs) = rows
+            print(f"| {n} | {one:.1f} | {many:.1f} | {sum(c1.values())} | {sum(cs.values())} |", flush=True)
+        return
     if a.fleet:
         par = int(a.parallel.split(",")[-1])
         print(f"latency {a.latency_ms:g} ms per request; {a.fleet} accounts, V={V} volumes, K={a.old} old snapshots per volume, --parallel {par}")

@@ -299,15 +299,81 @@ def copy(ec2, snapshot_id, region):
         return {"error": e.response["Error"]["Code"]}
 
 
+def sns_topic(endpoint, region, name):
+    """An SNS topic with an SQS queue subscribed to it: {"topic": ARN, "queue": URL}."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    sns = boto3.client("sns", endpoint_url=endpoint, region_name=region, **keys)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region, **keys)
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return {"topic": topic, "queue": queue}
+
+
+def organization(endpoint, spec):
+    """An AWS Organization (in moto): `spec` {"units": [NAME...], "accounts": [[NAME, UNIT], ...],
+    "suspend": [NAME...], "tags": {NAME: {K: V}}}: the OUs under the root (a unit "A/B" is B
+    under A), the accounts made in their OU, some closed (SUSPENDED), some tagged.
+    Returns {"root", "management", "units": {NAME: ID}, "accounts": {NAME: ID}}."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    org = boto3.client("organizations", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    management = org.create_organization(FeatureSet="ALL")["Organization"]["MasterAccountId"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    units = {}
+    for name in spec.get("units", []):
+        parent = units[name.rsplit("/", 1)[0]] if "/" in name else root
+        units[name] = org.create_organizational_unit(ParentId=parent, Name=name.rsplit("/", 1)[-1])["OrganizationalUnit"]["Id"]
+    accounts = {}
+    for name, unit in spec.get("accounts", []):
+        status = org.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
+        aid = status["AccountId"]
+        accounts[name] = aid
+        if unit:
+            org.move_account(AccountId=aid, SourceParentId=root, DestinationParentId=units[unit])
+    for name, tags in spec.get("tags", {}).items():
+        org.tag_resource(ResourceId=accounts[name], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    for name in spec.get("suspend", []):
+        org.close_account(AccountId=accounts[name])
+    return {"root": root, "management": management, "units": units, "accounts": accounts}
+
+
+def sqs_messages(endpoint, region, queue):
+    """Every message waiting in the queue (each an SNS envelope, parsed), taken off it."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region, **keys)
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        if not messages:
+            return out
+        for m in messages:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--endpoint", required=True)
     p.add_argument("--region", default="eu-west-1")
     p.add_argument("--clock", help="moto_server.py's clock file")
     p.add_argument("--role", help="work in this IAM role's account (moto keeps one per account)")
-    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive", "copy", "tag"])
+    p.add_argument("command", choices=["seed", "snapshots", "table", "instances", "image", "detach", "delete", "delete-volume", "volumes", "locks", "lock", "unlock", "register", "archive", "copy", "tag", "sns-topic", "sqs-messages", "organization"])
     p.add_argument("arg", nargs="?")
     a = p.parse_args()
+    if a.command == "sns-topic":
+        json.dump(sns_topic(a.endpoint, a.region, a.arg), sys.stdout)
+        print()
+        return
+    if a.command == "organization":
+        json.dump(organization(a.endpoint, json.load(sys.stdin)), sys.stdout)
+        print()
+        return
+    if a.command == "sqs-messages":
+        json.dump(sqs_messages(a.endpoint, a.region, a.arg), sys.stdout)
+        print()
+        return
     ec2 = client(a.endpoint, a.region, a.role)
     if a.command == "seed":
         result = seed(ec2, json.load(sys.stdin), a.clock)

@@ -34,7 +34,8 @@ impl Status {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// As the status line (and a notification) says it.
+    pub fn name(self) -> &'static str {
         match self {
             Status::Ok => "OK",
             Status::Critical => "CRITICAL",
@@ -464,10 +465,18 @@ fn volume_ages(
 /// output; every failure, a bad flag included, is UNKNOWN (exit 3).
 pub fn main(job: crate::config::Job<Config>) -> Result<ExitCode, crate::output::exit::Abort> {
     // A log that cannot be opened (-f) is an UNKNOWN too: a plugin answers 0, 2 or 3.
+    let outputs = job.outputs.clone();
     let config = match crate::job::start(job) {
         Ok((config, _)) => config,
         Err(crate::output::exit::Abort::Log(e)) => Err(e),
         Err(other) => return Err(other),
+    };
+    // A check changes nothing: it always tells (no start ping: its time says nothing).
+    let notifier = crate::notify::send::Notifier {
+        targets: outputs.notify.clone(),
+        aws: config.as_ref().ok().map(|c| c.aws.clone()),
+        job: outputs.job.clone(),
+        real: true,
     };
     let result = config.and_then(|cfg| {
         crate::job::with_runtime(crate::signals::After::Read, |shutdown| async move {
@@ -478,8 +487,16 @@ pub fn main(job: crate::config::Job<Config>) -> Result<ExitCode, crate::output::
         Ok(found) => found,
         Err(e) => (Status::Unknown, unknown(&format!("{e:#}"))),
     };
-    let _ =
-        crate::output::stdout::print(&format!("{}\n", crate::output::messages::one_line(&line)));
+    let line = crate::output::messages::one_line(&line).into_owned();
+    let _ = crate::output::stdout::print(&format!("{line}\n"));
+    let exit_code = status.exit_code().code();
+    notifier.finish(&crate::notify::Ending {
+        job: outputs.job.clone(),
+        status: status.name(),
+        exit_code,
+        summary: format!("{line}\nexit code {exit_code}\n"),
+        report: None,
+    });
     Ok(status.exit_code())
 }
 

@@ -3,6 +3,8 @@
 //! metrics written at its end, also when it could not start.
 
 use crate::config::{Config, Job, Outputs};
+use crate::notify::send::Notifier;
+use crate::notify::Ending;
 use crate::output::exit::{Abort, ExitCode, Outcome};
 use crate::output::log::{self, critical};
 use crate::output::record::Record;
@@ -19,6 +21,8 @@ pub enum Kind {
     Run,
     Restore,
     Drill,
+    /// `hold`, `release`.
+    Hold,
 }
 
 /// Sets up the log of `job` (`-v`, `-f`), then its configuration or the error that stops it.
@@ -41,9 +45,17 @@ where
     let (config, outputs) = start(job)?;
     let started = crate::clock::now();
     let record = Arc::new(Record::default());
-    // A run that could not start still leaves its report and metrics, then fails.
+    let notifier = Notifier {
+        targets: outputs.notify.clone(),
+        aws: config.as_ref().ok().map(|c| c.aws.clone()),
+        job: outputs.job.clone(),
+        real: outputs.real_run,
+    };
+    let check_topics = config.as_ref().is_ok_and(|c| c.check_topics);
+    // A run that could not start still leaves its report and metrics (and tells), then fails.
     let failed = |e: anyhow::Error, failure: fn(anyhow::Error) -> Abort| {
-        write_outputs(&outputs, started, ExitCode::Config, &record, Some(&e));
+        let (_, report) = write_outputs(&outputs, started, ExitCode::Config, &record, Some(&e));
+        tell(&notifier, report.as_ref(), ExitCode::Config);
         failure(e)
     };
     let config = config.map_err(|e| failed(e, Abort::Config))?;
@@ -51,10 +63,21 @@ where
     let after = match kind {
         Kind::Restore => signals::After::Restore,
         Kind::Drill => signals::After::Drill,
-        Kind::Run => signals::After::Run,
+        Kind::Run | Kind::Hold => signals::After::Run,
     };
     let result = with_runtime(after, |shutdown| {
-        work(config, shutdown, Arc::clone(&record))
+        let record = Arc::clone(&record);
+        let notifier = &notifier;
+        async move {
+            if check_topics {
+                notifier.check(&record).await;
+            }
+            // The start ping, bounded; a signal meanwhile stops the job before its work.
+            if let Err(sig) = shutdown.race(notifier.start()).await {
+                return Ok(Some(sig));
+            }
+            work(config, shutdown, record).await
+        }
     });
     let interrupted = result.map_err(|e| failed(e, Abort::Setup))?;
     // Everything the exit code, the summary, the report and the metrics say comes from the record.
@@ -79,13 +102,39 @@ where
         }
     }
     let code = outcome.exit_code(log::file_failed());
-    let written = write_outputs(&outputs, started, code, &record, None);
+    let (written, report) = write_outputs(&outputs, started, code, &record, None);
     // The run may have changed things: a report or metrics file lost at the end (a full disk) is
     // a failure of the run (2), never "nothing was changed" (1).
-    Ok(match code {
+    let code = match code {
         ExitCode::Success | ExitCode::Config if !written => ExitCode::Errors,
         code => code,
-    })
+    };
+    tell(&notifier, report.as_ref(), code);
+    Ok(code)
+}
+
+/// The end of a job, told to `--notify` and `--sns-topic` (a failure to tell is a WARNING).
+fn tell(notifier: &Notifier, report: Option<&report::Report>, code: ExitCode) {
+    if notifier.is_empty() {
+        return;
+    }
+    let exit_code = code.code();
+    let summary = match report {
+        Some(r) => crate::notify::run_summary(r, &notifier.job),
+        None => format!(
+            "ec2snap {}: {}\nexit code {exit_code}\n",
+            notifier.job,
+            Ending::status_of_run(exit_code)
+        ),
+    };
+    let ending = Ending {
+        job: notifier.job.clone(),
+        status: Ending::status_of_run(exit_code),
+        exit_code,
+        summary,
+        report: report.and_then(|r| serde_json::to_string_pretty(r).ok()),
+    };
+    notifier.finish(&ending);
 }
 
 /// Runs `work` on a runtime with the signal handlers installed before any AWS call.
@@ -109,29 +158,30 @@ where
 }
 
 /// Writes `--report` and `--metrics-file` when asked; false when one could not be written (said
-/// in the log).
+/// in the log). The report, when one was asked for or a notification will carry it.
 fn write_outputs(
     outputs: &Outputs,
     started: DateTime<Utc>,
     code: ExitCode,
     record: &Record,
     failure: Option<&anyhow::Error>,
-) -> bool {
-    if outputs.report.is_none() && outputs.metrics.is_none() {
-        return true;
+) -> (bool, Option<report::Report>) {
+    if outputs.report.is_none() && outputs.metrics.is_none() && outputs.notify.is_empty() {
+        return (true, None);
     }
     let finished = crate::clock::now();
     if let Some(e) = failure {
         // Printed once by `main`; recorded here for the report.
         record.setup_failed(format!("{e:#}"));
     }
-    let report = report::build(
+    let mut report = report::build(
         !outputs.real_run,
         started,
         finished,
         code.code(),
         record.take(),
     );
+    report.shard = outputs.shard.clone();
     let mut ok = true;
     if let Some(path) = &outputs.report {
         let text = match serde_json::to_string_pretty(&report) {
@@ -173,5 +223,5 @@ fn write_outputs(
             ok = false;
         }
     }
-    ok
+    (ok, Some(report))
 }

@@ -10,10 +10,13 @@ mod cold;
 mod config;
 mod copies;
 mod freshness;
+mod hold;
 mod hooks;
 mod job;
 mod list;
+mod merge;
 mod model;
+mod notify;
 mod output;
 mod restore;
 mod retention;
@@ -92,7 +95,22 @@ fn try_main() -> Result<ExitCode, Abort> {
                 vault::prune::prune(&cfg, shutdown, record).await
             })
         }
+        Command::Hold(job) | Command::Release(job) => {
+            job::recorded(*job, Kind::Hold, |cfg, shutdown, record| async move {
+                hold::hold(&cfg, shutdown, record).await
+            })
+        }
         Command::List(job) => list::main(*job),
+        Command::Merge(args) => merge::main(args),
+        Command::ReportHelp => {
+            let mut cmd = cli::Cli::command();
+            let help = cmd
+                .find_subcommand_mut("report")
+                .map(|c| c.render_help().to_string())
+                .unwrap_or_default();
+            stdout::print(&help)?;
+            Ok(ExitCode::Success)
+        }
         Command::Check(job) => freshness::main(*job),
     }
 }

@@ -430,3 +430,15 @@ impl Mode {
         )
     }
 }
+
+/// An account of the Organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: String,
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+}
+
+/// The largest N of `--shard K/N` (and of a report `report merge` takes).
+pub const MAX_SHARDS: u32 = 10_000;

@@ -45,6 +45,16 @@ pub const VAULT_SHARED_TAG: &str = "ec2snap:vault-shared";
 /// (deleted once the vault copy is completed).
 pub const VAULT_INTERMEDIATE_TAG: &str = "ec2snap:vault-intermediate";
 
+/// A legal hold (`ec2snap hold`): its reason. Retention never deletes a snapshot that has it (nor
+/// the set it belongs to), and it does not count among the snapshots the rules keep.
+pub const HOLD_TAG: &str = "ec2snap:hold";
+
+/// A legal hold: who put it (the caller's ARN, as STS says).
+pub const HOLD_BY_TAG: &str = "ec2snap:hold-by";
+
+/// A legal hold: when it was put (RFC 3339, UTC).
+pub const HOLD_AT_TAG: &str = "ec2snap:hold-at";
+
 /// A copy (`--copy-to`): its source snapshot's id, volume and region.
 pub const SOURCE_SNAPSHOT_TAG: &str = "ec2snap:source-snapshot";
 

@@ -351,7 +351,16 @@ fn the_differences_table_names_every_new_flag() {
         .find(|l| l.starts_with("| new flags |"))
         .expect("the differences table's row of new flags");
     let mut missing = Vec::new();
-    for command in ["", "list", "restore", "drill", "check", "vault-prune"] {
+    for command in [
+        "",
+        "list",
+        "restore",
+        "drill",
+        "check",
+        "vault-prune",
+        "hold",
+        "release",
+    ] {
         let mut cmd = bare_cmd(dir.path());
         if !command.is_empty() {
             cmd.arg(command);

@@ -10,7 +10,16 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const COMMANDS: [&str; 6] = ["", "list", "restore", "drill", "check", "vault-prune"];
+const COMMANDS: [&str; 8] = [
+    "",
+    "list",
+    "restore",
+    "drill",
+    "check",
+    "vault-prune",
+    "hold",
+    "release",
+];
 
 /// Flags of other programs the documents name in inline code: scripts/bench.sh's (`--fleet`,
 /// `--old`), restic's (`--keep-last`), and those of the commands they show.

@@ -64,7 +64,7 @@ fn report_of_a_dry_run_then_of_the_real_run() {
     );
     assert_eq!(
         dry["totals"],
-        json!({"instances": 1, "snapshots_made": 0, "snapshot_errors": 0, "deleted": 0, "deletion_errors": 0, "copies_made": 0})
+        json!({"instances": 1, "snapshots_made": 0, "snapshot_errors": 0, "deleted": 0, "deletion_errors": 0, "copies_made": 0, "held": 0})
     );
     assert!(!std::fs::read_to_string(&file)
         .unwrap()
@@ -92,7 +92,7 @@ fn report_of_a_dry_run_then_of_the_real_run() {
     }
     assert_eq!(
         real["totals"],
-        json!({"instances": 1, "snapshots_made": 2, "snapshot_errors": 0, "deleted": 1, "deletion_errors": 0, "copies_made": 0})
+        json!({"instances": 1, "snapshots_made": 2, "snapshot_errors": 0, "deleted": 1, "deletion_errors": 0, "copies_made": 0, "held": 0})
     );
     assert!(real["started"].as_str().unwrap() <= real["finished"].as_str().unwrap());
 }

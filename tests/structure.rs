@@ -58,11 +58,16 @@ const TIERS: &[(&str, Tier)] = &[
     ("vault", Pure),
     ("vault::apply", Acting),
     ("vault::prune", Commands),
+    // Notifications: their texts and bounds are pure; sending them acts.
+    ("notify", Pure),
+    ("notify::send", Acting),
+    ("hold", Commands),
     ("restore", Commands),
     ("list", Commands),
     ("run", Commands),
     ("freshness", Commands),
     ("job", Commands),
+    ("merge", Commands),
     ("main", Commands),
 ];
 

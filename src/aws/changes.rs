@@ -74,6 +74,16 @@ pub enum Change<'a> {
         id: &'a str,
         key: &'a str,
     },
+    /// Several tags on resources in one call (a legal hold's): CreateTags.
+    Tags {
+        ids: &'a [String],
+        tags: &'a Tags,
+    },
+    /// Several tags (any value) off a resource in one call (a hold's release): DeleteTags.
+    Untags {
+        id: &'a str,
+        keys: &'a [&'a str],
+    },
     /// `--lock`: `mode` is `governance` or `compliance`; `cool_off_hours` only for a compliance
     /// snapshot's first lock.
     LockSnapshot {
@@ -133,8 +143,8 @@ impl Change<'_> {
             Change::LockSnapshot { .. } => "LockSnapshot",
             Change::ArchiveSnapshot(_) => "ModifySnapshotTier",
             Change::RestoreTier { .. } => "RestoreSnapshotTier",
-            Change::Tag { .. } => "CreateTags",
-            Change::Untag { .. } => "DeleteTags",
+            Change::Tag { .. } | Change::Tags { .. } => "CreateTags",
+            Change::Untag { .. } | Change::Untags { .. } => "DeleteTags",
         }
     }
 
@@ -412,6 +422,32 @@ impl Ec2 {
                     .dry_run(dry_run)
                     .resources(id)
                     .tags(Tag::builder().key(key).build())
+                    .send()
+                    .await?;
+                Answer::Done
+            }
+            Change::Tags { ids, tags } => {
+                c.create_tags()
+                    .dry_run(dry_run)
+                    .set_resources(Some(ids.to_vec()))
+                    .set_tags(Some(
+                        tags.iter()
+                            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                            .collect(),
+                    ))
+                    .send()
+                    .await?;
+                Answer::Done
+            }
+            Change::Untags { id, keys } => {
+                c.delete_tags()
+                    .dry_run(dry_run)
+                    .resources(id.to_string())
+                    .set_tags(Some(
+                        keys.iter()
+                            .map(|k| Tag::builder().key(*k).build())
+                            .collect(),
+                    ))
                     .send()
                     .await?;
                 Answer::Done

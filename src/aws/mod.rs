@@ -7,8 +7,10 @@
 mod changes;
 mod convert;
 pub mod errors;
+pub mod org;
 mod reads;
 pub mod settings;
+pub mod sns;
 mod ssm;
 
 pub use changes::{Answer, Change};
@@ -109,49 +111,48 @@ async fn assumed(
         .build())
 }
 
-impl Ec2 {
-    /// Builds the client. Nothing goes over the network here: credentials from the chain are
-    /// resolved on the first request, and a region given by flag or file is used as is.
-    pub async fn connect(cfg: &AwsSettings) -> Result<Ec2> {
-        // rustls with ring: the SDK's default client would pull aws-lc-rs, a long C build.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            // Standard mode: throttled and 5xx answers retried with exponential backoff and jitter
-            // (1 s base, 20 s at most). Not adaptive: its client-side rate limiter, after a
-            // throttled answer to a client that has sent only a few requests, waits about 19 s
-            // before each retry (measured: two RequestLimitExceeded answers to CopySnapshot, 38 s
-            // instead of 0.7 s). `--parallel` already bounds the calls in flight.
-            .retry_config(RetryConfig::standard().with_max_attempts(cfg.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                    .operation_timeout(OPERATION_TIMEOUT)
-                    .build(),
-            );
-        if let Some(region) = &cfg.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(url) = &cfg.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        loader = match &cfg.credentials {
-            Credentials::Static { key_id, secret } => loader.credentials_provider(
-                aws_sdk_ec2::config::Credentials::new(key_id, secret, None, None, "ec2snap"),
-            ),
-            Credentials::Chain { profile: Some(p) } => loader.profile_name(p),
-            Credentials::Chain { profile: None } => loader,
-        };
-        let mut sdk = loader.load().await;
-        // An endpoint from AWS_ENDPOINT_URL or the profile's endpoint_url: empty means unset, as in
-        // the AWS SDKs (the Rust SDK would panic on it); one that is not an http(s) URL is refused.
-        if cfg.endpoint_url.is_none() {
-            match sdk.endpoint_url().map(str::trim) {
+/// The SDK's configuration of `cfg` before any role: its HTTP client, retries, timeouts,
+/// region, endpoint and base credentials; and the region it resolved to.
+async fn base_config(cfg: &AwsSettings) -> Result<(aws_config::SdkConfig, String)> {
+    // rustls with ring: the SDK's default client would pull aws-lc-rs, a long C build.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        // Standard mode: throttled and 5xx answers retried with exponential backoff and jitter
+        // (1 s base, 20 s at most). Not adaptive: its client-side rate limiter, after a
+        // throttled answer to a client that has sent only a few requests, waits about 19 s
+        // before each retry (measured: two RequestLimitExceeded answers to CopySnapshot, 38 s
+        // instead of 0.7 s). `--parallel` already bounds the calls in flight.
+        .retry_config(RetryConfig::standard().with_max_attempts(cfg.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        );
+    if let Some(region) = &cfg.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &cfg.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader = match &cfg.credentials {
+        Credentials::Static { key_id, secret } => loader.credentials_provider(
+            aws_sdk_ec2::config::Credentials::new(key_id, secret, None, None, "ec2snap"),
+        ),
+        Credentials::Chain { profile: Some(p) } => loader.profile_name(p),
+        Credentials::Chain { profile: None } => loader,
+    };
+    let mut sdk = loader.load().await;
+    // An endpoint from AWS_ENDPOINT_URL or the profile's endpoint_url: empty means unset, as in
+    // the AWS SDKs (the Rust SDK would panic on it); one that is not an http(s) URL is refused.
+    if cfg.endpoint_url.is_none() {
+        match sdk.endpoint_url().map(str::trim) {
                 Some("") => {
                     let mut builder = sdk.into_builder();
                     builder.set_endpoint_url(None);
@@ -162,12 +163,20 @@ impl Ec2 {
                 ),
                 _ => {}
             }
-        }
-        let Some(region) = sdk.region().map(|r| r.to_string()) else {
-            anyhow::bail!(
+    }
+    let Some(region) = sdk.region().map(|r| r.to_string()) else {
+        anyhow::bail!(
                 "No AWS region: give -r REGION, aws_region in the credentials file, AWS_REGION, or a region in the AWS profile"
             );
-        };
+    };
+    Ok((sdk, region))
+}
+
+impl Ec2 {
+    /// Builds the client. Nothing goes over the network here: credentials from the chain are
+    /// resolved on the first request, and a region given by flag or file is used as is.
+    pub async fn connect(cfg: &AwsSettings) -> Result<Ec2> {
+        let (mut sdk, region) = base_config(cfg).await?;
         if let Some(role) = &cfg.role {
             sdk = assumed(sdk, role, cfg.endpoint_url.as_deref()).await?;
         }
@@ -221,18 +230,30 @@ impl Ec2 {
         }
     }
 
+    /// Who these credentials are (GetCallerIdentity's ARN): a hold says who put it.
+    pub async fn caller_arn(&self) -> Result<String, AwsError> {
+        let out = self.caller_identity().await?;
+        Ok(out.arn().unwrap_or("(unknown)").to_string())
+    }
+
     /// The account these credentials act in (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String, AwsError> {
-        let out = self
-            .sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(AwsError::from)?;
+        let out = self.caller_identity().await?;
         out.account().map(String::from).ok_or_else(|| AwsError {
             code: None,
             message: "GetCallerIdentity answered without an account".into(),
         })
+    }
+
+    async fn caller_identity(
+        &self,
+    ) -> Result<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput, AwsError>
+    {
+        self.sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(AwsError::from)
     }
 
     pub fn region(&self) -> &str {

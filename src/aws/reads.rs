@@ -181,6 +181,17 @@ impl Ec2 {
             .collect())
     }
 
+    /// This account's snapshots whose tag `key` has one of `values` (a set's members, the copies
+    /// of some snapshots).
+    pub async fn snapshots_with_tag(&self, key: &str, values: &[String]) -> Result<Vec<Snapshot>> {
+        let mut out = Vec::new();
+        for chunk in values.chunks(FILTER_VALUES) {
+            let filters = vec![filter(&format!("tag:{key}"), chunk.iter().cloned())];
+            out.extend(self.describe_snapshots(Some(filters)).await?);
+        }
+        Ok(out)
+    }
+
     /// These snapshots of this account (a filter: one that does not exist is missing).
     pub async fn snapshots_by_ids(&self, ids: &[String]) -> Result<Vec<Snapshot>> {
         let mut out = Vec::new();

@@ -180,6 +180,8 @@ pub struct ListArgs {
     pub connection: Connection,
     #[command(flatten)]
     pub accounts: Accounts,
+    #[command(flatten)]
+    pub sharding: Sharding,
 }
 
 /// `ec2snap check`: the monitoring check.
@@ -198,6 +200,11 @@ pub struct CheckArgs {
     /// --check-max-age, for every selected volume
     #[arg(help_heading = "Vault", long = "check-vault")]
     pub check_vault: bool,
+    /// The job's name in notifications (default: the selection, e.g. Name=front*)
+    #[arg(help_heading = "Monitoring", long = "metrics-job", value_name = "NAME")]
+    pub metrics_job: Option<String>,
+    #[command(flatten)]
+    pub notify: Notify,
     /// With --check-vault: the vault role the copies are read with
     #[arg(help_heading = "Vault", long = "vault-role", value_name = "ROLE_ARN")]
     pub vault_role: Option<String>,
@@ -211,6 +218,8 @@ pub struct CheckArgs {
     pub connection: Connection,
     #[command(flatten)]
     pub accounts: Accounts,
+    #[command(flatten)]
+    pub sharding: Sharding,
 }
 
 /// A backup run: every group.
@@ -248,6 +257,8 @@ pub struct RunArgs {
     pub connection: Connection,
     #[command(flatten)]
     pub accounts: Accounts,
+    #[command(flatten)]
+    pub sharding: Sharding,
 }
 
 /// Which instances: every command's.
@@ -402,6 +413,11 @@ pub struct Calendar {
     /// like the log)
     #[arg(long = "utc")]
     pub utc: bool,
+
+    /// Never delete a snapshot (or the set it is in) tagged KEY=VALUE, as a legal hold (ec2snap
+    /// hold) keeps it: it does not count among the N the rules keep (repeatable)
+    #[arg(long = "keep-tag", value_name = "KEY=VALUE", action = clap::ArgAction::Append)]
+    pub keep_tag: Vec<String>,
 }
 
 /// What a run's retention may delete.
@@ -537,6 +553,11 @@ pub struct VaultPruneArgs {
     /// Only the copies of this source account (repeatable; default: every account's)
     #[arg(help_heading = "Vault", long = "source-account", value_name = "ACCOUNT_ID", action = clap::ArgAction::Append)]
     pub source_account: Vec<String>,
+    /// The job's name in notifications (default: vault-prune)
+    #[arg(help_heading = "Monitoring", long = "metrics-job", value_name = "NAME")]
+    pub metrics_job: Option<String>,
+    #[command(flatten)]
+    pub notify: Notify,
     #[command(flatten)]
     pub mode: ModeArgs,
     #[command(flatten)]
@@ -545,6 +566,120 @@ pub struct VaultPruneArgs {
     /// the vault's own
     #[command(flatten)]
     pub accounts: Accounts,
+}
+
+/// What `hold` and `release` act on: named snapshots, sets, or the selected instances' backups.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Hold")]
+pub struct HoldTargets {
+    /// Snapshots of this account in the region (-r); a member of a --consistent set brings its
+    /// whole set
+    #[arg(value_name = "SNAPSHOT_ID")]
+    pub snapshots: Vec<String>,
+
+    /// Every member of this --consistent set (its ec2snap:set tag, e.g. i-0abc@2026-12-08T02:30:00Z);
+    /// repeatable
+    #[arg(long = "set", value_name = "SET_ID", action = clap::ArgAction::Append)]
+    pub set: Vec<String>,
+
+    /// Also the copies of these snapshots in REGION (made by --copy-to); repeatable
+    #[arg(long = "copy-to", value_name = "REGION", action = clap::ArgAction::Append)]
+    pub copy_to: Vec<String>,
+}
+
+/// `ec2snap hold`: a legal hold on snapshots.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    pub targets: HoldTargets,
+    /// Why they are held (one line, at most 256 characters): the ec2snap:hold tag
+    #[arg(help_heading = "Hold", long = "reason", value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Also lock them against deletion (EBS snapshot lock) for --lock-days days
+    #[arg(help_heading = "Hold", long = "lock", value_enum, value_name = "MODE")]
+    pub lock: Option<LockMode>,
+    /// With --lock: how many days, 1 to 36500
+    #[arg(help_heading = "Hold", long = "lock-days", value_name = "DAYS")]
+    pub lock_days: Option<u32>,
+    /// With --lock compliance: hours during which the lock can still be removed (1 to 72)
+    #[arg(help_heading = "Hold", long = "lock-cool-off", value_name = "HOURS")]
+    pub lock_cool_off: Option<u32>,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub filter: Filter,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(flatten)]
+    pub accounts: Accounts,
+}
+
+/// `ec2snap release`: ends legal holds.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub targets: HoldTargets,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub filter: Filter,
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(flatten)]
+    pub accounts: Accounts,
+}
+
+/// `ec2snap report`: what is done with reports.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub action: Option<ReportAction>,
+    /// Never given: `report` takes no connection flag (kept for the parse's merge).
+    #[arg(skip)]
+    pub connection: Connection,
+}
+
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum ReportAction {
+    /// One fleet report from the reports of shards (--shard K/N) or runs: every target once,
+    /// totals summed, a missing shard or a target twice named, the exit code the worst
+    Merge(MergeArgs),
+}
+
+/// `ec2snap report merge`.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeArgs {
+    /// The reports (--report FILE of each shard); a directory stands for its *.json files
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the merged report to FILE (default: standard output)
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write Prometheus metrics of the merged report to FILE
+    #[arg(long = "metrics-file", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+    /// The job label of the metrics (default: fleet)
+    #[arg(long = "metrics-job", value_name = "NAME")]
+    pub metrics_job: Option<String>,
+}
+
+/// Who is told how a job ended: healthchecks-style URLs and SNS topics.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Monitoring")]
+pub struct Notify {
+    /// Ping URL/start when the job starts, then URL (exit 0) or URL/fail, with a short summary
+    /// (the healthchecks.io protocol); repeatable. Not in a dry run
+    #[arg(long = "notify", value_name = "URL", action = clap::ArgAction::Append)]
+    pub notify: Vec<String>,
+
+    /// Publish the outcome (summary and JSON report) to this SNS topic at the job's end;
+    /// repeatable. A dry run checks the topic instead
+    #[arg(long = "sns-topic", value_name = "TOPIC_ARN", action = clap::ArgAction::Append)]
+    pub sns_topic: Vec<String>,
 }
 
 /// The hooks around each instance's snapshot calls.
@@ -599,6 +734,9 @@ pub struct Monitoring {
     /// The job label of the metrics (default: the selection, e.g. Name=front*)
     #[arg(long = "metrics-job", value_name = "NAME")]
     pub metrics_job: Option<String>,
+
+    #[command(flatten)]
+    pub notify: Notify,
 }
 
 /// The freshness check (`ec2snap check`, or these flags without a subcommand).
@@ -736,6 +874,36 @@ pub struct Accounts {
     pub parallel_targets: Option<usize>,
 }
 
+/// The accounts of an AWS Organization and shards: a backup run's, `list`'s and `check`'s.
+#[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
+#[command(next_help_heading = "Organization and shards")]
+pub struct Sharding {
+    /// The targets are the ACTIVE accounts of the AWS Organization (organizations:ListAccounts,
+    /// from the management account or a delegated administrator), each through the role
+    /// arn:aws:iam::ID:role/ROLE_NAME
+    #[arg(long = "accounts-from-org", value_name = "ROLE_NAME")]
+    pub accounts_from_org: Option<String>,
+
+    /// With --accounts-from-org: only the accounts under this OU (or root), recursively;
+    /// repeatable
+    #[arg(long = "org-unit", value_name = "OU_ID", action = clap::ArgAction::Append)]
+    pub org_unit: Vec<String>,
+
+    /// With --accounts-from-org: the management account too (left out by default)
+    #[arg(long = "org-include-management")]
+    pub org_include_management: bool,
+
+    /// Work on shard K of N (0 <= K < N <= 10000): only the targets (account, region) whose stable
+    /// hash falls in it, so that N workers cover each target once. With --shard-index-from: N alone
+    #[arg(long = "shard", value_name = "K/N", allow_hyphen_values = true)]
+    pub shard: Option<String>,
+
+    /// Take K of --shard from this environment variable (JOB_COMPLETION_INDEX in a Kubernetes
+    /// Indexed Job, AWS_BATCH_JOB_ARRAY_INDEX in an AWS Batch array job)
+    #[arg(long = "shard-index-from", value_name = "VAR")]
+    pub shard_index_from: Option<String>,
+}
+
 /// The log: the only global flags (they mean the same to every command, wherever given).
 #[derive(Args, Debug, Clone, PartialEq, Eq, Default)]
 #[command(next_help_heading = "Output")]
@@ -760,6 +928,10 @@ pub trait Shared {
     fn filter(&self) -> &Filter;
     fn connection(&self) -> &Connection;
     fn accounts(&self) -> &Accounts;
+    /// `--accounts-from-org`, `--shard`: only a backup run's, `list`'s and `check`'s.
+    fn sharding(&self) -> Option<&Sharding> {
+        None
+    }
 }
 
 macro_rules! shared {
@@ -779,6 +951,26 @@ macro_rules! shared {
             }
         }
     )*};
+    (sharded: $($t:ty),*) => {$(
+        impl Shared for $t {
+            fn common(&self) -> &Common {
+                &self.common
+            }
+            fn filter(&self) -> &Filter {
+                &self.filter
+            }
+            fn connection(&self) -> &Connection {
+                &self.connection
+            }
+            fn accounts(&self) -> &Accounts {
+                &self.accounts
+            }
+            fn sharding(&self) -> Option<&Sharding> {
+                Some(&self.sharding)
+            }
+        }
+    )*};
 }
 
-shared!(RunArgs, ListArgs, RestoreArgs, DrillArgs, CheckArgs);
+shared!(RestoreArgs, DrillArgs, HoldArgs, ReleaseArgs);
+shared!(sharded: RunArgs, ListArgs, CheckArgs);

@@ -28,6 +28,15 @@ pub enum Sub {
     /// account's): delete the vault copies its rules no longer keep, never a locked one nor the
     /// newest completed copy of a volume. Dry run without -u
     VaultPrune(VaultPruneArgs),
+    /// Put a legal hold (ec2snap:hold, with --reason) on snapshots: named ones, a --set, or the
+    /// newest backup of each selected instance (-i, -t). Retention never deletes them, and they
+    /// do not count among the N it keeps. Dry run without -u
+    Hold(HoldArgs),
+    /// End legal holds: on named snapshots, a --set, or every held backup of the selected
+    /// instances. Dry run without -u
+    Release(ReleaseArgs),
+    /// Reports: `ec2snap report merge FILE...` makes one fleet report of the shards' reports
+    Report(ReportArgs),
 }
 
 #[derive(Parser, Debug, Default)]
@@ -199,6 +208,9 @@ impl Sub {
             Sub::Drill(_) => "drill",
             Sub::Check(_) => "check",
             Sub::VaultPrune(_) => "vault-prune",
+            Sub::Hold(_) => "hold",
+            Sub::Release(_) => "release",
+            Sub::Report(_) => "report",
         }
     }
 
@@ -209,6 +221,9 @@ impl Sub {
             Sub::Drill(a) => &mut a.connection,
             Sub::Check(a) => &mut a.connection,
             Sub::VaultPrune(a) => &mut a.connection,
+            Sub::Hold(a) => &mut a.connection,
+            Sub::Release(a) => &mut a.connection,
+            Sub::Report(a) => &mut a.connection,
         }
     }
 }

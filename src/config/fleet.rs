@@ -2,7 +2,7 @@
 //! (c7n-org's accounts.yml) and `--account-tag`, checked into a `Fleet` before any AWS call.
 
 use crate::aws::settings::Role;
-use crate::cli::{Accounts, Connection};
+use crate::cli::{Accounts, Connection, Sharding};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
@@ -33,12 +33,152 @@ pub struct Fleet {
     pub regions: Regions,
     /// `--parallel-targets`.
     pub parallel_targets: usize,
+    /// `--accounts-from-org`: the accounts are the Organization's, read before the targets.
+    pub org: Option<OrgSource>,
+    /// `--shard K/N`: only this shard's targets.
+    pub shard: Option<Shard>,
+}
+
+/// `--accounts-from-org ROLE_NAME` and its filters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgSource {
+    pub role_name: String,
+    /// `--org-unit`: only the accounts under these OUs (recursively).
+    pub units: Vec<String>,
+    /// `--org-include-management`.
+    pub management: bool,
+    /// `--account-tag`: the account's Organizations tags.
+    pub tags: Vec<(String, String)>,
+    pub session_name: String,
+    pub external_id: Option<String>,
+}
+
+impl OrgSource {
+    /// The role of account `id`.
+    pub fn role(&self, id: &str) -> Role {
+        Role {
+            arn: format!("arn:aws:iam::{id}:role/{}", self.role_name),
+            session_name: self.session_name.clone(),
+            external_id: self.external_id.clone(),
+        }
+    }
+}
+
+/// The accounts of `--accounts-from-org`, in id order: the ACTIVE ones of `all` (those under
+/// `--org-unit` when given: the caller lists those), without the management account unless
+/// asked, with all of `--account-tag`'s tags (`tags`: each account's), each through its role.
+pub fn org_accounts(
+    all: &[crate::model::OrgAccount],
+    management: &str,
+    source: &OrgSource,
+    tags: &std::collections::HashMap<String, std::collections::BTreeMap<String, String>>,
+) -> Vec<Account> {
+    let mut out: Vec<Account> = all
+        .iter()
+        .filter(|a| a.status == "ACTIVE")
+        .filter(|a| source.management || a.id != management)
+        .filter(|a| {
+            source
+                .tags
+                .iter()
+                .all(|(k, v)| tags.get(&a.id).and_then(|t| t.get(k)) == Some(v))
+        })
+        .map(|a| Account {
+            name: a.id.clone(),
+            role: Some(source.role(&a.id)),
+            regions: None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+pub use crate::model::MAX_SHARDS;
+
+/// `--shard K/N`: this worker's shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Whether the target (account label, region) is this shard's.
+    pub fn takes(&self, account: &str, region: &str) -> bool {
+        shard_of(account, region, self.count) == self.index
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index, self.count)
+    }
+
+    /// `--shard K/N`, or `--shard N` with `--shard-index-from VAR` (`index`: VAR's value).
+    pub fn parse(text: &str, index: Option<(&str, Option<String>)>) -> Result<Shard> {
+        let number = |s: &str, what: &str| -> Result<u32> {
+            s.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| s.parse::<u32>().ok())
+                .flatten()
+                .ok_or_else(|| anyhow::anyhow!("--shard {text:?}: {what} is not a whole number"))
+        };
+        let (k, n) = match (text.split_once('/'), index) {
+            (Some(_), Some((var, _))) => {
+                bail!("--shard {text:?}: with --shard-index-from {var}, give N alone (K comes from {var})")
+            }
+            (Some((k, n)), None) => (number(k, "K")?, number(n, "N")?),
+            (None, Some((var, value))) => {
+                let Some(value) = value else {
+                    bail!("--shard-index-from {var}: {var} is not set");
+                };
+                let k = value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| value.parse::<u32>().ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--shard-index-from {var}: {var}={value:?} is not a whole number"
+                        )
+                    })?;
+                (k, number(text, "N")?)
+            }
+            (None, None) => {
+                bail!("--shard {text:?}: give K/N (e.g. 0/3), or N with --shard-index-from VAR")
+            }
+        };
+        if !(1..=MAX_SHARDS).contains(&n) || k >= n {
+            bail!("--shard {k}/{n}: give 0 <= K < N <= {MAX_SHARDS}");
+        }
+        Ok(Shard { index: k, count: n })
+    }
+}
+
+/// The shard of a target: FNV-1a (64 bits) of the UTF-8 bytes of `ACCOUNT/REGION`, modulo
+/// `count`. ACCOUNT is the target's account as the report names it (an account id, the
+/// `--accounts` file's name, or empty for the base credentials' own account). The same on every
+/// platform and version; a target keeps its shard when others are added.
+pub fn shard_of(account: &str, region: &str, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in account
+        .bytes()
+        .chain(std::iter::once(b'/'))
+        .chain(region.bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // count >= 1 (checked at parse time); `max(1)` keeps it a total function.
+    u32::try_from(hash % u64::from(count.max(1))).unwrap_or(0)
 }
 
 impl Fleet {
     /// One account (its own or a role's) in one region: one target, whose run is the original's
     /// (log lines without a prefix, the report without sections).
     pub fn is_single(&self) -> bool {
+        if self.org.is_some() || self.shard.is_some() {
+            return false;
+        }
         match self.accounts.as_slice() {
             [only] => match (&only.regions, &self.regions) {
                 (Some(own), _) => own.len() == 1,
@@ -356,7 +496,9 @@ pub fn targets(
 }
 
 /// The fleet of a command line.
-pub fn fleet(conn: &Connection, cli: &Accounts) -> Result<Fleet> {
+pub fn fleet(conn: &Connection, cli: &Accounts, sharding: Option<&Sharding>) -> Result<Fleet> {
+    let none = Sharding::default();
+    let sh = sharding.unwrap_or(&none);
     // A region is a host label (the SDK builds the endpoint from it): checked here, by name.
     if let Some(bad) = conn.region.iter().find(|r| {
         r.as_str() != "all"
@@ -405,9 +547,25 @@ pub fn fleet(conn: &Connection, cli: &Accounts) -> Result<Fleet> {
             _ => bail!("--account-tag {t:?}: give KEY=VALUE"),
         })
         .collect::<Result<_>>()?;
-    if !want.is_empty() && cli.accounts.is_none() {
-        bail!("--account-tag selects entries of --accounts FILE");
+    if !want.is_empty() && cli.accounts.is_none() && sh.accounts_from_org.is_none() {
+        bail!(
+            "--account-tag selects entries of --accounts FILE or accounts of --accounts-from-org"
+        );
     }
+    let org = org_source(cli, sh, &want, &session_name)?;
+    let shard = match &sh.shard {
+        Some(text) => {
+            let index = sh
+                .shard_index_from
+                .as_deref()
+                .map(|var| (var, std::env::var(var).ok()));
+            Some(Shard::parse(text, index)?)
+        }
+        None if sh.shard_index_from.is_some() => {
+            bail!("--shard-index-from goes with --shard N (the number of shards)")
+        }
+        None => None,
+    };
     let mut accounts = Vec::new();
     if let Some(path) = &cli.accounts {
         let shown = path.display().to_string();
@@ -478,7 +636,58 @@ pub fn fleet(conn: &Connection, cli: &Accounts) -> Result<Fleet> {
         accounts,
         regions,
         parallel_targets,
+        org,
+        shard,
     })
+}
+
+/// `--accounts-from-org ROLE_NAME`, `--org-unit`, `--org-include-management`: checked by shape;
+/// the accounts themselves are read at the run's start.
+fn org_source(
+    cli: &Accounts,
+    sh: &Sharding,
+    tags: &[(String, String)],
+    session_name: &str,
+) -> Result<Option<OrgSource>> {
+    let Some(role_name) = &sh.accounts_from_org else {
+        if !sh.org_unit.is_empty() || sh.org_include_management {
+            bail!("--org-unit and --org-include-management go with --accounts-from-org ROLE_NAME");
+        }
+        return Ok(None);
+    };
+    if cli.accounts.is_some() || !cli.assume_role.is_empty() {
+        bail!("--accounts-from-org takes the Organization's accounts: give it without --accounts and --assume-role");
+    }
+    let name_ok = (1..=64).contains(&role_name.len())
+        && role_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if !name_ok {
+        bail!("--accounts-from-org {role_name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 +=,.@_-)");
+    }
+    for unit in &sh.org_unit {
+        let ou = unit.strip_prefix("ou-").is_some_and(|rest| {
+            rest.split_once('-').is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && (a.chars().chain(b.chars())).all(|c| c.is_ascii_alphanumeric())
+            })
+        });
+        let root = unit.strip_prefix("r-").is_some_and(|rest| {
+            !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+        if !ou && !root {
+            bail!("--org-unit {unit:?} is not an OU id (ou-xxxx-xxxxxxxx) nor a root id (r-xxxx)");
+        }
+    }
+    Ok(Some(OrgSource {
+        role_name: role_name.clone(),
+        units: sh.org_unit.clone(),
+        management: sh.org_include_management,
+        tags: tags.to_vec(),
+        session_name: session_name.to_string(),
+        external_id: cli.external_id.clone(),
+    }))
 }
 
 #[cfg(test)]
@@ -581,6 +790,8 @@ accounts:
             accounts,
             regions,
             parallel_targets: 4,
+            org: None,
+            shard: None,
         };
         let list = |r: &[&str]| Regions::List(r.iter().map(|s| s.to_string()).collect());
         let show = |t: Vec<(usize, String)>| {
@@ -647,7 +858,8 @@ accounts:
 
     #[test]
     fn fleets_of_a_command_line() {
-        let of = |c: &crate::cli::Cli| fleet(&c.run.connection, &c.run.accounts);
+        let of =
+            |c: &crate::cli::Cli| fleet(&c.run.connection, &c.run.accounts, Some(&c.run.sharding));
         let f = of(&cli(&["-i", "i-1"])).unwrap();
         assert!(f.is_single());
         let f = of(&cli(&["-i", "i-1", "-r", "eu-west-1"])).unwrap();
@@ -710,5 +922,76 @@ accounts:
         }
         assert!(is_region_name("us-gov-west-1") && is_region_name("ap-southeast-4"));
         assert!(!is_region_name("eu-west") && !is_region_name("EU-west-1"));
+    }
+
+    #[test]
+    fn shards_parse_and_name_their_bounds() {
+        assert_eq!(
+            Shard::parse("0/3", None).unwrap(),
+            Shard { index: 0, count: 3 }
+        );
+        assert_eq!(
+            Shard::parse("3", Some(("JOB_COMPLETION_INDEX", Some("2".into())))).unwrap(),
+            Shard { index: 2, count: 3 }
+        );
+        for (text, index) in [
+            ("3/3", None),
+            ("0/0", None),
+            ("0/10001", None),
+            ("-1/3", None),
+            ("1", None),
+            ("3", Some(("I", None))),
+            ("3", Some(("I", Some("x".to_string())))),
+            ("3", Some(("I", Some("3".to_string())))),
+            ("1/3", Some(("I", Some("1".to_string())))),
+            (" 1/3", None),
+            ("+1/3", None),
+            ("-1/3", None),
+            ("3", Some(("I", Some(" 1".to_string())))),
+        ] {
+            assert!(
+                Shard::parse(text, index.clone()).is_err(),
+                "{text} {index:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shard_hash_is_fnv1a_of_account_slash_region() {
+        // FNV-1a 64 of "123456789012/eu-west-1": fixed here so that it never changes.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in b"123456789012/eu-west-1" {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+        assert_eq!(
+            u64::from(shard_of("123456789012", "eu-west-1", 10_000)),
+            h % 10_000
+        );
+        assert_eq!(shard_of("123456789012", "eu-west-1", 1), 0);
+    }
+
+    proptest::proptest! {
+        /// For any N and any targets, the N shards partition them (each in exactly one), and a
+        /// target keeps its shard when others are added.
+        #[test]
+        fn shards_partition_the_targets(
+            n in 1..=MAX_SHARDS,
+            targets in proptest::collection::vec(("[0-9]{12}", "[a-z]{2}-[a-z]{4,9}-[1-4]"), 0..40),
+            more in proptest::collection::vec(("[0-9]{12}", "[a-z]{2}-[a-z]{4,9}-[1-4]"), 0..10),
+        ) {
+            let shard_of_each: Vec<u32> = targets.iter().map(|(a, r)| shard_of(a, r, n)).collect();
+            for ((a, r), k) in targets.iter().zip(&shard_of_each) {
+                proptest::prop_assert!(*k < n);
+                let owners = (0..n.min(50))
+                    .chain(std::iter::once(*k))
+                    .filter(|i| Shard { index: *i, count: n }.takes(a, r))
+                    .collect::<std::collections::BTreeSet<_>>();
+                proptest::prop_assert_eq!(owners.into_iter().collect::<Vec<_>>(), vec![*k]);
+            }
+            let grown: Vec<(String, String)> = targets.iter().cloned().chain(more).collect();
+            for ((a, r), k) in grown.iter().zip(&shard_of_each) {
+                proptest::prop_assert_eq!(shard_of(a, r, n), *k);
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod fleet;
+pub mod hold;
 pub mod restore;
 pub mod vault;
 
@@ -28,6 +29,13 @@ pub enum Command {
     Check(Box<Job<Config>>),
     /// `ec2snap vault-prune`.
     VaultPrune(Box<Job<Config>>),
+    /// `ec2snap report merge`.
+    Merge(cli::MergeArgs),
+    /// `ec2snap report` without what to do: its help.
+    ReportHelp,
+    /// `ec2snap hold`, `ec2snap release`.
+    Hold(Box<Job<Config>>),
+    Release(Box<Job<Config>>),
     /// `--generate KIND`: print the man page or a completion script.
     Generate(Generate),
     /// `-V`: print the version.
@@ -70,6 +78,10 @@ pub struct Outputs {
     pub real_run: bool,
     /// `--copy-to`: every destination has its copies' series, 0 included.
     pub copy_regions: Vec<String>,
+    /// `--notify`, `--sns-topic`: the valid ones (a wrong one is the configuration's error).
+    pub notify: crate::notify::Targets,
+    /// `--shard K/N`: the report names it.
+    pub shard: Option<String>,
 }
 
 impl Outputs {
@@ -86,15 +98,36 @@ impl Outputs {
             job: metrics_job(m, common, prefix),
             real_run,
             copy_regions: Vec::new(),
+            notify: crate::notify::Targets::lenient(&m.notify),
+            shard: None,
         }
     }
 }
 
 impl Outputs {
-    /// `vault-prune` writes no report: its deletions are in its log.
-    fn of_prune(m: &cli::ModeArgs) -> Outputs {
+    /// `vault-prune` writes no report: its deletions are in its log (and its notifications).
+    fn of_prune(a: &cli::VaultPruneArgs) -> Outputs {
         Outputs {
-            real_run: m.run,
+            real_run: a.mode.run,
+            job: a
+                .metrics_job
+                .clone()
+                .unwrap_or_else(|| "vault-prune".into()),
+            notify: crate::notify::Targets::lenient(&a.notify),
+            ..Outputs::default()
+        }
+    }
+
+    /// `ec2snap check`: only its notifications (a check changes nothing: it always tells).
+    fn of_check(a: &cli::CheckArgs) -> Outputs {
+        let m = cli::Monitoring {
+            metrics_job: a.metrics_job.clone(),
+            ..cli::Monitoring::default()
+        };
+        Outputs {
+            real_run: true,
+            job: metrics_job(&m, &a.common, "check:"),
+            notify: crate::notify::Targets::lenient(&a.notify),
             ..Outputs::default()
         }
     }
@@ -122,21 +155,48 @@ impl Command {
             })
         }
         match cli.command {
-            None if cli.run.freshness.given() => Command::Check(job(
-                log,
-                Outputs::default(),
-                Config::check_without_subcommand(&cli.run, &cli.not_for_check),
-            )),
+            None if cli.run.freshness.given() => {
+                let a = &cli.run;
+                let outputs = Outputs {
+                    real_run: true,
+                    job: metrics_job(&a.monitoring, &a.common, "check:"),
+                    notify: crate::notify::Targets::lenient(&a.monitoring.notify),
+                    ..Outputs::default()
+                };
+                let config = Config::check_without_subcommand(a, &cli.not_for_check)
+                    .and_then(|c| c.notifying(&a.monitoring.notify));
+                Command::Check(job(log, outputs, config))
+            }
             None => {
                 let a = &cli.run;
                 let mut outputs = Outputs::of(&a.monitoring, &a.common, "", a.mode.run);
+                // A shard's report and metrics name it.
+                if let Ok(fleet) = fleet::fleet(&a.connection, &a.accounts, Some(&a.sharding)) {
+                    if let Some(shard) = fleet.shard {
+                        outputs.shard = Some(shard.label());
+                        // `{shard}` in a path is the shard's index (AWS Batch expands no variable).
+                        let index = shard.index.to_string();
+                        for path in [&mut outputs.report, &mut outputs.metrics]
+                            .into_iter()
+                            .flatten()
+                        {
+                            if let Some(text) = path.to_str().filter(|t| t.contains("{shard}")) {
+                                *path = std::path::PathBuf::from(text.replace("{shard}", &index));
+                            }
+                        }
+                        if a.monitoring.metrics_job.is_none() {
+                            outputs.job = format!("{} shard {}", outputs.job, shard.label());
+                        }
+                    }
+                }
                 outputs.copy_regions = a
                     .copy_rules
                     .copy_to
                     .iter()
                     .map(|r| r.trim().to_string())
                     .collect();
-                Command::Run(job(log, outputs, Config::run(a)))
+                let config = Config::run(a).and_then(|c| c.notifying(&a.monitoring.notify));
+                Command::Run(job(log, outputs, config))
             }
             Some(Sub::List(a)) => {
                 let config = Config::list(&a).map(|config| ListConfig {
@@ -148,19 +208,31 @@ impl Command {
             Some(Sub::Restore(a)) => Command::Restore(job(
                 log,
                 Outputs::of(&a.monitoring, &a.common, "restore:", a.mode.run),
-                Config::restore(&a),
+                Config::restore(&a).and_then(|c| c.notifying(&a.monitoring.notify)),
             )),
             Some(Sub::Drill(a)) => Command::Drill(job(
                 log,
                 Outputs::of(&a.monitoring, &a.common, "drill:", a.mode.run),
-                Config::drill(&a),
+                Config::drill(&a).and_then(|c| c.notifying(&a.monitoring.notify)),
             )),
             Some(Sub::VaultPrune(a)) => Command::VaultPrune(job(
                 log,
-                Outputs::of_prune(&a.mode),
-                Config::vault_prune(&a),
+                Outputs::of_prune(&a),
+                Config::vault_prune(&a).and_then(|c| c.notifying(&a.notify)),
             )),
-            Some(Sub::Check(a)) => Command::Check(job(log, Outputs::default(), Config::check(&a))),
+            Some(Sub::Check(a)) => Command::Check(job(
+                log,
+                Outputs::of_check(&a),
+                Config::check(&a).and_then(|c| c.notifying(&a.notify)),
+            )),
+            Some(Sub::Report(a)) => match a.action {
+                Some(cli::ReportAction::Merge(m)) => Command::Merge(m),
+                None => Command::ReportHelp,
+            },
+            Some(Sub::Hold(a)) => Command::Hold(job(log, Outputs::default(), Config::hold(&a))),
+            Some(Sub::Release(a)) => {
+                Command::Release(job(log, Outputs::default(), Config::release(&a)))
+            }
         }
     }
 }
@@ -235,6 +307,10 @@ pub struct Config {
     pub vault_prune: Option<vault::PruneOptions>,
     /// `check --check-vault`, `list --vault-role`: the vault copies, read with this role.
     pub vault_reader: Option<restore::FromVault>,
+    /// `ec2snap hold`, `ec2snap release`.
+    pub hold: Option<hold::HoldOptions>,
+    /// A dry run that checks permissions, with `--sns-topic`: the topics are checked.
+    pub check_topics: bool,
 }
 
 pub use crate::model::Mode;
@@ -500,7 +576,7 @@ fn region_name(name: &str) -> Result<String> {
 fn copy_policy(
     cli: &cli::CopyRules,
     making: Option<(&cli::CopyMaking, &cli::Locks)>,
-    source: Rule,
+    source: &Rule,
 ) -> Result<Option<CopyPolicy>> {
     let (kms_key, copy_lock) =
         making.map_or((None, None), |(m, _)| (m.copy_kms_key.clone(), m.copy_lock));
@@ -535,6 +611,7 @@ fn copy_policy(
             ..source.keep
         },
         zone: source.zone,
+        keep_tags: source.keep_tags.clone(),
     };
     let lock = match making {
         Some((m, locks)) => m
@@ -619,10 +696,16 @@ fn calendar(cli: &cli::Calendar, max_age_secs: Option<i64>, last: usize) -> Resu
     if cli.utc && !keep.has_calendar() {
         bail!("--utc goes with --keep-hourly, --keep-daily, --keep-weekly, --keep-monthly or --keep-yearly");
     }
+    let keep_tags = cli
+        .keep_tag
+        .iter()
+        .map(|t| crate::retention::hold::KeepTag::parse(t))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Rule {
         max_age_secs,
         keep,
         zone: if cli.utc { Zone::Utc } else { Zone::Local },
+        keep_tags,
     })
 }
 
@@ -764,7 +847,7 @@ impl Config {
             Some(s) => s,
             None => selection(common)?,
         };
-        let fleet = fleet::fleet(conn, accounts)?;
+        let fleet = fleet::fleet(conn, accounts, args.sharding())?;
         let (credentials, mut region) = credentials::resolve(conn)?;
         // One target: the command itself works there (its role, the file's one region).
         let mut role = None;
@@ -811,6 +894,8 @@ impl Config {
             vault: None,
             vault_prune: None,
             vault_reader: None,
+            hold: None,
+            check_topics: false,
         })
     }
 
@@ -834,7 +919,7 @@ impl Config {
             );
         }
         selection(&a.common)?;
-        let copy = copy_policy(&a.copy_rules, Some((&a.copy_making, &a.locks)), retention)?;
+        let copy = copy_policy(&a.copy_rules, Some((&a.copy_making, &a.locks)), &retention)?;
         if a.freshness.check_timeout.is_some() {
             bail!("--check-timeout goes with --check-max-age or --drill-max-age");
         }
@@ -906,7 +991,7 @@ impl Config {
     pub fn list(a: &cli::ListArgs) -> Result<Config> {
         let retention = retention(&a.rules)?;
         let add_tags = add_tags(&a.shape.add_tags)?;
-        let copy = copy_policy(&a.copy_rules, None, retention)?;
+        let copy = copy_policy(&a.copy_rules, None, &retention)?;
         let stale = age_flag(&a.stale_after, "--stale-after")?;
         let mode = Mode::DryRun {
             check_permissions: false,
@@ -938,6 +1023,47 @@ impl Config {
     pub fn drill(a: &cli::DrillArgs) -> Result<Config> {
         let options = restore::drill(a)?;
         Config::one_target(Config::base(a, None, mode(&a.mode))?, options)
+    }
+
+    /// `ec2snap hold`: in one account and region.
+    pub fn hold(a: &cli::HoldArgs) -> Result<Config> {
+        let options = hold::hold(a)?;
+        Config::holding(
+            Config::base(a, Self::hold_selection(&options), mode(&a.mode))?,
+            options,
+        )
+    }
+
+    /// `ec2snap release`.
+    pub fn release(a: &cli::ReleaseArgs) -> Result<Config> {
+        let options = hold::release(a)?;
+        Config::holding(
+            Config::base(a, Self::hold_selection(&options), mode(&a.mode))?,
+            options,
+        )
+    }
+
+    /// Named snapshots or sets without -i/-t: no instance to select.
+    fn hold_selection(options: &hold::HoldOptions) -> Option<Selection> {
+        (!options.by_instance).then(|| Selection::Some {
+            ids: Vec::new(),
+            tags: Vec::new(),
+        })
+    }
+
+    fn holding(mut cfg: Config, options: hold::HoldOptions) -> Result<Config> {
+        if !cfg.fleet.is_single() {
+            bail!("hold and release work in one account and one region: give at most one --assume-role (or --accounts entry) and one -r");
+        }
+        cfg.hold = Some(options);
+        Ok(cfg)
+    }
+
+    /// `--notify` and `--sns-topic` checked: a wrong one stops the job before anything is sent.
+    pub fn notifying(mut self, n: &cli::Notify) -> Result<Config> {
+        let targets = crate::notify::Targets::parse(n)?;
+        self.check_topics = self.mode.checks_permissions() && !targets.topics.is_empty();
+        Ok(self)
     }
 
     /// `ec2snap vault-prune`: in the account of its own credentials (the vault's), over the vault
@@ -1005,6 +1131,9 @@ impl Config {
             freshness: a.freshness.clone(),
             connection: a.connection.clone(),
             accounts: a.accounts.clone(),
+            sharding: a.sharding.clone(),
+            metrics_job: a.monitoring.metrics_job.clone(),
+            notify: a.monitoring.notify.clone(),
             ..cli::CheckArgs::default()
         })
     }
@@ -1053,6 +1182,8 @@ impl Config {
             }],
             regions: fleet::Regions::Default,
             parallel_targets: 1,
+            org: None,
+            shard: None,
         };
         cfg
     }
@@ -1095,9 +1226,13 @@ mod tests {
             | Command::Restore(j)
             | Command::Drill(j)
             | Command::Check(j)
-            | Command::VaultPrune(j) => j.config,
+            | Command::VaultPrune(j)
+            | Command::Hold(j)
+            | Command::Release(j) => j.config,
             Command::List(j) => j.config.map(|l| l.config),
-            Command::Generate(_) | Command::Version => panic!("no configuration"),
+            Command::Generate(_) | Command::Version | Command::Merge(_) | Command::ReportHelp => {
+                panic!("no configuration")
+            }
         }
     }
 

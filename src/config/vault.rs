@@ -66,7 +66,7 @@ pub fn vault_rule(r: &cli::VaultRules, source: &Rule) -> Result<Rule> {
             .unwrap_or(usize::MAX)
             .min(super::MAX_KEEP),
     };
-    let mut rule = *source;
+    let mut rule = source.clone();
     rule.max_age_secs = max_age;
     rule.keep.last = last;
     Ok(rule)

@@ -406,7 +406,7 @@ async fn prune_copies(
                 .and_then(|l| copies::newest_completed(l))
                 .map(|s| s.id.as_str())
         });
-        let decision = copies::decide(group, policy.rule, now, &protected, newest_source);
+        let decision = copies::decide(group, &policy.rule, now, &protected, newest_source);
         let owner = at.owner(&disk.volume_id).map(String::from);
         if let Some(lock_policy) = policy.lock {
             let kept = decision.keep.iter().map(|(c, why)| (*c, why.as_slice()));

@@ -6,8 +6,8 @@ use crate::retention::decide::{self as retention, Decision};
 use crate::retention::policy::Rule;
 use crate::tags::is_ours;
 use crate::tags::{
-    ARCHIVED_TAG, LOCK_TAG, SOURCE_REGION_TAG, SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG,
-    VAULT_INTERMEDIATE_TAG, VAULT_SHARED_TAG,
+    ARCHIVED_TAG, HOLD_AT_TAG, HOLD_BY_TAG, HOLD_TAG, LOCK_TAG, SOURCE_REGION_TAG,
+    SOURCE_SNAPSHOT_TAG, SOURCE_VOLUME_TAG, VAULT_INTERMEDIATE_TAG, VAULT_SHARED_TAG,
 };
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -52,12 +52,16 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
         (SOURCE_REGION_TAG.to_string(), source_region.to_string()),
     ]
     .into();
-    // The source's lock, tier and share with a vault are its own, not the copy's.
+    // The source's lock, tier, share with a vault and legal hold are its own, not the copy's
+    // (a hold is per snapshot: `hold --copy-to` holds copies).
     let not_copied = [
         LOCK_TAG,
         ARCHIVED_TAG,
         VAULT_SHARED_TAG,
         VAULT_INTERMEDIATE_TAG,
+        HOLD_TAG,
+        HOLD_BY_TAG,
+        HOLD_AT_TAG,
     ];
     let mut tags: Tags = source
         .tags
@@ -80,7 +84,7 @@ pub fn copy_tags(source: &Snapshot, source_region: &str) -> Tags {
 /// toward the floor, so the last usable copy of a volume in a region is never deleted.
 pub fn decide<'a>(
     copies: &'a [Snapshot],
-    rule: Rule,
+    rule: &Rule,
     now: DateTime<Utc>,
     protected: &HashSet<String>,
     newest_source: Option<&str>,
@@ -96,9 +100,13 @@ pub fn decide<'a>(
             })
             .map(|c| c.id.clone()),
     );
+    // A held copy is kept in addition: the floor is of the others.
     let mut usable: Vec<&Snapshot> = copies
         .iter()
-        .filter(|c| c.state == SnapshotState::Completed)
+        .filter(|c| {
+            c.state == SnapshotState::Completed
+                && crate::retention::hold::held(c, &rule.keep_tags).is_none()
+        })
         .collect();
     usable.sort_by(|a, b| {
         b.start_time
@@ -115,7 +123,7 @@ pub fn decide<'a>(
         .and_then(|c| c.tags.get(SOURCE_VOLUME_TAG))
         .map(String::as_str)
         .unwrap_or("");
-    retention::decide_with_floor(copies, &rule, now, &keep, &floor, volume)
+    retention::decide_with_floor(copies, rule, now, &keep, &floor, volume)
 }
 
 #[cfg(test)]
@@ -318,12 +326,34 @@ mod tests {
             ),
         ];
         for (name, list, rule, protected, newest, want) in cases {
-            let got: Vec<&str> = decide(list, rule, now(), &protected, newest)
+            let got: Vec<&str> = decide(list, &rule, now(), &protected, newest)
                 .delete
                 .iter()
                 .map(|s| s.id.as_str())
                 .collect();
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_hold_is_not_copied_a_keep_tag_is() {
+        let source = snap(
+            "s1",
+            0,
+            "completed",
+            "i-1 (web) - Hot /dev/sdb (vol-1)",
+            &[
+                (HOLD_TAG, "audit"),
+                (HOLD_BY_TAG, "arn:aws:iam::1:user/a"),
+                (HOLD_AT_TAG, "2026-12-01T00:00:00Z"),
+                ("legal", "yes"),
+            ],
+        );
+        let tags = copy_tags(&source, "eu-west-1");
+        assert!(
+            tags.keys().all(|k| !k.starts_with("ec2snap:hold")),
+            "{tags:?}"
+        );
+        assert_eq!(tags.get("legal").map(String::as_str), Some("yes"));
     }
 }

@@ -519,7 +519,7 @@ fn snapshot_view(
 /// What a run's copy step would keep or delete in each region, per source volume.
 fn copy_verdicts(input: &Input) -> HashMap<String, Verdict> {
     let mut out = HashMap::new();
-    let Some(rule) = input.copy_rule.filter(Rule::is_enabled) else {
+    let Some(rule) = input.copy_rule.as_ref().filter(|r| r.is_enabled()) else {
         return out;
     };
     // The vault's copies are pruned by the vault alone (`vault-prune`): no verdict here.
@@ -776,6 +776,8 @@ mod tests {
                 add_tags: &[],
                 volume_tags: &volume_tags,
             }),
+            copy_rule: input.copy_rule.clone(),
+            rule: input.rule.clone(),
             ..input
         };
         let l = listing(&next);

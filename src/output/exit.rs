@@ -20,6 +20,8 @@ pub enum ExitCode {
     Signal(Signal),
     /// The command line parser's own code (2, or 0 for `--help`).
     Usage(u8),
+    /// `report merge`: the worst exit code of the reports (2 at least when one is missing).
+    Worst(u8),
 }
 
 impl ExitCode {
@@ -30,7 +32,7 @@ impl ExitCode {
             ExitCode::Errors => 2,
             ExitCode::Unknown => 3,
             ExitCode::Signal(sig) => 128 + sig.number(),
-            ExitCode::Usage(code) => code,
+            ExitCode::Usage(code) | ExitCode::Worst(code) => code,
         }
     }
 }

@@ -3,11 +3,22 @@
 use crate::model::{Disk, Instance, SnapshotKind};
 use std::borrow::Cow;
 
-/// Text for one log or status line: control characters (C0, DEL, C1, and the Unicode line and
-/// paragraph separators) written as `\n`, `\r`, `\t` or `\u{1b}`, so that a value from AWS or the
-/// command line (a Name tag, an error message) can never start a line of its own.
+/// Whether `c` may not be shown as is: a control character (C0, DEL, C1), the Unicode line and
+/// paragraph separators, or an invisible format character that reorders or hides text (the bidi
+/// controls U+202A-202E and U+2066-2069, the marks U+200E/U+200F/U+061C, zero-width characters,
+/// the soft hyphen, the BOM).
+pub fn is_special(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Text for one log or status line: the characters `is_special` names written as `\n`, `\r`,
+/// `\t` or `\u{1b}`, so that a value from AWS or the command line (a Name tag, an error message, a
+/// hold's reason) can never start a line of its own nor reorder what the terminal shows.
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    let special = |c: char| c.is_control() || c == '\u{2028}' || c == '\u{2029}';
+    let special = is_special;
     if !text.chars().any(special) {
         return Cow::Borrowed(text);
     }

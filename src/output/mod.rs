@@ -4,6 +4,7 @@
 pub mod exit;
 pub mod generate;
 pub mod log;
+pub mod merge;
 pub mod messages;
 pub mod record;
 pub mod report;

@@ -69,6 +69,10 @@ pub struct KeptEntry {
     pub size_bytes: Option<i64>,
     /// E.g. `made by this run`, `younger than -g`, `last 1`, `daily 2026-11-25`, `weekly 2026-W48`.
     pub reasons: Vec<String>,
+    /// A legal hold (`HELD: reason`) or a `--keep-tag` (`tag KEY=VALUE`) that keeps it whatever
+    /// the rules say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 /// A volume made from a snapshot (`restore`, `drill`), or planned in a dry run.

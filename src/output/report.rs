@@ -23,6 +23,8 @@ pub struct Totals {
     pub deletion_errors: usize,
     /// Copies made in other regions (`copies[]`).
     pub copies_made: usize,
+    /// Snapshots kept by a legal hold or a `--keep-tag` (`kept[]` entries with `held`).
+    pub held: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,6 +35,9 @@ pub struct Report {
     pub finished: String,
     pub exit_code: u8,
     pub region: Option<String>,
+    /// `--shard K/N`: which shard of the fleet this report is (`report merge` puts them together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub instances: Vec<InstanceEntry>,
     /// Errors that belong to no instance (an `-i` id not found, a set-up failure).
     pub errors: Vec<ErrorEntry>,
@@ -114,7 +119,13 @@ fn totals_of(
         instances.iter().map(|i| i.deleted.len()).sum::<usize>() + orphans.len()
     };
     let counts = Counts::of(instances.iter().flat_map(|i| &i.errors).chain(errors));
+    let held = instances
+        .iter()
+        .flat_map(|i| &i.kept)
+        .filter(|k| k.held.is_some())
+        .count();
     Totals {
+        held,
         instances: instances.len(),
         snapshots_made: made,
         snapshot_errors: counts.snapshot_errors,
@@ -133,6 +144,7 @@ impl Totals {
             deleted: self.deleted + o.deleted,
             deletion_errors: self.deletion_errors + o.deletion_errors,
             copies_made: self.copies_made + o.copies_made,
+            held: self.held + o.held,
         }
     }
 }
@@ -180,6 +192,7 @@ pub fn build(
         finished: time(finished),
         exit_code,
         region,
+        shard: None,
         instances,
         errors,
         deleted: orphans,
@@ -810,6 +823,7 @@ mod tests {
                 deleted: 1,
                 deletion_errors: 1,
                 copies_made: 1,
+                held: 0,
             }
         );
         assert_eq!(

@@ -83,10 +83,16 @@ pub async fn prune(
     for (set, why) in &plan.sets.keep {
         let planned = set.members.iter().any(|m| plan::is_planned(&m.id));
         let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
-        debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
+        let held = held_of(why);
+        if held.is_some() {
+            info!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
+        } else {
+            debug!("{}", msg::keeping_set(&set.id, set.members.len(), &reasons));
+        }
         for m in sorted_members(set) {
             let disk = member_disk(instance, m);
-            kept.push(entry(m, &disk, Some(&set.id), reasons.clone(), planned));
+            let (reasons, held) = (reasons.clone(), held.clone());
+            kept.push(entry(m, &disk, Some(&set.id), reasons, planned, held));
         }
     }
     for set in &plan.sets.delete {
@@ -421,8 +427,21 @@ fn member_disk(instance: &Instance, m: &Snapshot) -> Disk {
 fn kept_entry(s: &Snapshot, disk: &Disk, why: &[Reason], planned: bool) -> KeptEntry {
     let reasons: Vec<String> = why.iter().map(Reason::to_string).collect();
     let id = (!planned).then_some(s.id.as_str());
-    debug!("{}", msg::keeping(id, disk, &reasons));
-    entry(s, disk, None, reasons, planned)
+    let held = held_of(why);
+    // A hold is what an admin looks for in the log: said at INFO, the other reasons at DEBUG.
+    if held.is_some() {
+        info!("{}", msg::keeping(id, disk, &reasons));
+    } else {
+        debug!("{}", msg::keeping(id, disk, &reasons));
+    }
+    entry(s, disk, None, reasons, planned, held)
+}
+
+/// The legal hold (or keep tag) among the reasons something stays.
+fn held_of(why: &[Reason]) -> Option<String> {
+    why.iter()
+        .find(|r| matches!(r, Reason::Held(_) | Reason::KeepTag(_)))
+        .map(Reason::to_string)
 }
 
 fn entry(
@@ -431,6 +450,7 @@ fn entry(
     set: Option<&str>,
     reasons: Vec<String>,
     planned: bool,
+    held: Option<String>,
 ) -> KeptEntry {
     KeptEntry {
         id: (!planned).then(|| s.id.clone()),
@@ -441,6 +461,7 @@ fn entry(
         tier: s.tier.clone().filter(|t| t != "standard"),
         size_bytes: s.size_bytes,
         reasons,
+        held,
     }
 }
 
@@ -487,8 +508,10 @@ pub async fn prune_orphans(
     };
     let now = crate::clock::now();
     let found = orphans::orphans(&snapshots, &existing);
+    let keep_tags = &ctx.cfg.retention.keep_tags;
     let doomed: Vec<Snapshot> = orphans::to_prune(&found, max_age_secs, &ctx.cfg.snap_filter, now)
         .into_iter()
+        .filter(|s| !orphans::held(s, &snapshots, keep_tags))
         .cloned()
         .collect();
     ctx.calls(doomed, move |ctx, orphan: Snapshot| async move {

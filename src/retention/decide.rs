@@ -3,8 +3,8 @@
 //! calendar rules) in the rule's time zone, with `now` passed in.
 
 use crate::model::{matches_all, Disk, Instance, Snapshot, SnapshotState, TagPattern};
-use crate::retention::lock;
 use crate::retention::policy::{Item, Reason, Rule};
+use crate::retention::{hold, lock};
 use crate::snapshot::plan;
 use crate::snapshot::Done;
 use crate::tags::SET_TAG;
@@ -23,19 +23,29 @@ pub struct Decision<'a, T> {
 
 /// Applies `rule` to `all`; with no rule set, everything stays without a reason. `context` items
 /// count for the rules (ranks, periods) but are not decided here (a volume's set members, when
-/// its loose snapshots are decided). An item that no rule keeps stays when `floor` gives it a
-/// reason: it is one of a volume's newest usable snapshots that no decision may delete.
+/// its loose snapshots are decided). An item `legal` holds (a legal hold, a keep tag) stays and
+/// counts for no rule: the rules keep as many others as without it. An item that no rule keeps
+/// stays when `floor` gives it a reason: it is one of a volume's newest usable snapshots that no
+/// decision may delete.
+#[allow(clippy::too_many_arguments)]
 fn decide<'a, T>(
     all: &'a [T],
     context: Vec<Item<'a>>,
     item: impl Fn(&'a T) -> Item<'a>,
+    legal: impl Fn(&'a T) -> Option<Reason>,
     floor: impl Fn(&'a T) -> Vec<Reason>,
     held: impl Fn(&'a T, DateTime<Utc>) -> Option<Reason>,
     rule: &Rule,
     now: DateTime<Utc>,
 ) -> Decision<'a, T> {
-    let mut items: Vec<(Item<'a>, Option<&'a T>)> =
-        all.iter().map(|t| (item(t), Some(t))).collect();
+    let mut legally_held: Vec<(&'a T, Vec<Reason>)> = Vec::new();
+    let mut items: Vec<(Item<'a>, Option<&'a T>)> = Vec::new();
+    for t in all {
+        match legal(t) {
+            Some(reason) => legally_held.push((t, vec![reason])),
+            None => items.push((item(t), Some(t))),
+        }
+    }
     items.extend(context.into_iter().map(|i| (i, None)));
     // Oldest first; ties in time broken by id so that the same input always gives the same answer.
     items.sort_by(|a, b| a.0.time.cmp(&b.0.time).then_with(|| a.0.id.cmp(b.0.id)));
@@ -66,6 +76,9 @@ fn decide<'a, T>(
         }
     }
     decision.keep.reverse();
+    // Held ones first (they are what an admin looks for), in the order they were given.
+    legally_held.extend(decision.keep);
+    decision.keep = legally_held;
     decision
 }
 
@@ -159,6 +172,7 @@ pub fn decide_with_floor<'a>(
         snapshots,
         Vec::new(),
         |s| snapshot_item(s, protected),
+        |s| hold::held(s, &rule.keep_tags),
         |s| {
             if floor.contains(s.id.as_str()) {
                 vec![Reason::Floor(volume.to_string())]
@@ -280,6 +294,7 @@ pub fn decide_sets<'a>(
             usable: s.is_complete(),
             protected: Some(s.id.as_str()) == protected,
         },
+        |s| hold::set_held(&s.members, &rule.keep_tags),
         |s| floor_reasons(s.members.iter().map(|m| m.id.as_str()), floor),
         |s, now| lock::set_holds(&s.members, now),
         rule,
@@ -427,15 +442,21 @@ pub struct InstancePlan<'a> {
 /// whose deletion would take one of a volume's floor snapshots stays, `floor of vol-..`.
 pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> InstancePlan<'a> {
     let sets: &[Set] = input.sets.as_deref().unwrap_or(&[]);
+    // A held set counts for no rule (its members neither: they are kept in addition).
     let members_of = |vol: &'a str| {
         sets.iter()
+            .filter(|s| hold::set_held(&s.members, &rule.keep_tags).is_none())
             .flat_map(|s| s.members.iter())
             .filter(move |m| m.volume_id == vol)
     };
     let n = rule.keep.floor();
     let mut floor: HashMap<&str, &str> = HashMap::new();
     for (vol, loose) in &input.volumes {
-        let pool = loose.iter().flatten().chain(members_of(vol));
+        let pool = loose
+            .iter()
+            .flatten()
+            .filter(|s| hold::held(s, &rule.keep_tags).is_none())
+            .chain(members_of(vol));
         floor.extend(floor_of(pool, n).into_iter().map(|id| (id, vol.as_str())));
     }
     let volumes = input
@@ -450,6 +471,7 @@ pub fn plan_instance<'a>(input: &'a Input, rule: &Rule, now: DateTime<Utc>) -> I
                 loose,
                 context,
                 |s| snapshot_item(s, &input.protected),
+                |s| hold::held(s, &rule.keep_tags),
                 |s| floor_reasons(std::iter::once(s.id.as_str()), &floor),
                 lock::holds,
                 rule,
@@ -521,6 +543,7 @@ mod tests {
                 ..Keep::default()
             },
             zone: Zone::Utc,
+            keep_tags: Vec::new(),
         }
     }
 
@@ -666,7 +689,7 @@ mod tests {
         for (name, spec, rule, protected, want) in cases {
             let s = snaps(&spec);
             let protected: HashSet<String> = protected.iter().map(|p| p.to_string()).collect();
-            let got: Vec<&str> = to_delete(&s, rule, now(), &protected)
+            let got: Vec<&str> = to_delete(&s, rule.clone(), now(), &protected)
                 .iter()
                 .map(|s| s.id.as_str())
                 .collect();
@@ -682,17 +705,48 @@ mod tests {
             ("c", 3 * DAY, "completed"),
         ]);
         let rule = rule(None, 1);
-        let first: Vec<String> = to_delete(&s, rule, now(), &HashSet::new())
+        let first: Vec<String> = to_delete(&s, rule.clone(), now(), &HashSet::new())
             .iter()
             .map(|s| s.id.clone())
             .collect();
         s.reverse();
-        let second: Vec<String> = to_delete(&s, rule, now(), &HashSet::new())
+        let second: Vec<String> = to_delete(&s, rule.clone(), now(), &HashSet::new())
             .iter()
             .map(|s| s.id.clone())
             .collect();
         assert_eq!(first, second);
         assert_eq!(first, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_held_snapshot_stays_outside_the_n_kept() {
+        // Six snapshots a day apart, the oldest held: -d 2 keeps it and the 2 newest.
+        let mut six: Vec<Snapshot> = (0..6)
+            .map(|k| Snapshot {
+                start_time: now() - chrono::Duration::days(6 - k),
+                ..snap(&format!("s{k}"), "vol-1", &[])
+            })
+            .collect();
+        six[0]
+            .tags
+            .insert(crate::tags::HOLD_TAG.into(), "incident 42".into());
+        let d = decide_snapshots(&six, &Rule::last(2), now(), &HashSet::new());
+        let gone: Vec<&str> = d.delete.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(gone, ["s1", "s2", "s3"]);
+        assert_eq!(d.keep[0].1, [Reason::Held("incident 42".into())]);
+        // A keep tag does the same; without it, the oldest goes too.
+        six[0].tags.clear();
+        six[1].tags.insert("legal".into(), "yes".into());
+        let rule = Rule {
+            keep_tags: vec![crate::retention::hold::KeepTag::parse("legal=yes").unwrap()],
+            ..Rule::last(2)
+        };
+        let gone: Vec<String> = decide_snapshots(&six, &rule, now(), &HashSet::new())
+            .delete
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        assert_eq!(gone, ["s0", "s2", "s3"]);
     }
 
     fn snap(id: &str, volume: &str, tags: &[(&str, &str)]) -> Snapshot {
@@ -973,7 +1027,7 @@ mod tests {
             } else {
                 None
             };
-            let gone: HashSet<&str> = sets_to_delete(&all, rule, now(), protected)
+            let gone: HashSet<&str> = sets_to_delete(&all, rule.clone(), now(), protected)
                 .iter()
                 .map(|s| s.id.as_str())
                 .collect();
@@ -988,7 +1042,7 @@ mod tests {
                 .filter(|s| !gone.contains(s.id.as_str()))
                 .cloned()
                 .collect();
-            let again = sets_to_delete(&left, rule, now(), protected);
+            let again = sets_to_delete(&left, rule.clone(), now(), protected);
             // With -d alone, error sets beyond the kept go in the first pass already.
             assert!(
                 again.is_empty(),
@@ -1090,12 +1144,31 @@ mod tests {
             last in 0..4usize, daily in 0..3usize, weekly in 0..3usize,
             window in proptest::option::of(0..30i64),
             mine in proptest::bool::ANY,
+            held in proptest::collection::vec(0..64usize, 0..4),
         ) {
-            let (loose, all_sets) = history(&events, with_root);
+            let (mut loose, mut all_sets) = history(&events, with_root);
+            // Legal holds on some of them (a member holds its whole set).
+            let total = loose.len() + all_sets.iter().map(|s| s.members.len()).sum::<usize>();
+            for k in held.iter().filter(|_| total > 0).map(|k| k % total) {
+                let target = if k < loose.len() {
+                    &mut loose[k]
+                } else {
+                    let mut k = k - loose.len();
+                    let set = all_sets.iter_mut().find(|s| {
+                        let here = k < s.members.len();
+                        if !here { k -= s.members.len(); }
+                        here
+                    }).unwrap();
+                    &mut set.members[k]
+                };
+                target.tags.insert(crate::tags::HOLD_TAG.into(), "audit".into());
+            }
+            let is_held = |s: &Snapshot| s.tags.contains_key(crate::tags::HOLD_TAG);
             let rule = Rule {
                 max_age_secs: window.map(|d| d * DAY),
                 keep: Keep { last, daily, weekly, ..Keep::default() },
                 zone: Zone::Utc,
+                keep_tags: Vec::new(),
             };
             // This run's work: the newest set, or else the newest loose snapshot.
             let protected_set = all_sets
@@ -1140,11 +1213,16 @@ mod tests {
                 gone.extend(set.members.iter().map(|m| m.id.as_str()));
             }
             proptest::prop_assert!(protected.iter().all(|id| !gone.contains(id.as_str())));
-            // Every snapshot of a processed volume, loose or member, looked at or not.
+            // A held snapshot is never deleted.
+            for s in loose.iter().chain(all_sets.iter().flat_map(|s| s.members.iter())) {
+                proptest::prop_assert!(!is_held(s) || !gone.contains(s.id.as_str()), "held {} deleted", s.id);
+            }
+            // Every snapshot of a processed volume, loose or member, looked at or not; the held
+            // ones do not count among the N: the N newest of the others stay too.
             let n = rule.keep.floor();
             for v in &vols {
                 let everything = loose.iter().chain(all_sets.iter().flat_map(|s| s.members.iter()))
-                    .filter(|s| &s.volume_id == v);
+                    .filter(|s| &s.volume_id == v && !is_held(s));
                 for id in floor_of(everything, n) {
                     proptest::prop_assert!(!gone.contains(id),
                         "{} lost {} of its {} newest: {:?} {:?}", v, id, n, rule, plan);
@@ -1155,7 +1233,7 @@ mod tests {
             for (set, why) in &plan.sets.keep {
                 if !set.is_complete() && rule.is_enabled() {
                     proptest::prop_assert!(why.iter().all(|r| matches!(r,
-                        Reason::Floor(_) | Reason::Young | Reason::ThisRun)), "{:?} {:?}", set, why);
+                        Reason::Floor(_) | Reason::Young | Reason::ThisRun | Reason::Held(_))), "{:?} {:?}", set, why);
                 }
             }
         }
@@ -1188,6 +1266,7 @@ mod tests {
                 max_age_secs: window.map(|d| d * DAY),
                 keep: Keep { last, daily, weekly, monthly, ..Keep::default() },
                 zone: if utc { Zone::Utc } else { Zone::Local },
+                keep_tags: Vec::new(),
             };
             let d = decide_snapshots(&all, &rule, now(), &protected);
             proptest::prop_assert_eq!(d.keep.len() + d.delete.len(), all.len());

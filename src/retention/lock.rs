@@ -255,6 +255,7 @@ mod tests {
                 ..Keep::default()
             },
             zone: Zone::Utc,
+            keep_tags: Vec::new(),
         };
         let g10 = Rule {
             max_age_secs: Some(10 * 86_400),
@@ -372,6 +373,7 @@ mod tests {
                 ..Keep::default()
             },
             zone: Zone::Utc,
+            keep_tags: Vec::new(),
         };
         let oldest = Reason::Period {
             period: Period::Yearly,

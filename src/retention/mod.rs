@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod archive;
 pub mod decide;
+pub mod hold;
 pub mod lock;
 pub mod orphans;
 pub mod policy;

@@ -59,6 +59,25 @@ pub fn to_prune<'a>(
         .collect()
 }
 
+/// An orphan that a legal hold or a `--keep-tag` keeps: itself, or a member of its set (`all`:
+/// the listing), since a set is held whole.
+pub fn held(
+    s: &Snapshot,
+    all: &[Snapshot],
+    keep_tags: &[crate::retention::policy::KeepTag],
+) -> bool {
+    use crate::retention::hold;
+    if hold::held(s, keep_tags).is_some() {
+        return true;
+    }
+    let Some(set) = s.tags.get(crate::tags::SET_TAG) else {
+        return false;
+    };
+    all.iter()
+        .filter(|m| m.tags.get(crate::tags::SET_TAG) == Some(set))
+        .any(|m| hold::held(m, keep_tags).is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +104,31 @@ mod tests {
             lock: Default::default(),
             in_use_by: None,
         }
+    }
+
+    #[test]
+    fn a_held_orphan_or_a_member_of_a_held_set_stays() {
+        use crate::tags::{HOLD_TAG, SET_TAG};
+        let all = vec![
+            snap("held", "vol-x", 40 * DAY, "", &[(HOLD_TAG, "audit")]),
+            snap("free", "vol-x", 40 * DAY, "", &[]),
+            snap(
+                "m1",
+                "vol-x",
+                40 * DAY,
+                "",
+                &[(SET_TAG, "i-1@a"), (HOLD_TAG, "r")],
+            ),
+            snap("m2", "vol-y", 40 * DAY, "", &[(SET_TAG, "i-1@a")]),
+            snap("tagged", "vol-y", 40 * DAY, "", &[("legal", "yes")]),
+        ];
+        let keep = [crate::retention::policy::KeepTag::parse("legal=yes").unwrap()];
+        let kept: Vec<&str> = all
+            .iter()
+            .filter(|s| held(s, &all, &keep))
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(kept, ["held", "m1", "m2", "tagged"]);
     }
 
     #[test]

@@ -112,6 +112,10 @@ pub enum Reason {
     Locked(DateTime<Utc>, Option<String>),
     /// Used by an AMI of this account (DescribeImages): deleting it would fail.
     InUse(String),
+    /// A legal hold (`ec2snap hold`), with its reason: never deleted, not counted by the rules.
+    Held(String),
+    /// `--keep-tag KEY=VALUE`: kept as a held snapshot is.
+    KeepTag(String),
 }
 
 impl fmt::Display for Reason {
@@ -139,6 +143,8 @@ impl fmt::Display for Reason {
                 oldest: true,
             } => write!(f, "{} {label} (oldest)", period.name()),
             Reason::Floor(volume) => write!(f, "floor of {volume}"),
+            Reason::Held(reason) => write!(f, "HELD: {reason}"),
+            Reason::KeepTag(tag) => write!(f, "tag {tag}"),
         }
     }
 }
@@ -229,7 +235,7 @@ pub enum Zone {
     Utc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rule {
     /// `-g`: delete snapshots strictly older than this (whole seconds, like the original); with
     /// keep rules, the window that is never pruned.
@@ -237,6 +243,8 @@ pub struct Rule {
     /// `-d` and the calendar rules.
     pub keep: Keep,
     pub zone: Zone,
+    /// `--keep-tag`: snapshots with one of these tags are kept as held ones are (see `hold`).
+    pub keep_tags: Vec<KeepTag>,
 }
 
 impl Rule {
@@ -283,6 +291,29 @@ impl Rule {
         } else {
             "count"
         }
+    }
+}
+
+/// `--keep-tag KEY=VALUE`: a snapshot with this tag is kept like a held one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeepTag {
+    pub key: String,
+    pub value: String,
+}
+
+impl KeepTag {
+    /// `KEY=VALUE`, split at the first `=` (a value may hold one); the key is not empty.
+    pub fn parse(text: &str) -> anyhow::Result<KeepTag> {
+        let Some((key, value)) = text.split_once('=') else {
+            anyhow::bail!("--keep-tag takes KEY=VALUE (here {text:?})");
+        };
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            anyhow::bail!("--keep-tag takes KEY=VALUE, a key of 1 to 128 characters and a value of at most 256 (here {text:?})");
+        }
+        Ok(KeepTag {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
     }
 }
 

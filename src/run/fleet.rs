@@ -31,7 +31,18 @@ pub struct Unreachable {
 /// regions could not be read (their role refused, DescribeRegions refused). `Err` before any
 /// change: a region AWS does not know, no base region.
 pub async fn targets(cfg: &Config) -> Result<(Vec<Target>, Vec<Unreachable>)> {
-    let named = fleet::named_regions(&cfg.fleet);
+    let owned;
+    let fleet = match &cfg.fleet.org {
+        Some(org) => {
+            owned = fleet::Fleet {
+                accounts: org_accounts(cfg, org).await?,
+                ..cfg.fleet.clone()
+            };
+            &owned
+        }
+        None => &cfg.fleet,
+    };
+    let named = fleet::named_regions(fleet);
     // Where the base credentials have no region, the regions are asked of a named one, or of
     // us-east-1, which every account of the standard partition has.
     let (base, default) = match Ec2::connect(&cfg.aws).await {
@@ -60,8 +71,8 @@ pub async fn targets(cfg: &Config) -> Result<(Vec<Target>, Vec<Unreachable>)> {
     }
     let mut enabled = Vec::new();
     let mut unreachable = Vec::new();
-    for account in &cfg.fleet.accounts {
-        enabled.push(match (&cfg.fleet.regions, &account.regions) {
+    for account in &fleet.accounts {
+        enabled.push(match (&fleet.regions, &account.regions) {
             (Regions::All, None) => {
                 let label = account_label(&account.name);
                 let mut settings = cfg.aws.clone();
@@ -86,11 +97,21 @@ pub async fn targets(cfg: &Config) -> Result<(Vec<Target>, Vec<Unreachable>)> {
             _ => None,
         });
     }
-    let list = fleet::targets(&cfg.fleet, default.as_deref(), &enabled)?;
+    let mut list = fleet::targets(fleet, default.as_deref(), &enabled)?;
+    // --shard K/N: this worker's targets only.
+    if let Some(shard) = &fleet.shard {
+        list.retain(|(n, region)| {
+            fleet
+                .accounts
+                .get(*n)
+                .is_some_and(|a| shard.takes(&a.name, region))
+        });
+        info!("Shard {}: {} targets", shard.label(), list.len());
+    }
     let targets = list
         .into_iter()
         .filter_map(|(n, region)| {
-            let account = cfg.fleet.accounts.get(n)?;
+            let account = fleet.accounts.get(n)?;
             Some(Target {
                 id: TargetId {
                     account: account.name.clone(),
@@ -101,6 +122,46 @@ pub async fn targets(cfg: &Config) -> Result<(Vec<Target>, Vec<Unreachable>)> {
         })
         .collect();
     Ok((targets, unreachable))
+}
+
+/// The accounts of `--accounts-from-org`: the Organization's (those under `--org-unit`), read
+/// with the base credentials. `Err` before any change: Organizations refused, no account left.
+async fn org_accounts(cfg: &Config, source: &fleet::OrgSource) -> Result<Vec<fleet::Account>> {
+    use crate::aws::org::Org;
+    let org = Org::connect(&cfg.aws).await?;
+    let context = "Cannot read the Organization's accounts (--accounts-from-org)";
+    let management = org.management_account().await.context(context)?;
+    let all =
+        if source.units.is_empty() {
+            org.accounts().await.context(context)?
+        } else {
+            let mut all = Vec::new();
+            for unit in &source.units {
+                all.extend(org.accounts_under(unit).await.with_context(|| {
+                    format!("Cannot list the accounts under {unit} (--org-unit)")
+                })?);
+            }
+            all
+        };
+    let mut tags = std::collections::HashMap::new();
+    if !source.tags.is_empty() {
+        for a in all.iter().filter(|a| a.status == "ACTIVE") {
+            let t = org.tags(&a.id).await.with_context(|| {
+                format!("Cannot read the tags of account {} (--account-tag)", a.id)
+            })?;
+            tags.insert(a.id.clone(), t);
+        }
+    }
+    let accounts = fleet::org_accounts(&all, &management, source, &tags);
+    if accounts.is_empty() {
+        bail!("--accounts-from-org: no ACTIVE account of the Organization is selected");
+    }
+    info!(
+        "Organization: {} of {} accounts selected (--accounts-from-org)",
+        accounts.len(),
+        all.len()
+    );
+    Ok(accounts)
 }
 
 /// `work` for each target, at most `at_once` at once, each in a span that prefixes its log lines

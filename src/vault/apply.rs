@@ -369,7 +369,7 @@ impl Step<'_> {
             let group = [copy];
             let protected = [id.clone()].into();
             let decision =
-                crate::copies::policy::decide(&group, self.vault.rule, now, &protected, None);
+                crate::copies::policy::decide(&group, &self.vault.rule, now, &protected, None);
             let kept = decision.keep.iter().map(|(c, why)| (*c, why.as_slice()));
             for (c, days) in
                 crate::retention::lock::to_lock(kept, &self.vault.rule, &lock_policy, now)

@@ -50,7 +50,7 @@ pub async fn prune(
     for ((account, volume), group) in policy::groups(&copies, &options.source_accounts) {
         let group: Vec<Snapshot> = group.into_iter().cloned().collect();
         let decision =
-            crate::copies::policy::decide(&group, options.rule, now, &HashSet::new(), None);
+            crate::copies::policy::decide(&group, &options.rule, now, &HashSet::new(), None);
         info!(
             "{}",
             msg::vault_pruning(

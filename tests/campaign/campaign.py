@@ -76,6 +76,16 @@ def run_flags(draw):
     return f
 
 
+def notify_of(f):
+    """--notify and how its listener behaves, from what was drawn (no draw of its own, as
+    vault_of): on about a third of the runs; the listener answers most of the time, else hangs,
+    answers 500 or is not there. A replay may set them."""
+    on = f.get("notify", f["d"] in (1, 3) or f["orphans"] == "1 d")
+    k = (len(f["fleet_pick"]) + (f["parallel"] > 1) + (f["g"] is not None)) % 8
+    mode = f.get("notify_mode", {5: "hang", 6: "500", 7: "refuse"}.get(k, "answer"))
+    return on, mode
+
+
 def vault_of(f):
     """--vault-role and --vault-lock, decided from what was drawn (no draw of their own, so that
     each fixed seed explores the same steps as before the vault existed, now with the vault on
@@ -227,6 +237,7 @@ class Campaign(RuleBasedStateMachine):
         self.steps = 0
         self.tolerated = []      # (promise, detail) seen in tolerate mode
         self.vault_used = False  # a run had --vault-role: the vault's promises are checked
+        self.held = set()        # snapshots `ec2snap hold` put a hold on (released ones leave it)
         self.root_base = self.lab.dir / f"roots-{time.time_ns()}"
         self.root_base.mkdir()
 
@@ -386,6 +397,7 @@ class Campaign(RuleBasedStateMachine):
         elif what == "delete":
             try:
                 ec2.delete_snapshot(SnapshotId=s["id"])
+                self.held.discard(s["id"])
             except ec2.exceptions.ClientError:
                 pass
         elif what == "tag":
@@ -400,6 +412,49 @@ class Campaign(RuleBasedStateMachine):
             for x in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
                 if x["SnapshotId"] not in before:
                     self.origin[x["SnapshotId"]] = "hand"
+
+    @rule(pick=st.integers(0, 500), release=st.integers(0, 3))
+    def hold(self, pick, release):
+        """`ec2snap hold` on one of this tool's snapshots of the base cell (its set with it), or
+        `release` of one held."""
+        self.steps += 1
+        if release == 0 and self.held:
+            sid = sorted(self.held)[pick % len(self.held)]
+            r = self.lab.run(["release", sid, "-u"], report=False)
+            self.outputs(r)
+            if r.code == 0:
+                self.held.discard(sid)
+            return
+        # The oldest of this tool's snapshots (those retention goes for first), or one at random.
+        ours = [s["id"] for s in sorted(self.snapshots().values(), key=lambda s: (s["start"], s["id"]))
+                if s["account"] == BASE_ACCOUNT and s["region"] == REGION
+                and self.origin.get(s["id"], "").startswith("run:") and s["state"] == "completed"]
+        if not ours:
+            return
+        sid = ours[pick % len(ours)] if pick % 3 == 0 else ours[pick % min(2, len(ours))]
+        before = self.snapshots()
+        # One line (a hold's reason may hold no control or bidi character), but nasty all the same.
+        r = self.lab.run(["hold", sid, "--reason", "campaign $(touch held) `id` é", "-u"], report=False)
+        self.outputs(r)
+        if r.code != 0:
+            self.fail("no-false-alarm", f"hold of {sid}: {r!r}")
+            return
+        set_id = before[sid]["tags"].get("ec2snap:set")
+        for s in self.snapshots().values():
+            # Its set in its own cell (copies elsewhere carry the set tag too: not held by this).
+            home = s["account"] == BASE_ACCOUNT and s["region"] == REGION
+            if s["id"] == sid or (home and set_id and s["tags"].get("ec2snap:set") == set_id):
+                if "ec2snap:hold" not in s["tags"]:
+                    self.fail("held-kept", f"{s['id']} not tagged by `hold {sid}`: {r!r}")
+                self.held.add(s["id"])
+        self.check_held(before, self.snapshots(), "hold")
+
+    def check_held(self, before, after, what):
+        gone = sorted(x for x in self.held if x in before and x not in after)
+        if gone:
+            self.fail("held-kept", f"held snapshots {gone} deleted by {what}")
+        # What a person deleted by hand is no longer held.
+        self.held &= set(after)
 
     def pick_instance(self, pick):
         ids = sorted(self.instances)
@@ -441,6 +496,10 @@ class Campaign(RuleBasedStateMachine):
         predicted = None
         if f["real"] and clean and not f["fleet"] and not f["huge"]:
             predicted = self.predict(f, args, region)
+        notify, notify_mode = notify_of(f)
+        if notify:
+            args += ["--notify", self.lab.listener.url(notify_mode)]
+            self.lab.listener.clear()
         rules = fault_rules(fault)
         if rules:
             self.lab.faults(rules)
@@ -464,6 +523,9 @@ class Campaign(RuleBasedStateMachine):
                 if any(sid in (q.get("_made") or []) for q in self.my_requests(r.key)):
                     self.origin[sid] = f"run:{r.key}"
         killed = sig is not None and sig[0] == "KILL"
+        self.check_held(before, after, f"a backup run (flags {f})")
+        if notify:
+            self.check_notified(f, notify_mode, results, killed, clean)
         if f["fleet"] in ("accounts", "all") and len(set(f["fleet_pick"])) < len(f["fleet_pick"]):
             # The same account twice: bad input, refused before any request.
             for r in results:
@@ -760,6 +822,27 @@ class Campaign(RuleBasedStateMachine):
         said = {d["id"] for d in deleted_of(doc)}
         if gone != said:
             self.fail("report", f"deleted {sorted(gone)}, reported {sorted(said)}: {r!r}")
+
+    def check_notified(self, f, mode, results, killed, clean):
+        pings = self.lab.listener.seen()
+        codes = [r.code for r in results]
+        if not f["real"]:
+            if pings:
+                self.fail("notified", f"a dry run pinged {pings}: {results!r}")
+            return
+        if mode == "answer" and not killed:
+            # A run whose command line is refused (exit 1) pings /fail without a /start; one that
+            # could not go on after its start (exit 1 too: a set-up error) has its /start.
+            starts = [p for p in pings if p == "/start"]
+            ends = sorted(p for p in pings if p != "/start")
+            want = sorted("" if c == 0 else "/fail" for c in codes)
+            if not len([c for c in codes if c != 1]) <= len(starts) <= len(codes) or ends != want:
+                self.fail("notified", f"pings {pings} for exit codes {codes} (flags {f})")
+        for r in results:
+            if "c4mpaign-token" in r.stdout + r.stderr:
+                self.fail("notified", f"the --notify URL's token is in the output: {r!r}")
+        if mode != "answer" and clean and len(results) == 1 and results[0].code != 0:
+            self.fail("notify-exit-code", f"a run whose --notify target {mode}s exited {results[0].code}: {results[0]!r}")
 
     def check_floor(self, f, before, after, targeted):
         n = floor_of(f)

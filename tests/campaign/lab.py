@@ -27,6 +27,55 @@ BASE_ACCOUNT = "123456789012"
 EPOCH = 1780281000  # 2026-06-01T02:30:00Z
 
 
+class Listener:
+    """A local HTTP server for --notify (the healthchecks protocol): it records the suffix of each
+    ping (`/start`, ``, `/fail`) and answers as the URL's mode says: 200, 500, or never (hang);
+    `refuse` names a port where nothing listens."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        seen = self._seen = []
+        lock = self._lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                parts = self.path.split("/")  # "", "ping", MODE, TOKEN, [start|fail]
+                mode = parts[2] if len(parts) > 2 else ""
+                suffix = "/" + parts[4] if len(parts) > 4 else ""
+                with lock:
+                    seen.append(suffix)
+                if mode == "hang":
+                    time.sleep(30)
+                    return
+                self.send_response(500 if mode == "500" else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.dead_port = free_port()
+
+    def url(self, mode):
+        port = self.dead_port if mode == "refuse" else self.port
+        return f"http://127.0.0.1:{port}/ping/{mode}/c4mpaign-token"
+
+    def clear(self):
+        with self._lock:
+            self._seen.clear()
+
+    def seen(self):
+        with self._lock:
+            return list(self._seen)
+
+
 def binary():
     """The debug build (it reads EC2SNAP_CLOCK_OFFSET): EC2SNAP_BIN, else the cargo target's."""
     if os.environ.get("EC2SNAP_BIN"):
@@ -103,6 +152,7 @@ class Lab:
                 time.sleep(0.1)
         self.runs = 0
         self.offset = 0
+        self.listener = Listener()
 
     def close(self):
         for p in (self.moto, self.proxy):

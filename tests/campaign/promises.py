@@ -49,6 +49,12 @@ PROMISES = {
                   "a run that exits 1 sent no write to EC2"),
     "dry-run": ("a dry run changes nothing",
                 "a run without -u sends no write but DryRun permission checks, and freezes or thaws nothing"),
+    "held-kept": ("a held snapshot (ec2snap hold) is never deleted by retention, in any mode, and does not count among the N kept",
+                  "after any ec2snap step, every snapshot held (and not released or deleted by hand) before it still exists"),
+    "notified": ("--notify pings URL/start, then URL on exit 0 or URL/fail otherwise; a dry run pings nothing",
+                 "for each real run not SIGKILLed, the listener saw one /start and one end ping whose suffix matches the exit code; none for a dry run"),
+    "notify-exit-code": ("a failed notification (unreachable, hanging, refused) never changes the exit code and delays the end by 10 s at most per phase",
+                         "a real run without other fault whose notify target fails exits 0, within its bound"),
     "no-false-alarm": ("a normal night (other admins' locks and AMIs included) is exit 0",
                        "a real run with no injected fault exits 0"),
 }

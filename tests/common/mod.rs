@@ -463,6 +463,24 @@ impl Lab {
         self.ec2lab(&["tag", &format!("{id}:{key}={value}")], None);
     }
 
+    /// An SNS topic with an SQS queue subscribed to it (in moto): `{"topic": ARN, "queue": URL}`.
+    pub fn sns_topic(&self, name: &str) -> Value {
+        self.ec2lab(&["sns-topic", name], None)
+    }
+
+    /// An AWS Organization in moto (see ec2lab.py's `organization`).
+    pub fn organization(&self, spec: Value) -> Value {
+        self.ec2lab(&["organization"], Some(&spec.to_string()))
+    }
+
+    /// The messages waiting in an SQS queue (each an SNS envelope), taken off it.
+    pub fn sqs_messages(&self, queue: &str) -> Vec<Value> {
+        self.ec2lab(&["sqs-messages", queue], None)
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// Every volume of the account of `role` in the lab's region.
     pub fn ec2lab_volumes_as(&self, role: &str) -> Vec<Value> {
         let all = self.ec2lab_as(self.moto_port, REGION, Some(role), &["volumes"], None);
